@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "string-util.h"
+
+size_t string_distance(const char *a, const char *b) {
+        size_t n = strlen(a), m = strlen(b);
+        _cleanup_free_ size_t *row = calloc(m + 1, sizeof(size_t));
+
+        if (!row)
+                return SIZE_MAX;
+        for (size_t j = 0; j <= m; j++)
+                row[j] = j;
+        for (size_t i = 1; i <= n; i++) {
+                size_t diag = row[0];
+                row[0] = i;
+                for (size_t j = 1; j <= m; j++) {
+                        size_t up = row[j];
+                        size_t cost = tolower((unsigned char) a[i - 1]) == tolower((unsigned char) b[j - 1]) ? 0 : 1;
+                        row[j] = MIN(MIN(row[j] + 1, row[j - 1] + 1), diag + cost);
+                        diag = up;
+                }
+        }
+        return row[m];
+}
+
+const char *string_closest(const char *s, const char *const *candidates) {
+        const char *best = NULL;
+        size_t best_d = SIZE_MAX;
+
+        for (size_t i = 0; candidates[i]; i++) {
+                size_t d = string_distance(s, candidates[i]);
+                if (d < best_d) {
+                        best_d = d;
+                        best = candidates[i];
+                }
+        }
+        /* Plausible typo: at most a third of the longer word wrong, and at most 3 edits. */
+        if (best && best_d <= 3 && best_d * 3 <= MAX(strlen(s), strlen(best)))
+                return best;
+        return NULL;
+}
+
+int string_table_lookup(const char *const *table, size_t n, const char *s) {
+        if (!s)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (table[i] && streq(table[i], s))
+                        return (int) i;
+        return -EINVAL;
+}
+
+bool string_is_hex(const char *s, size_t min, size_t max) {
+        size_t n = strlen(s);
+        if (n < min || n > max)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!isxdigit((unsigned char) s[i]))
+                        return false;
+        return true;
+}

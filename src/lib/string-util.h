@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Edit distance (Levenshtein), for "did you mean" suggestions. */
+size_t string_distance(const char *a, const char *b);
+
+/* The candidate closest to s, if it is close enough to be a plausible typo; else NULL.
+ * candidates is NULL-terminated. */
+const char *string_closest(const char *s, const char *const *candidates);
+
+/* Looks up s in a table of n strings (NULL entries skipped); returns the index or -EINVAL. */
+int string_table_lookup(const char *const *table, size_t n, const char *s);
+
+/* Hex digits only, 1..max characters. */
+bool string_is_hex(const char *s, size_t min, size_t max);

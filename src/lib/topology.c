@@ -1,0 +1,842 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <ctype.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <pci/pci.h>
+
+#include "fileio.h"
+#include "pci-access.h"
+#include "strv.h"
+#include "topology.h"
+
+static const char *const interrupt_safety_table[_INTERRUPTS_MAX] = {
+        [INTERRUPTS_SAFE] = "safe",
+        [INTERRUPTS_UNSAFE] = "unsafe",
+        [INTERRUPTS_UNKNOWN] = "unknown",
+};
+
+const char *interrupt_safety_to_string(InterruptSafety s) {
+        return s >= 0 && s < _INTERRUPTS_MAX ? interrupt_safety_table[s] : NULL;
+}
+
+static const char *const iommu_kind_table[_IOMMU_KIND_MAX] = {
+        [IOMMU_KIND_INTEL] = "intel-vtd",
+        [IOMMU_KIND_AMD] = "amd-vi",
+        [IOMMU_KIND_VIRTIO] = "virtio-iommu",
+        [IOMMU_KIND_ARM_SMMU] = "arm-smmu",
+        [IOMMU_KIND_SELFTEST] = "iommufd-selftest",
+        [IOMMU_KIND_OTHER] = "other",
+};
+
+const char *iommu_kind_to_string(IommuKind k) {
+        return k >= 0 && k < _IOMMU_KIND_MAX ? iommu_kind_table[k] : NULL;
+}
+
+char *root_path(const char *root, const char *path) {
+        char *p;
+        if (asprintf(&p, "%s%s", strempty(root), path) < 0)
+                return NULL;
+        return p;
+}
+
+static char *rootf(const char *root, const char *fmt, ...) _printf_(2, 3);
+static char *rootf(const char *root, const char *fmt, ...) {
+        _cleanup_free_ char *rel = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&rel, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return NULL;
+        return root_path(root, rel);
+}
+
+/* Reads one sysfs attribute below the root; NULL with errno set when absent or unreadable. */
+static int read_attr(const char *root, char **ret, const char *fmt, ...) _printf_(3, 4);
+static int read_attr(const char *root, char **ret, const char *fmt, ...) {
+        _cleanup_free_ char *rel = NULL, *path = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&rel, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        path = root_path(root, rel);
+        if (!path)
+                return -ENOMEM;
+        return read_one_line_file(path, ret);
+}
+
+static Tristate parse_bool_param(const char *s) {
+        if (!s)
+                return TRISTATE_UNKNOWN;
+        if (streq(s, "Y") || streq(s, "y") || streq(s, "1") || streq(s, "on") || streq(s, "yes"))
+                return TRISTATE_YES;
+        if (streq(s, "N") || streq(s, "n") || streq(s, "0") || streq(s, "off") || streq(s, "no"))
+                return TRISTATE_NO;
+        return TRISTATE_UNKNOWN;
+}
+
+/* ---- PCI devices ------------------------------------------------------------------------ */
+
+struct scan_ctx {
+        Topology *t;
+        size_t allocated;
+        int error;
+};
+
+static void pci_device_done(PciDevice *d) {
+        free(d->driver);
+        strv_free(d->parents);
+        strv_free(d->reset_methods);
+        free(d->vfio_dev);
+}
+
+static int device_read_parents(const char *root, PciDevice *d) {
+        _cleanup_free_ char *link = NULL, *resolved = NULL;
+        _cleanup_strv_free_ char **comps = NULL;
+        const char *start;
+        size_t n;
+        int r;
+
+        link = rootf(root, "/sys/bus/pci/devices/%s", d->slot);
+        if (!link)
+                return -ENOMEM;
+        resolved = realpath(link, NULL);
+        if (!resolved)
+                return negative_errno();
+
+        /* Components after ".../devices/": pci0000:00/0000:00:1c.0/0000:03:00.0 */
+        start = strstr(resolved, "/devices/");
+        if (!start)
+                return -EINVAL;
+        r = strv_split(start + strlen("/devices/"), "/", &comps);
+        if (r < 0)
+                return r;
+        n = strv_length(comps);
+        for (size_t i = n; i > 0; i--) {
+                PciAddress a;
+                if (pci_address_parse_full(comps[i - 1], &a) < 0)
+                        continue;
+                if (pci_address_equal(&a, &d->address))
+                        continue;
+                r = strv_extend(&d->parents, comps[i - 1]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static void device_read_reset(const char *root, PciDevice *d) {
+        _cleanup_free_ char *methods = NULL, *path = NULL;
+
+        if (read_attr(root, &methods, "/sys/bus/pci/devices/%s/reset_method", d->slot) >= 0) {
+                if (strv_split(methods, " \t\n", &d->reset_methods) >= 0)
+                        d->can_reset = strv_length(d->reset_methods) > 0 ? TRISTATE_YES : TRISTATE_NO;
+                return;
+        }
+        /* reset_method only exists when the device has a reset method (and on ≥ 5.15). Before 5.15
+         * the write-only "reset" attribute marks a resettable device. */
+        path = rootf(root, "/sys/bus/pci/devices/%s/reset", d->slot);
+        if (path && access(path, F_OK) >= 0)
+                d->can_reset = TRISTATE_YES;
+        else {
+                _cleanup_free_ char *vendor = NULL;
+                /* Distinguish "no reset" from "this snapshot has nothing": the device's own
+                 * attributes are there, so a missing reset_method means no method. */
+                d->can_reset = read_attr(root, &vendor, "/sys/bus/pci/devices/%s/vendor", d->slot) >= 0
+                                       ? TRISTATE_NO
+                                       : TRISTATE_UNKNOWN;
+        }
+}
+
+static void device_read_vfio(const char *root, PciDevice *d) {
+        _cleanup_free_ char *path = rootf(root, "/sys/bus/pci/devices/%s/vfio-dev", d->slot);
+        _cleanup_closedir_ DIR *dir = NULL;
+        struct dirent *de;
+
+        if (!path)
+                return;
+        dir = opendir(path);
+        if (!dir)
+                return;
+        while ((de = readdir(dir)))
+                if (strneq(de->d_name, "vfio", 4)) {
+                        d->vfio_dev = strdup(de->d_name);
+                        return;
+                }
+}
+
+static void device_read_config(struct pci_dev *p, PciDevice *d) {
+        struct pci_cap *cap;
+
+        d->header_type = pci_read_byte(p, PCI_HEADER_TYPE);
+        d->multifunction = d->header_type & 0x80;
+        d->header_type &= 0x7f;
+
+        if (d->config_size < 256)
+                return; /* capability pointers lie beyond what we may read */
+
+        pci_fill_info(p, PCI_FILL_CAPS | (d->config_size >= 4096 ? PCI_FILL_EXT_CAPS : 0));
+
+        d->has_msi = pci_find_cap(p, PCI_CAP_ID_MSI, PCI_CAP_NORMAL);
+        d->has_msix = pci_find_cap(p, PCI_CAP_ID_MSIX, PCI_CAP_NORMAL);
+        cap = pci_find_cap(p, PCI_CAP_ID_EXP, PCI_CAP_NORMAL);
+        if (cap)
+                d->pcie_type = (pci_read_word(p, (int) cap->addr + PCI_EXP_FLAGS) >> 4) & 0xf;
+
+        if (d->config_size < 4096)
+                return;
+
+        cap = pci_find_cap(p, PCI_EXT_CAP_ID_ACS, PCI_CAP_EXTENDED);
+        if (cap) {
+                d->has_acs = true;
+                d->acs_cap = pci_read_word(p, (int) cap->addr + PCI_ACS_CAP);
+                d->acs_ctrl = pci_read_word(p, (int) cap->addr + PCI_ACS_CTRL);
+        }
+        cap = pci_find_cap(p, PCI_EXT_CAP_ID_ATS, PCI_CAP_EXTENDED);
+        if (cap) {
+                d->has_ats = true;
+                d->ats_enabled = pci_read_word(p, (int) cap->addr + PCI_ATS_CTRL) & 0x8000;
+        }
+        d->has_pri = pci_find_cap(p, PCI_EXT_CAP_ID_PRI, PCI_CAP_EXTENDED);
+        d->has_pasid = pci_find_cap(p, PCI_EXT_CAP_ID_PASID, PCI_CAP_EXTENDED);
+        cap = pci_find_cap(p, PCI_EXT_CAP_ID_DSN, PCI_CAP_EXTENDED);
+        if (cap) {
+                d->has_dsn = true;
+                d->dsn = ((uint64_t) pci_read_long(p, (int) cap->addr + 8) << 32) |
+                         pci_read_long(p, (int) cap->addr + 4);
+        }
+}
+
+static int scan_fn(struct pci_access *acc, void *userdata) {
+        struct scan_ctx *c = userdata;
+        Topology *t = c->t;
+
+        pci_scan_bus(acc);
+
+        for (struct pci_dev *p = acc->devices; p; p = p->next) {
+                _cleanup_free_ char *config_path = NULL, *removable = NULL;
+                _cleanup_free_ char *config = NULL;
+                const char *s;
+                PciDevice *d;
+                size_t config_size = 0;
+                int r;
+
+                if (t->n_devices == c->allocated) {
+                        size_t n = c->allocated ? c->allocated * 2 : 64;
+                        PciDevice *nd = reallocarray(t->devices, n, sizeof(PciDevice));
+                        if (!nd)
+                                return -ENOMEM;
+                        t->devices = nd;
+                        c->allocated = n;
+                }
+                d = &t->devices[t->n_devices++];
+                *d = (PciDevice) {
+                        .address = { .domain = (uint32_t) p->domain, .bus = p->bus, .slot = p->dev, .func = p->func },
+                        .iommu_group = -1,
+                        .pcie_type = PCIE_TYPE_NONE,
+                        .can_reset = TRISTATE_UNKNOWN,
+                        .removable = TRISTATE_UNKNOWN,
+                        .interrupts = INTERRUPTS_UNKNOWN,
+                };
+                pci_address_format(&d->address, d->slot);
+
+                /* Read config space once ourselves and hand it to libpci as its cache: one read
+                 * instead of one pread per capability header. */
+                config_path = rootf(t->root, "/sys/bus/pci/devices/%s/config", d->slot);
+                if (!config_path)
+                        return -ENOMEM;
+                r = read_full_file(config_path, 4096, &config, &config_size);
+                if (r >= 0 && config_size >= 64) {
+                        d->config_size = config_size;
+                        pci_setup_cache(p, (u8 *) config, (int) config_size);
+                }
+
+                pci_fill_info(p, PCI_FILL_IDENT | PCI_FILL_CLASS | PCI_FILL_CLASS_EXT | PCI_FILL_SUBSYS |
+                                         PCI_FILL_DRIVER | PCI_FILL_IOMMU_GROUP);
+                d->vendor = p->vendor_id;
+                d->device = p->device_id;
+                d->class = ((uint32_t) p->device_class << 8) | p->prog_if;
+                d->revision = p->rev_id;
+                d->subsystem_vendor = p->subsys_vendor_id;
+                d->subsystem_device = p->subsys_id;
+
+                s = pci_get_string_property(p, PCI_FILL_DRIVER);
+                if (s) {
+                        d->driver = strdup(s);
+                        if (!d->driver)
+                                return -ENOMEM;
+                }
+                s = pci_get_string_property(p, PCI_FILL_IOMMU_GROUP);
+                if (s) {
+                        char *end;
+                        long g = strtol(s, &end, 10);
+                        if (*s && !*end && g >= 0 && g <= INT_MAX)
+                                d->iommu_group = (int) g;
+                }
+
+                if (d->config_size > 0) {
+                        device_read_config(p, d);
+                        /* The cache points into our buffer, which is freed below. */
+                        pci_setup_cache(p, NULL, 0);
+                }
+
+                r = device_read_parents(t->root, d);
+                if (r == -ENOMEM)
+                        return r;
+                device_read_reset(t->root, d);
+                device_read_vfio(t->root, d);
+                if (read_attr(t->root, &removable, "/sys/bus/pci/devices/%s/removable", d->slot) >= 0)
+                        d->removable = streq(removable, "removable")
+                                               ? TRISTATE_YES
+                                               : streq(removable, "fixed") ? TRISTATE_NO : TRISTATE_UNKNOWN;
+        }
+        return 0;
+}
+
+static int device_cmp(const void *a, const void *b) {
+        return pci_address_compare(&((const PciDevice *) a)->address, &((const PciDevice *) b)->address);
+}
+
+static int load_devices(Topology *t, char **reterr_message) {
+        _cleanup_(pci_access_closep) struct pci_access *acc = NULL;
+        _cleanup_free_ char *bus_pci = NULL;
+        struct scan_ctx c = { .t = t };
+        int r;
+
+        bus_pci = root_path(t->root, "/sys/bus/pci");
+        if (!bus_pci)
+                return -ENOMEM;
+        r = pci_access_open(bus_pci, &acc, reterr_message);
+        if (r < 0)
+                return r;
+        r = pci_guarded(scan_fn, acc, &c, reterr_message);
+        if (r < 0)
+                return r;
+        if (t->n_devices > 1)
+                qsort(t->devices, t->n_devices, sizeof(PciDevice), device_cmp);
+        return 0;
+}
+
+/* ---- IOMMU groups ------------------------------------------------------------------------ */
+
+static void group_read_regions(const char *root, IommuGroup *g) {
+        _cleanup_free_ char *text = NULL, *path = rootf(root, "/sys/kernel/iommu_groups/%d/reserved_regions", g->id);
+        _cleanup_strv_free_ char **lines = NULL;
+
+        if (!path || read_full_file(path, 0, &text, NULL) < 0)
+                return;
+        if (strv_split(text, "\n", &lines) < 0)
+                return;
+        g->regions = calloc(strv_length(lines) ?: 1, sizeof(ReservedRegion));
+        if (!g->regions)
+                return;
+        STRV_FOREACH(l, lines) {
+                unsigned long long start, end;
+                char type[32];
+                ReservedRegion *rr;
+
+                if (sscanf(*l, "%llx %llx %31s", &start, &end, type) != 3)
+                        continue;
+                rr = &g->regions[g->n_regions++];
+                rr->start = start;
+                rr->end = end;
+                rr->type = streq(type, "direct")             ? RESERVED_DIRECT
+                           : streq(type, "direct-relaxable") ? RESERVED_DIRECT_RELAXABLE
+                           : streq(type, "msi")              ? RESERVED_MSI
+                           : streq(type, "reserved")         ? RESERVED_RESERVED
+                                                             : RESERVED_OTHER;
+        }
+}
+
+static int group_cmp(const void *a, const void *b) {
+        int x = ((const IommuGroup *) a)->id, y = ((const IommuGroup *) b)->id;
+        return (x > y) - (x < y);
+}
+
+static int load_groups(Topology *t) {
+        _cleanup_free_ char *path = root_path(t->root, "/sys/kernel/iommu_groups");
+        _cleanup_closedir_ DIR *dir = NULL;
+        struct dirent *de;
+        size_t allocated = 0;
+
+        if (!path)
+                return -ENOMEM;
+        dir = opendir(path);
+        if (!dir)
+                return 0; /* no IOMMU groups at all */
+
+        while ((de = readdir(dir))) {
+                _cleanup_free_ char *devpath = NULL;
+                _cleanup_closedir_ DIR *devdir = NULL;
+                struct dirent *dd;
+                IommuGroup *g;
+                char *end;
+                long id;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                id = strtol(de->d_name, &end, 10);
+                if (*end || id < 0 || id > INT_MAX)
+                        continue;
+
+                if (t->n_groups == allocated) {
+                        size_t n = allocated ? allocated * 2 : 32;
+                        IommuGroup *ng = reallocarray(t->groups, n, sizeof(IommuGroup));
+                        if (!ng)
+                                return -ENOMEM;
+                        t->groups = ng;
+                        allocated = n;
+                }
+                g = &t->groups[t->n_groups++];
+                *g = (IommuGroup) { .id = (int) id };
+
+                (void) read_attr(t->root, &g->type, "/sys/kernel/iommu_groups/%d/type", g->id);
+                group_read_regions(t->root, g);
+
+                devpath = rootf(t->root, "/sys/kernel/iommu_groups/%d/devices", g->id);
+                if (!devpath)
+                        return -ENOMEM;
+                devdir = opendir(devpath);
+                while (devdir && (dd = readdir(devdir)))
+                        if (dd->d_name[0] != '.' && strv_extend(&g->devices, dd->d_name) < 0)
+                                return -ENOMEM;
+                strv_sort(g->devices);
+        }
+        if (t->n_groups > 1)
+                qsort(t->groups, t->n_groups, sizeof(IommuGroup), group_cmp);
+        return 0;
+}
+
+/* ---- IOMMU units ------------------------------------------------------------------------- */
+
+static int load_iommus(Topology *t) {
+        _cleanup_free_ char *path = root_path(t->root, "/sys/class/iommu");
+        _cleanup_closedir_ DIR *dir = NULL;
+        struct dirent *de;
+        size_t allocated = 0;
+
+        if (!path)
+                return -ENOMEM;
+        dir = opendir(path);
+        if (!dir)
+                return 0;
+
+        while ((de = readdir(dir))) {
+                _cleanup_free_ char *cap = NULL, *ecap = NULL, *link = NULL, *target = NULL;
+                IommuUnit *u;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                if (t->n_iommus == allocated) {
+                        size_t n = allocated ? allocated * 2 : 8;
+                        IommuUnit *nu = reallocarray(t->iommus, n, sizeof(IommuUnit));
+                        if (!nu)
+                                return -ENOMEM;
+                        t->iommus = nu;
+                        allocated = n;
+                }
+                u = &t->iommus[t->n_iommus++];
+                *u = (IommuUnit) { .name = strdup(de->d_name), .kind = IOMMU_KIND_OTHER };
+                if (!u->name)
+                        return -ENOMEM;
+
+                if (read_attr(t->root, &cap, "/sys/class/iommu/%s/intel-iommu/cap", u->name) >= 0 &&
+                    read_attr(t->root, &ecap, "/sys/class/iommu/%s/intel-iommu/ecap", u->name) >= 0) {
+                        u->kind = IOMMU_KIND_INTEL;
+                        u->has_regs = true;
+                        u->cap = strtoull(cap, NULL, 16);
+                        u->ecap = strtoull(ecap, NULL, 16);
+                        continue;
+                }
+                if (read_attr(t->root, &cap, "/sys/class/iommu/%s/amd-iommu/cap", u->name) >= 0) {
+                        u->kind = IOMMU_KIND_AMD;
+                        u->has_regs = true;
+                        u->cap = strtoull(cap, NULL, 16);
+                        if (read_attr(t->root, &ecap, "/sys/class/iommu/%s/amd-iommu/features", u->name) >= 0)
+                                u->ecap = strtoull(ecap, NULL, 16);
+                        continue;
+                }
+                if (strneq(u->name, "iommufd_selftest", strlen("iommufd_selftest"))) {
+                        u->kind = IOMMU_KIND_SELFTEST;
+                        continue;
+                }
+                if (strneq(u->name, "smmu", 4) || strstr(u->name, "smmu")) {
+                        u->kind = IOMMU_KIND_ARM_SMMU;
+                        continue;
+                }
+                /* virtio-iommu names its unit after the virtio device ("virtio0") and sits below it. */
+                link = rootf(t->root, "/sys/class/iommu/%s", u->name);
+                if (link)
+                        target = realpath(link, NULL);
+                if (strneq(u->name, "virtio", 6) || (target && strstr(target, "/virtio")))
+                        u->kind = IOMMU_KIND_VIRTIO;
+        }
+        return 0;
+}
+
+/* ---- host: kernel, command line, parameters, interrupts ------------------------------------ */
+
+static bool cmdline_value_has(const char *value, const char *word) {
+        /* comma-separated option lists: intel_iommu=on,sm_on */
+        size_t n = strlen(word);
+        for (const char *p = value; p && *p;) {
+                size_t k = strcspn(p, ",");
+                if (k == n && strneq(p, word, n))
+                        return true;
+                p += k;
+                if (*p == ',')
+                        p++;
+        }
+        return false;
+}
+
+static void parse_cmdline(HostInfo *h) {
+        _cleanup_strv_free_ char **words = NULL;
+
+        if (!h->cmdline || strv_split(h->cmdline, " \t\n", &words) < 0)
+                return;
+
+        STRV_FOREACH(w, words) {
+                const char *eq = strchr(*w, '=');
+                _cleanup_free_ char *key = eq ? strndup(*w, (size_t) (eq - *w)) : strdup(*w);
+                const char *v = eq ? eq + 1 : "";
+
+                if (!key)
+                        return;
+                /* Module parameters may be spelled with '-' or '_'. */
+                for (char *c = key; *c; c++)
+                        if (*c == '-')
+                                *c = '_';
+
+                if (streq(key, "iommu")) {
+                        if (cmdline_value_has(v, "pt"))
+                                h->cmdline_iommu_pt = true;
+                        if (cmdline_value_has(v, "nopt"))
+                                h->cmdline_iommu_pt = false;
+                        if (cmdline_value_has(v, "off"))
+                                h->cmdline_iommu_off = true;
+                } else if (streq(key, "iommu.passthrough"))
+                        h->cmdline_iommu_pt = parse_bool_param(v) == TRISTATE_YES;
+                else if (streq(key, "iommu.strict"))
+                        h->cmdline_lazy = parse_bool_param(v) == TRISTATE_NO;
+                else if (streq(key, "intel_iommu") || streq(key, "amd_iommu")) {
+                        if (cmdline_value_has(v, "off"))
+                                h->cmdline_iommu_off = true;
+                } else if (streq(key, "intremap")) {
+                        if (cmdline_value_has(v, "off"))
+                                h->cmdline_intremap_off = true;
+                } else if (streq(key, "pcie_acs_override")) {
+                        free(h->cmdline_acs_override);
+                        h->cmdline_acs_override = strdup(v);
+                } else if (streq(key, "iommufd.allow_unsafe_interrupts")) {
+                        if (h->iommufd_allow_unsafe_interrupts == TRISTATE_UNKNOWN)
+                                h->iommufd_allow_unsafe_interrupts = parse_bool_param(v);
+                } else if (streq(key, "vfio_iommu_type1.allow_unsafe_interrupts")) {
+                        if (h->type1_allow_unsafe_interrupts == TRISTATE_UNKNOWN)
+                                h->type1_allow_unsafe_interrupts = parse_bool_param(v);
+                } else if (streq(key, "vfio.enable_unsafe_noiommu_mode")) {
+                        if (h->vfio_noiommu == TRISTATE_UNKNOWN)
+                                h->vfio_noiommu = parse_bool_param(v);
+                }
+        }
+}
+
+static Tristate read_param(const char *root, const char *module, const char *param) {
+        _cleanup_free_ char *v = NULL;
+        if (read_attr(root, &v, "/sys/module/%s/parameters/%s", module, param) < 0)
+                return TRISTATE_UNKNOWN;
+        return parse_bool_param(v);
+}
+
+/* One /proc/interrupts chip name that carries MSIs: "IR-PCI-MSI", "PCI-MSIX-0000:00:03.0",
+ * "ITS-PCI-MSI", "GICv2m-PCI-MSI". Returns the prefix class. */
+typedef enum MsiChip {
+        MSI_CHIP_NONE,
+        MSI_CHIP_REMAPPED, /* IR-, vIR-, ITS-: isolated */
+        MSI_CHIP_PLAIN, /* PCI-MSI, GICv2m-PCI-MSI: not isolated */
+} MsiChip;
+
+static MsiChip classify_chip(const char *token, HostInfo *h, const char **ret_suffix) {
+        const char *m = strstr(token, "PCI-MSI");
+        size_t prefix = m ? (size_t) (m - token) : 0;
+
+        *ret_suffix = NULL;
+        if (!m)
+                return MSI_CHIP_NONE;
+        m += strlen("PCI-MSI");
+        if (*m == 'X')
+                m++;
+        if (*m == '-')
+                *ret_suffix = m + 1;
+
+        if (prefix == 0)
+                return MSI_CHIP_PLAIN;
+        if ((prefix == 3 && strneq(token, "IR-", 3)) || (prefix == 4 && strneq(token, "vIR-", 4)))
+                return MSI_CHIP_REMAPPED;
+        if (strneq(token, "ITS-", 4)) {
+                h->arch_arm_its = true;
+                return MSI_CHIP_REMAPPED;
+        }
+        if (strneq(token, "GICv2m-", 7)) {
+                h->arch_arm_gicv2m = true;
+                return MSI_CHIP_PLAIN;
+        }
+        return MSI_CHIP_PLAIN;
+}
+
+static PciDevice *find_by_slot(Topology *t, const char *slot) {
+        PciAddress a;
+        if (pci_address_parse_full(slot, &a) < 0)
+                return NULL;
+        return topology_find_device(t, &a);
+}
+
+static void load_interrupts(Topology *t) {
+        HostInfo *h = &t->host;
+        _cleanup_free_ char *text = NULL, *path = root_path(t->root, "/proc/interrupts");
+        _cleanup_strv_free_ char **lines = NULL;
+        bool seen_remapped = false, seen_plain = false, seen_ioapic = false, seen_ir_ioapic = false;
+
+        if (!path || read_full_file(path, 0, &text, NULL) < 0 || strv_split(text, "\n", &lines) < 0)
+                return;
+
+        STRV_FOREACH(l, lines) {
+                _cleanup_strv_free_ char **tok = NULL;
+
+                if (strv_split(*l, " \t", &tok) < 0)
+                        return;
+                for (size_t i = 0; tok[i]; i++) {
+                        const char *suffix;
+                        MsiChip c;
+
+                        if (streq(tok[i], "IR-IO-APIC"))
+                                seen_ir_ioapic = true;
+                        else if (streq(tok[i], "IO-APIC"))
+                                seen_ioapic = true;
+
+                        c = classify_chip(tok[i], h, &suffix);
+                        if (c == MSI_CHIP_NONE)
+                                continue;
+
+                        PciDevice *d = NULL;
+                        if (suffix)
+                                d = find_by_slot(t, suffix);
+                        else if (tok[i + 1]) {
+                                /* Before per-device MSI domains the hwirq encodes the requester:
+                                 * msi_index | pci_dev_id << 11 | domain << 27 (pci_msi_domain_calc_hwirq). */
+                                char *end;
+                                unsigned long long hw = strtoull(tok[i + 1], &end, 10);
+                                if (end != tok[i + 1] && *end == '-') {
+                                        PciAddress a = {
+                                                .domain = (uint32_t) (hw >> 27),
+                                                .bus = (uint8_t) ((hw >> 19) & 0xff),
+                                                .slot = (uint8_t) ((hw >> 14) & 0x1f),
+                                                .func = (uint8_t) ((hw >> 11) & 0x7),
+                                        };
+                                        d = topology_find_device(t, &a);
+                                }
+                        }
+                        if (c == MSI_CHIP_REMAPPED) {
+                                seen_remapped = true;
+                                if (d)
+                                        d->interrupts = INTERRUPTS_SAFE;
+                        } else {
+                                seen_plain = true;
+                                if (d)
+                                        d->interrupts = INTERRUPTS_UNSAFE;
+                        }
+                        if (!h->interrupt_evidence)
+                                h->interrupt_evidence =
+                                        strndup(tok[i], suffix ? (size_t) (suffix - 1 - tok[i]) : strlen(tok[i]));
+                        break;
+                }
+        }
+
+        if (seen_remapped || seen_ir_ioapic)
+                h->interrupt_remapping = TRISTATE_YES;
+        else if (seen_plain || seen_ioapic)
+                h->interrupt_remapping = TRISTATE_NO;
+        if (!h->interrupt_evidence && (seen_ir_ioapic || seen_ioapic))
+                h->interrupt_evidence = strdup(seen_ir_ioapic ? "IR-IO-APIC" : "IO-APIC");
+}
+
+static void load_host(Topology *t) {
+        HostInfo *h = &t->host;
+        _cleanup_free_ char *cmdline = NULL;
+
+        h->iommufd_allow_unsafe_interrupts = read_param(t->root, "iommufd", "allow_unsafe_interrupts");
+        h->type1_allow_unsafe_interrupts = read_param(t->root, "vfio_iommu_type1", "allow_unsafe_interrupts");
+        h->vfio_noiommu = read_param(t->root, "vfio", "enable_unsafe_noiommu_mode");
+        h->interrupt_remapping = TRISTATE_UNKNOWN;
+
+        (void) read_attr(t->root, &h->kernel_release, "/proc/sys/kernel/osrelease");
+        if (read_attr(t->root, &h->cmdline, "/proc/cmdline") >= 0)
+                parse_cmdline(h);
+        load_interrupts(t);
+}
+
+/* ---- per-device interrupt safety --------------------------------------------------------- */
+
+static void compute_interrupts(Topology *t) {
+        const HostInfo *h = &t->host;
+
+        FOREACH_ARRAY(d, t->devices, t->n_devices) {
+                if (d->interrupts != INTERRUPTS_UNKNOWN)
+                        continue; /* /proc/interrupts named this device's own MSI chip */
+                /* A device without MSI capability is no safer: an MSI is only a DMA write to the
+                 * doorbell and any bus master can issue one. So the host's state decides. */
+                if (h->interrupt_remapping == TRISTATE_YES)
+                        d->interrupts = INTERRUPTS_SAFE;
+                else if (h->interrupt_remapping == TRISTATE_NO)
+                        d->interrupts = INTERRUPTS_UNSAFE;
+                else if (!topology_has_iommu(t))
+                        d->interrupts = INTERRUPTS_UNSAFE; /* no IOMMU, so no remapping either */
+        }
+}
+
+/* ---- public ------------------------------------------------------------------------------ */
+
+int topology_load(const char *root, Topology **ret, char **reterr_message) {
+        _cleanup_(topology_freep) Topology *t = NULL;
+        _cleanup_free_ char *devices = NULL;
+        struct stat st;
+        int r;
+
+        t = calloc(1, sizeof(Topology));
+        if (!t)
+                return -ENOMEM;
+        if (isempty(root) || streq(root, "/"))
+                t->root = strdup("");
+        else {
+                size_t n = strlen(root);
+                while (n > 1 && root[n - 1] == '/')
+                        n--;
+                t->root = strndup(root, n);
+        }
+        if (!t->root)
+                return -ENOMEM;
+
+        devices = root_path(t->root, "/sys/bus/pci/devices");
+        if (!devices)
+                return -ENOMEM;
+        if (stat(devices, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                r = errno == ENOENT || errno == 0 || !S_ISDIR(st.st_mode) ? -ENOTDIR : negative_errno();
+                if (reterr_message && asprintf(reterr_message, "%s is missing or not a directory", devices) < 0)
+                        *reterr_message = NULL;
+                return r;
+        }
+
+        r = load_devices(t, reterr_message);
+        if (r < 0)
+                return r;
+        r = load_groups(t);
+        if (r < 0)
+                return r;
+        r = load_iommus(t);
+        if (r < 0)
+                return r;
+        load_host(t);
+        compute_interrupts(t);
+
+        *ret = TAKE_PTR(t);
+        return 0;
+}
+
+Topology *topology_free(Topology *t) {
+        if (!t)
+                return NULL;
+        FOREACH_ARRAY(d, t->devices, t->n_devices)
+                pci_device_done(d);
+        free(t->devices);
+        FOREACH_ARRAY(g, t->groups, t->n_groups) {
+                free(g->type);
+                strv_free(g->devices);
+                free(g->regions);
+        }
+        free(t->groups);
+        FOREACH_ARRAY(u, t->iommus, t->n_iommus)
+                free(u->name);
+        free(t->iommus);
+        free(t->host.kernel_release);
+        free(t->host.cmdline);
+        free(t->host.cmdline_acs_override);
+        free(t->host.interrupt_evidence);
+        free(t->root);
+        return mfree(t);
+}
+
+PciDevice *topology_find_device(const Topology *t, const PciAddress *a) {
+        size_t lo = 0, hi = t->n_devices;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                int c = pci_address_compare(&t->devices[mid].address, a);
+                if (c == 0)
+                        return &t->devices[mid];
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return NULL;
+}
+
+IommuGroup *topology_find_group(const Topology *t, int id) {
+        size_t lo = 0, hi = t->n_groups;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (t->groups[mid].id == id)
+                        return &t->groups[mid];
+                if (t->groups[mid].id < id)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return NULL;
+}
+
+size_t topology_count_iommus(const Topology *t, IommuKind kind) {
+        size_t n = 0;
+        FOREACH_ARRAY(u, t->iommus, t->n_iommus)
+                if (u->kind == kind)
+                        n++;
+        return n;
+}
+
+bool topology_has_iommu(const Topology *t) {
+        FOREACH_ARRAY(u, t->iommus, t->n_iommus)
+                if (u->kind != IOMMU_KIND_SELFTEST)
+                        return true;
+        /* Groups without a class/iommu entry (old kernels, some platforms) still mean an IOMMU, but
+         * iommufd's self-test mock creates no PCI groups, so any PCI device with a group counts. */
+        FOREACH_ARRAY(d, t->devices, t->n_devices)
+                if (d->iommu_group >= 0)
+                        return true;
+        return false;
+}
+
+bool pci_device_is_bridge(const PciDevice *d) {
+        return d->header_type == 1 || d->header_type == 2 || (d->class >> 8) == 0x0604;
+}
+
+bool pci_device_is_host_bridge(const PciDevice *d) {
+        return (d->class >> 8) == 0x0600;
+}
+
+bool pci_device_is_endpoint(const PciDevice *d) {
+        return !pci_device_is_bridge(d) && !pci_device_is_host_bridge(d);
+}
