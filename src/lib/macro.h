@@ -104,7 +104,7 @@ static inline int negative_errno(void) {
 #define FOREACH_ARRAY(i, array, num) for (__typeof__(array[0]) *i = (array); i && i < (array) + (num); i++)
 
 /* Iterate over a NULL-terminated string vector. */
-#define STRV_FOREACH(s, l) for (char **s = (l); s && *s; s++)
+#define STRV_FOREACH(s, l) for (__typeof__(*(l)) *s = (l); s && *s; s++)
 
 /* Assertions that survive NDEBUG: programming errors only, never input errors. */
 #define assert_return(expr, r)                                                                           \

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <setjmp.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,4 +91,64 @@ static int cleanup_fn(struct pci_access *acc, void *userdata) {
 void pci_access_close(struct pci_access *acc) {
         if (acc)
                 (void) pci_guarded(cleanup_fn, acc, NULL, NULL);
+}
+
+struct name_args {
+        PciNameKind kind;
+        uint16_t vendor, device;
+        uint32_t class24;
+        char *buf;
+        size_t size;
+};
+
+static int name_fn(struct pci_access *acc, void *userdata) {
+        struct name_args *a = userdata;
+        const char *s = NULL;
+        int flags = PCI_LOOKUP_NO_NUMBERS;
+
+        switch (a->kind) {
+        case PCI_NAME_VENDOR:
+                s = pci_lookup_name(acc, a->buf, (int) a->size, flags | PCI_LOOKUP_VENDOR, a->vendor);
+                break;
+        case PCI_NAME_DEVICE:
+                s = pci_lookup_name(acc, a->buf, (int) a->size, flags | PCI_LOOKUP_DEVICE, a->vendor, a->device);
+                break;
+        case PCI_NAME_CLASS:
+                s = pci_lookup_name(acc, a->buf, (int) a->size, flags | PCI_LOOKUP_CLASS, (int) (a->class24 >> 8));
+                break;
+        }
+        if (s && s != a->buf)
+                snprintf(a->buf, a->size, "%s", s);
+        else if (!s)
+                a->buf[0] = '\0';
+        return 0;
+}
+
+static int names_init_fn(struct pci_access *acc, void *userdata) {
+        (void) userdata;
+        (void) pci_load_name_list(acc);
+        return 0;
+}
+
+const char *pci_name_lookup(PciNameKind kind, uint16_t vendor, uint16_t device, uint32_t class24, char *buf,
+                            size_t size) {
+        static struct pci_access *names;
+        struct name_args a = { kind, vendor, device, class24, buf, size };
+
+        if (size == 0)
+                return buf;
+        buf[0] = '\0';
+        if (!names) {
+                names = pci_alloc();
+                if (!names)
+                        return buf;
+                names->error = pci_error_handler;
+                names->warning = pci_quiet_handler;
+                names->debug = pci_quiet_handler;
+                if (pci_guarded(names_init_fn, names, NULL, NULL) < 0)
+                        return buf;
+        }
+        if (pci_guarded(name_fn, names, &a, NULL) < 0)
+                buf[0] = '\0';
+        return buf;
 }

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <pci/pci.h>
 
 #include "macro.h"
@@ -20,3 +23,13 @@ DEFINE_TRIVIAL_CLEANUP_FUNC_FULL(struct pci_access *, pci_access_close, NULL);
  * *reterr_message (if given) holds libpci's message. Not reentrant across threads. */
 int pci_guarded(int (*fn)(struct pci_access *acc, void *userdata), struct pci_access *acc, void *userdata,
                 char **reterr_message);
+
+/* Names from the PCI ID database (pci.ids / udev hwdb), through libpci. Returns buf, "" if unknown. */
+typedef enum PciNameKind {
+        PCI_NAME_VENDOR,
+        PCI_NAME_DEVICE,
+        PCI_NAME_CLASS,
+} PciNameKind;
+
+const char *pci_name_lookup(PciNameKind kind, uint16_t vendor, uint16_t device, uint32_t class24, char *buf,
+                            size_t size);

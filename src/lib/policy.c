@@ -964,3 +964,43 @@ int policy_to_json(const Policy *p, json_object **ret) {
         *ret = o;
         return 0;
 }
+
+ReleaseDecision policy_release_to_guest(const PolicyVerdict *v, InterruptSafety interrupts) {
+        if (v->passthrough != PASSTHROUGH_ALLOW)
+                return RELEASE_DENIED_BY_POLICY;
+        if (interrupts != INTERRUPTS_SAFE && !v->allow_unsafe_interrupts)
+                return RELEASE_DENIED_UNSAFE_INTERRUPTS;
+        return RELEASE_ALLOWED;
+}
+
+char *release_decision_explain(ReleaseDecision d, const PolicyVerdict *v, const char *slot, InterruptSafety interrupts) {
+        char *s = NULL;
+        int r = -1;
+
+        switch (d) {
+        case RELEASE_ALLOWED:
+                r = asprintf(&s, "%s may be passed through: rule '%s' (%s:%u) allows it%s.", slot, v->rule->id,
+                             v->rule->file, v->rule->line,
+                             interrupts == INTERRUPTS_SAFE ? " and its interrupts are isolated"
+                                                           : " and accepts unsafe interrupts (allow_unsafe_interrupts)");
+                break;
+        case RELEASE_DENIED_BY_POLICY:
+                if (v->rule)
+                        r = asprintf(&s, "%s may not be passed through: rule '%s' (%s:%u) denies it.", slot,
+                                     v->rule->id, v->rule->file, v->rule->line);
+                else
+                        r = asprintf(&s, "%s may not be passed through: no policy rule matches it, and unmatched "
+                                     "devices are denied.", slot);
+                break;
+        case RELEASE_DENIED_UNSAFE_INTERRUPTS:
+                r = asprintf(&s, "%s may not be passed through: rule '%s' (%s:%u) allows it, but its interrupts "
+                             "are %s (no interrupt remapping or MSI isolation; see 'isolatectl audit'), and the "
+                             "rule does not set allow_unsafe_interrupts.",
+                             slot, v->rule->id, v->rule->file, v->rule->line,
+                             interrupts == INTERRUPTS_UNSAFE ? "not isolated" : "of unknown safety");
+                break;
+        default:
+                break;
+        }
+        return r < 0 ? NULL : s;
+}

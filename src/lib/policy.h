@@ -165,3 +165,17 @@ bool rule_key_matches(const Rule *r, MatchKey k, const PolicyDevice *d, char **r
 /* JSON for `policy show` / D-Bus: the effective policy with sources. */
 int policy_to_json(const Policy *p, json_object **ret);
 int rule_to_json(const Rule *r, json_object **ret);
+
+/* Whether release to a guest may go ahead: the policy must allow passthrough, and the device's
+ * interrupts must be isolated unless the rule accepts unsafe interrupts (unknown counts as unsafe:
+ * fail closed). */
+typedef enum ReleaseDecision {
+        RELEASE_ALLOWED,
+        RELEASE_DENIED_BY_POLICY,
+        RELEASE_DENIED_UNSAFE_INTERRUPTS,
+        _RELEASE_DECISION_MAX,
+} ReleaseDecision;
+
+ReleaseDecision policy_release_to_guest(const PolicyVerdict *v, InterruptSafety interrupts);
+/* A sentence explaining the decision, naming the rule (malloc'd). */
+char *release_decision_explain(ReleaseDecision d, const PolicyVerdict *v, const char *slot, InterruptSafety interrupts);

@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+#include "isolatectl.h"
+#include "log.h"
+#include "verbs.h"
+
+const char *arg_root = NULL;
+const char *arg_policy = NULL;
+bool arg_ask_password = true;
+QuarantineMode arg_mode = _QUARANTINE_MODE_INVALID;
+const char *arg_to = NULL;
+bool arg_dry_run = false;
+PciSelector arg_selector;
+bool arg_have_selector = false;
+
+static VerbOptions seen_options;
+
+static const Verb verbs[] = {
+        { "list", 0, 0, VERB_DEFAULT, verb_list, NULL,
+          "every PCI device: slot, ids, class, driver, IOMMU group, state, verdict", OPT_SELECTOR },
+        { "audit", 0, VERB_ANY, 0, verb_audit, "[DEVICE...]", "topology and interrupt-safety findings", 0 },
+        { "policy", 1, VERB_ANY, 0, verb_policy, "check|show|test|generate ...",
+          "validate, show, try out or generate the policy (see below)", 0 },
+        { "capture", 1, 1, 0, verb_capture, "DIR", "write a snapshot of what isolate reads (for --root, bug reports)",
+          0 },
+        {},
+};
+
+static int help(void) {
+        printf("isolatectl [OPTIONS...] COMMAND ...\n\n"
+               "Keep PCI devices between owners in IOMMU quarantine, and audit how well this machine isolates them.\n\n"
+               "Commands:\n");
+        verbs_print_help(verbs, NULL);
+        printf("\nPolicy commands:\n");
+        policy_print_help();
+        printf("\nOptions:\n"
+               "  -h --help                 show this help\n"
+               "     --version              show the version\n"
+               "  -j                        same as --json (pretty on a terminal, short otherwise)\n"
+               "     --json=pretty|short|off\n"
+               "                            print JSON instead of tables\n"
+               "     --no-legend            omit table headers and summaries\n"
+               "     --root=DIR             read DIR/sys and DIR/proc instead of /sys and /proc (a snapshot)\n"
+               "     --policy=FILE          use this policy file instead of %s/policy.json and policy.d/\n"
+               "     --no-ask-password      do not ask for a password when polkit authorization is needed\n"
+               "     --mode=blocked|scratch-page\n"
+               "                            quarantine mode (quarantine; default: the policy's)\n"
+               "     --to=guest|host        where release hands the device (release)\n"
+               "  -s [[[DOMAIN]:][BUS]:][SLOT][.[FUNC]]\n"
+               "                            only devices in this slot (list; lspci syntax)\n"
+               "  -d [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]\n"
+               "                            only devices with these IDs (list; lspci syntax)\n"
+               "     --dry-run              libvirt-hook: print the domain's host PCI devices, contact nothing\n\n"
+               "DEVICE is a PCI address, 0000:03:00.0 or 03:00.0 (domain 0000).\n"
+               "Exit status: 0 success, 1 failure, 2 usage error, 3 audit found high/critical findings or\n"
+               "policy check found the policy invalid.\n"
+               "See isolatectl(1), isolate-policy.json(5), isolated(8).\n",
+               ISOLATE_POLICY_DIR);
+        return 0;
+}
+
+enum {
+        ARG_VERSION = 0x100,
+        ARG_JSON,
+        ARG_NO_LEGEND,
+        ARG_ROOT,
+        ARG_POLICY,
+        ARG_NO_ASK_PASSWORD,
+        ARG_MODE,
+        ARG_TO,
+        ARG_DRY_RUN,
+};
+
+static const struct option options[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, ARG_VERSION },
+        { "json", optional_argument, NULL, ARG_JSON },
+        { "no-legend", no_argument, NULL, ARG_NO_LEGEND },
+        { "root", required_argument, NULL, ARG_ROOT },
+        { "policy", required_argument, NULL, ARG_POLICY },
+        { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
+        { "mode", required_argument, NULL, ARG_MODE },
+        { "to", required_argument, NULL, ARG_TO },
+        { "dry-run", no_argument, NULL, ARG_DRY_RUN },
+        {},
+};
+
+/* Returns 1 to go on, 0 to exit successfully (--help), ERR_USAGE on errors. */
+static int parse_options(int argc, char *argv[], const char *optstring) {
+        int c;
+
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, optstring, options, NULL)) >= 0) {
+                const char *why;
+
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("isolate %s\n", PACKAGE_VERSION);
+                        return 0;
+                case 'j':
+                        arg_json = json_format_default();
+                        arg_legend = false;
+                        break;
+                case ARG_JSON:
+                        if (json_format_from_string(optarg, &arg_json) < 0)
+                                return usage_error("Invalid --json= value '%s': expected pretty, short or off.", optarg);
+                        if (arg_json != JSON_FORMAT_OFF)
+                                arg_legend = false;
+                        break;
+                case ARG_NO_LEGEND:
+                        arg_legend = false;
+                        break;
+                case ARG_ROOT:
+                        if (isempty(optarg))
+                                return usage_error("--root= needs a directory.");
+                        arg_root = optarg;
+                        break;
+                case ARG_POLICY:
+                        if (isempty(optarg))
+                                return usage_error("--policy= needs a file.");
+                        arg_policy = optarg;
+                        break;
+                case ARG_NO_ASK_PASSWORD:
+                        arg_ask_password = false;
+                        break;
+                case ARG_MODE:
+                        arg_mode = quarantine_mode_from_string(optarg);
+                        if (arg_mode < 0)
+                                return usage_error("Invalid --mode= value '%s': expected blocked or scratch-page.", optarg);
+                        seen_options |= OPT_MODE;
+                        break;
+                case ARG_TO:
+                        if (!streq(optarg, "guest") && !streq(optarg, "host"))
+                                return usage_error("Invalid --to= value '%s': expected guest or host.", optarg);
+                        arg_to = optarg;
+                        seen_options |= OPT_TO;
+                        break;
+                case 's':
+                        if (pci_selector_parse_slot(&arg_selector, optarg, &why) < 0)
+                                return usage_error("Invalid -s selector '%s': %s (expected [[[DOMAIN]:][BUS]:][SLOT][.[FUNC]]).",
+                                                   optarg, why);
+                        arg_have_selector = true;
+                        seen_options |= OPT_SELECTOR;
+                        break;
+                case 'd':
+                        if (pci_selector_parse_id(&arg_selector, optarg, &why) < 0)
+                                return usage_error("Invalid -d selector '%s': %s (expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]).",
+                                                   optarg, why);
+                        arg_have_selector = true;
+                        seen_options |= OPT_SELECTOR;
+                        break;
+                case ARG_DRY_RUN:
+                        arg_dry_run = true;
+                        seen_options |= OPT_DRY_RUN;
+                        break;
+                case '?':
+                        if (optopt)
+                                return usage_error("Unknown option '-%c'.", optopt);
+                        return usage_error("Unknown option '%s'.", argv[optind - 1]);
+                case ':':
+                        return usage_error("Option '%s' needs a value.", argv[optind - 1]);
+                default:
+                        return usage_error("Unexpected option.");
+                }
+        }
+        return 1;
+}
+
+static int run(int argc, char *argv[]) {
+        const Verb *v;
+        int r, first;
+
+        pci_selector_init(&arg_selector);
+
+        /* Options before the verb. */
+        r = parse_options(argc, argv, "+:hjs:d:");
+        if (r <= 0)
+                return r;
+        first = optind;
+
+        v = first < argc ? verbs_find(verbs, argv[first]) : verbs_find(verbs, NULL);
+        if (first < argc && v && !(v->flags & VERB_RAW_ARGS)) {
+                /* Options may follow the verb too (GNU permutation); positional arguments stay in order. */
+                int sub_argc = argc - first;
+                char **sub_argv = argv + first;
+
+                optind = 0; /* full re-initialisation: the '+' mode differs */
+                r = parse_options(sub_argc, sub_argv, ":hjs:d:");
+                if (r <= 0)
+                        return r;
+                /* getopt permuted sub_argv: non-options (verb first) now start at... the front. */
+                argc = first + 1 + (sub_argc - optind);
+                memmove(argv + first + 1, sub_argv + optind, sizeof(char *) * (size_t) (sub_argc - optind));
+        } else if (first < argc && v && (v->flags & VERB_RAW_ARGS)) {
+                /* Only the verb's own leading flags: libvirt passes names that may start with '-'. */
+                while (first + 1 < argc && streq(argv[first + 1], "--dry-run")) {
+                        arg_dry_run = true;
+                        seen_options |= OPT_DRY_RUN;
+                        memmove(argv + first + 1, argv + first + 2, sizeof(char *) * (size_t) (argc - first - 2));
+                        argc--;
+                }
+        }
+
+        if (v) {
+                VerbOptions extra = seen_options & ~v->options;
+                if (extra & OPT_MODE)
+                        return usage_error("--mode= only applies to 'quarantine'.");
+                if (extra & OPT_TO)
+                        return usage_error("--to= only applies to 'release'.");
+                if (extra & OPT_SELECTOR)
+                        return usage_error("-s and -d only apply to 'list'.");
+                if (extra & OPT_DRY_RUN)
+                        return usage_error("--dry-run only applies to 'libvirt-hook'.");
+        }
+
+        return dispatch_verb(argc - first, argv + first, verbs, NULL);
+}
+
+int main(int argc, char *argv[]) {
+        int r;
+
+        log_set_target(LOG_TARGET_STDERR);
+        r = run(argc, argv);
+        if (r == ERR_USAGE)
+                return EXIT_USAGE;
+        if (r < 0)
+                return EXIT_FAILURE;
+        return r;
+}

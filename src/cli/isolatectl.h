@@ -1,0 +1,9 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The verbs, one group per verb-*.c file. */
+int verb_list(int argc, char **argv, void *userdata);
+int verb_audit(int argc, char **argv, void *userdata);
+int verb_policy(int argc, char **argv, void *userdata);
+void policy_print_help(void);
+int verb_capture(int argc, char **argv, void *userdata);
