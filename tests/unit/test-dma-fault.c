@@ -1,15 +1,891 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
-static void test_placeholder(void **state) {
-        (void) state;
-        skip();
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dma-fault.h"
+#include "macro.h"
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static DmaFault parse_ok(const char *message) {
+        DmaFault f;
+        memset(&f, 0xaa, sizeof(f));
+        assert_int_equal(dma_fault_parse_message(message, &f), 1);
+        return f;
+}
+
+/* Not a fault (r == 0) or a broken one (r < 0): *ret must be left alone either way. */
+static void parse_expect(const char *message, int expected) {
+        DmaFault f, before;
+        memset(&f, 0xaa, sizeof(f));
+        before = f;
+        assert_int_equal(dma_fault_parse_message(message, &f), expected);
+        assert_memory_equal(&f, &before, sizeof(f));
+}
+
+static void assert_requester(const DmaFault *f, uint32_t domain, uint8_t bus, uint8_t slot, uint8_t func) {
+        assert_int_equal(f->requester.domain, domain);
+        assert_int_equal(f->requester.bus, bus);
+        assert_int_equal(f->requester.slot, slot);
+        assert_int_equal(f->requester.func, func);
+}
+
+/* ---- enum tables ------------------------------------------------------------------------ */
+
+static void test_vendor_to_string(void **state) {
+        assert_string_equal(dma_fault_vendor_to_string(DMA_FAULT_INTEL), "intel-vtd");
+        assert_string_equal(dma_fault_vendor_to_string(DMA_FAULT_AMD), "amd-vi");
+        assert_string_equal(dma_fault_vendor_to_string(DMA_FAULT_SMMUV3), "arm-smmuv3");
+        assert_null(dma_fault_vendor_to_string(_DMA_FAULT_VENDOR_MAX));
+        assert_null(dma_fault_vendor_to_string(_DMA_FAULT_VENDOR_INVALID));
+        assert_int_equal(dma_fault_vendor_from_string("amd-vi"), DMA_FAULT_AMD);
+        assert_int_equal(dma_fault_vendor_from_string("arm-smmuv3"), DMA_FAULT_SMMUV3);
+        assert_int_equal(dma_fault_vendor_from_string("amd"), -EINVAL);
+}
+
+static void test_access_to_string(void **state) {
+        assert_string_equal(dma_access_to_string(DMA_ACCESS_READ), "read");
+        assert_string_equal(dma_access_to_string(DMA_ACCESS_WRITE), "write");
+        assert_string_equal(dma_access_to_string(DMA_ACCESS_UNKNOWN), "unknown");
+        assert_null(dma_access_to_string(_DMA_ACCESS_MAX));
+        assert_null(dma_access_to_string(_DMA_ACCESS_INVALID));
+        assert_int_equal(dma_access_from_string("write"), DMA_ACCESS_WRITE);
+        assert_int_equal(dma_access_from_string("rw"), -EINVAL);
+}
+
+/* ---- Intel VT-d ------------------------------------------------------------------------- */
+
+static void test_intel_read_no_pasid(void **state) {
+        DmaFault f = parse_ok("DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x7f000 "
+                              "[fault reason 0x06] PTE Read access is not set");
+        assert_int_equal(f.vendor, DMA_FAULT_INTEL);
+        assert_requester(&f, 0, 0x03, 0x00, 0);
+        assert_false(f.has_domain);
+        assert_int_equal(f.access, DMA_ACCESS_READ);
+        assert_true(f.has_iova);
+        assert_int_equal(f.iova, 0x7f000);
+        assert_true(f.has_reason);
+        assert_int_equal(f.reason, 0x06);
+        assert_string_equal(f.reason_text, "PTE Read access is not set");
+        assert_false(f.interrupt);
+}
+
+static void test_intel_write_no_pasid(void **state) {
+        DmaFault f = parse_ok("DMAR: [DMA Write NO_PASID] Request device [00:03.0] fault addr 0x1000 "
+                              "[fault reason 0x05] PTE Write access is not set");
+        assert_int_equal(f.vendor, DMA_FAULT_INTEL);
+        assert_requester(&f, 0, 0x00, 0x03, 0);
+        assert_int_equal(f.access, DMA_ACCESS_WRITE);
+        assert_int_equal(f.iova, 0x1000);
+        assert_int_equal(f.reason, 0x05);
+        assert_string_equal(f.reason_text, "PTE Write access is not set");
+        assert_false(f.interrupt);
+}
+
+static void test_intel_write_pasid(void **state) {
+        DmaFault f = parse_ok("DMAR: [DMA Write PASID 0x1] Request device [00:03.0] fault addr 0x1000 "
+                              "[fault reason 0x05] PTE Write access is not set");
+        assert_requester(&f, 0, 0x00, 0x03, 0);
+        assert_int_equal(f.access, DMA_ACCESS_WRITE);
+        assert_int_equal(f.iova, 0x1000);
+        assert_int_equal(f.reason, 0x05);
+}
+
+static void test_intel_scalable_mode_reason(void **state) {
+        DmaFault f = parse_ok("DMAR: [DMA Read PASID 0x2a] Request device [af:1f.7] fault addr 0xffffe000 "
+                              "[fault reason 0x59] SM: Present bit in PASID table entry is clear");
+        assert_requester(&f, 0, 0xaf, 0x1f, 7);
+        assert_int_equal(f.access, DMA_ACCESS_READ);
+        assert_int_equal(f.iova, 0xffffe000);
+        assert_int_equal(f.reason, 0x59);
+        assert_string_equal(f.reason_text, "SM: Present bit in PASID table entry is clear");
+}
+
+static void test_intel_intr_remap(void **state) {
+        DmaFault f = parse_ok("DMAR: [INTR-REMAP] Request device [00:03.0] fault index 0x1a "
+                              "[fault reason 0x25] Blocked a compatibility format interrupt request");
+        assert_int_equal(f.vendor, DMA_FAULT_INTEL);
+        assert_requester(&f, 0, 0x00, 0x03, 0);
+        assert_true(f.interrupt);
+        assert_int_equal(f.access, DMA_ACCESS_UNKNOWN);
+        assert_false(f.has_iova);
+        assert_true(f.has_reason);
+        assert_int_equal(f.reason, 0x25);
+        assert_string_equal(f.reason_text, "Blocked a compatibility format interrupt request");
+}
+
+static void test_intel_old_pasid_token(void **state) {
+        /* < 5.14: no 0x, a PASID token, and the reason printed with %02d. */
+        DmaFault f = parse_ok("DMAR: [DMA Read] Request device [03:00.0] PASID ffffffff fault addr 7f000 "
+                              "[fault reason 06] PTE Read access is not set");
+        assert_requester(&f, 0, 0x03, 0x00, 0);
+        assert_false(f.has_domain);
+        assert_int_equal(f.access, DMA_ACCESS_READ);
+        assert_true(f.has_iova);
+        assert_int_equal(f.iova, 0x7f000);
+        assert_int_equal(f.reason, 6);
+        assert_string_equal(f.reason_text, "PTE Read access is not set");
+}
+
+static void test_intel_old_no_pasid_token(void **state) {
+        DmaFault f = parse_ok("DMAR: [DMA Write] Request device [00:02.0] fault addr 0x1000 "
+                              "[fault reason 0x05] PTE Write access is not set");
+        assert_requester(&f, 0, 0x00, 0x02, 0);
+        assert_int_equal(f.access, DMA_ACCESS_WRITE);
+        assert_int_equal(f.iova, 0x1000);
+        assert_int_equal(f.reason, 5);
+}
+
+static void test_intel_old_decimal_reason(void **state) {
+        /* %02d: reason 0x25 was printed as "37", and a large address without 0x. */
+        DmaFault f = parse_ok("DMAR: [INTR-REMAP] Request device [00:1f.6] fault index 1a "
+                              "[fault reason 37] Blocked a compatibility format interrupt request");
+        assert_requester(&f, 0, 0x00, 0x1f, 6);
+        assert_true(f.interrupt);
+        assert_int_equal(f.reason, 0x25);
+
+        f = parse_ok("DMAR: [DMA Write] Request device [02:00.1] PASID ffffffff fault addr 6df084000 "
+                     "[fault reason 12] non-zero reserved fields in PTE");
+        assert_requester(&f, 0, 0x02, 0x00, 1);
+        assert_int_equal(f.iova, 0x6df084000ULL);
+        assert_int_equal(f.reason, 12);
+        assert_string_equal(f.reason_text, "non-zero reserved fields in PTE");
+}
+
+static void test_intel_5_14_hex_device(void **state) {
+        /* 5.14 printed the device as [0x%02x:0x%02x.%d]. */
+        DmaFault f = parse_ok("DMAR: [DMA Read NO_PASID] Request device [0x03:0x1f.2] fault addr 0xfee00000 "
+                              "[fault reason 0x06] PTE Read access is not set");
+        assert_requester(&f, 0, 0x03, 0x1f, 2);
+        assert_int_equal(f.iova, 0xfee00000);
+}
+
+static void test_intel_prefix_variants(void **state) {
+        DmaFault f;
+
+        /* No "DMAR: " at all */
+        f = parse_ok("[DMA Read NO_PASID] Request device [05:00.0] fault addr 0x2000 "
+                     "[fault reason 0x06] PTE Read access is not set");
+        assert_requester(&f, 0, 0x05, 0x00, 0);
+        assert_int_equal(f.iova, 0x2000);
+
+        /* Other text in front, and no space after "DMAR:" */
+        f = parse_ok("[  512.001] DMAR:[DMA Write NO_PASID] Request device [06:10.3] fault addr 0x3000 "
+                     "[fault reason 0x05] PTE Write access is not set");
+        assert_requester(&f, 0, 0x06, 0x10, 3);
+        assert_int_equal(f.access, DMA_ACCESS_WRITE);
+        assert_int_equal(f.iova, 0x3000);
+}
+
+static void test_intel_legacy_split_line(void **state) {
+        /* 3.x printed the reason on its own line; the first line is still a fault. */
+        DmaFault f = parse_ok("DMAR:[DMA Write] Request device [00:02.0] fault addr 6df084000");
+        assert_requester(&f, 0, 0x00, 0x02, 0);
+        assert_int_equal(f.access, DMA_ACCESS_WRITE);
+        assert_int_equal(f.iova, 0x6df084000ULL);
+        assert_false(f.has_reason);
+        assert_string_equal(f.reason_text, "");
+
+        parse_expect("DMAR:[fault reason 05] PTE Write access is not set", 0);
+}
+
+static void test_intel_reason_text_truncated(void **state) {
+        char line[512];
+        DmaFault f;
+
+        snprintf(line, sizeof(line),
+                 "DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x1 [fault reason 0x06] %0300d", 0);
+        f = parse_ok(line);
+        assert_int_equal(strlen(f.reason_text), sizeof(f.reason_text) - 1);
+        assert_int_equal(f.reason_text[0], '0');
+}
+
+static void test_intel_malformed(void **state) {
+        parse_expect("DMAR: [DMA Read NO_PASID] Request device [zz:00.0] fault addr 0x1 [fault reason 0x06] x",
+                     -EBADMSG);
+        parse_expect("DMAR: [DMA Read NO_PASID] Request device [03:20.0] fault addr 0x1 [fault reason 0x06] x",
+                     -EBADMSG); /* slot > 0x1f */
+        parse_expect("DMAR: [DMA Read NO_PASID] Request device [03:00.8] fault addr 0x1 [fault reason 0x06] x",
+                     -EBADMSG); /* func > 7 */
+        parse_expect("DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr [fault reason 0x06] x",
+                     -EBADMSG);
+        parse_expect("DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x1 [fault reason 0x06 x",
+                     -EBADMSG);
+        parse_expect("DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x1 [fault reason 0x", -EBADMSG);
+        parse_expect("DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x10000000000000000 "
+                     "[fault reason 0x06] x", -EBADMSG);
+        parse_expect("DMAR: [DMA Read NO_PASID] Request device [03:00.0] something else", -EBADMSG);
+        parse_expect("DMAR: [DMA Read NO_PASID] Request device [03:00.0", -EBADMSG);
+}
+
+/* ---- AMD-Vi ----------------------------------------------------------------------------- */
+
+static void test_amd_dev_prefix(void **state) {
+        DmaFault f = parse_ok("vfio-pci 0000:03:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x000e "
+                              "address=0x7f000 flags=0x0020]");
+        assert_int_equal(f.vendor, DMA_FAULT_AMD);
+        assert_requester(&f, 0, 0x03, 0x00, 0);
+        assert_true(f.has_domain);
+        assert_int_equal(f.access, DMA_ACCESS_WRITE);
+        assert_true(f.has_iova);
+        assert_int_equal(f.iova, 0x7f000);
+        assert_true(f.has_reason);
+        assert_int_equal(f.reason, 0x20);
+        assert_string_equal(f.reason_text, "IO_PAGE_FAULT");
+        assert_false(f.interrupt);
+}
+
+static void test_amd_dev_prefix_segment(void **state) {
+        DmaFault f = parse_ok("xhci_hcd 0001:47:00.1: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0032 "
+                              "address=0xfffffff00f80 flags=0x0000]");
+        assert_requester(&f, 1, 0x47, 0x00, 1);
+        assert_true(f.has_domain);
+        assert_int_equal(f.access, DMA_ACCESS_READ);
+        assert_int_equal(f.iova, 0xfffffff00f80ULL);
+        assert_int_equal(f.reason, 0);
+}
+
+static void test_amd_device_field(void **state) {
+        DmaFault f = parse_ok("AMD-Vi: Event logged [IO_PAGE_FAULT device=0000:03:00.0 domain=0x0000 "
+                              "address=0x1000 flags=0x0000]");
+        assert_int_equal(f.vendor, DMA_FAULT_AMD);
+        assert_requester(&f, 0, 0x03, 0x00, 0);
+        assert_true(f.has_domain);
+        assert_int_equal(f.access, DMA_ACCESS_READ);
+        assert_int_equal(f.iova, 0x1000);
+        assert_int_equal(f.reason, 0);
+        assert_false(f.interrupt);
+}
+
+static void test_amd_device_field_old(void **state) {
+        DmaFault f = parse_ok("AMD-Vi: Event logged [IO_PAGE_FAULT device=03:00.0 domain=0x000e "
+                              "address=0x000000000007f000 flags=0x0020]");
+        assert_requester(&f, 0, 0x03, 0x00, 0);
+        assert_false(f.has_domain);
+        assert_int_equal(f.access, DMA_ACCESS_WRITE);
+        assert_int_equal(f.iova, 0x7f000);
+        assert_int_equal(f.reason, 0x20);
+}
+
+static void test_amd_device_field_wins_over_prefix(void **state) {
+        /* If both appear, device= is the requester (the prefix can be the IOMMU itself). */
+        DmaFault f = parse_ok("pci 0000:00:00.2: AMD-Vi: Event logged [IO_PAGE_FAULT device=0000:0a:00.3 "
+                              "domain=0x001d address=0xff00ffffffefe000 flags=0x0010]");
+        assert_requester(&f, 0, 0x0a, 0x00, 3);
+        assert_int_equal(f.iova, 0xff00ffffffefe000ULL);
+        assert_int_equal(f.access, DMA_ACCESS_READ);
+        assert_int_equal(f.reason, 0x10);
+}
+
+static void test_amd_no_amdvi_tag(void **state) {
+        /* Before the driver set dev_fmt, dev_err() printed no "AMD-Vi: ". */
+        DmaFault f = parse_ok("ahci 0000:28:00.0: Event logged [IO_PAGE_FAULT domain=0x0035 "
+                              "address=0x7fffff00300 flags=0x0020]");
+        assert_requester(&f, 0, 0x28, 0x00, 0);
+        assert_int_equal(f.iova, 0x7fffff00300ULL);
+        assert_int_equal(f.access, DMA_ACCESS_WRITE);
+}
+
+static void test_amd_old_continuation(void **state) {
+        DmaFault f = parse_ok("IO_PAGE_FAULT device=07:00.0 domain=0x0007 address=0x000000ffffc02000 flags=0x0000]");
+        assert_requester(&f, 0, 0x07, 0x00, 0);
+        assert_false(f.has_domain);
+        assert_int_equal(f.iova, 0xffffc02000ULL);
+}
+
+static void test_amd_interrupt_and_translation_flags(void **state) {
+        DmaFault f;
+
+        /* I: an interrupt request; RW is meaningless then */
+        f = parse_ok("AMD-Vi: Event logged [IO_PAGE_FAULT device=0000:00:14.0 domain=0x0000 "
+                     "address=0xfee00004 flags=0x0028]");
+        assert_true(f.interrupt);
+        assert_int_equal(f.access, DMA_ACCESS_UNKNOWN);
+        assert_int_equal(f.reason, 0x28);
+        assert_int_equal(f.iova, 0xfee00004);
+
+        /* TR: an ATS translation request; RW is reserved */
+        f = parse_ok("AMD-Vi: Event logged [IO_PAGE_FAULT device=0000:00:14.0 domain=0x0000 "
+                     "address=0x1000 flags=0x0120]");
+        assert_false(f.interrupt);
+        assert_int_equal(f.access, DMA_ACCESS_UNKNOWN);
+        assert_int_equal(f.reason, 0x120);
+}
+
+static void test_amd_unattributable(void **state) {
+        /* No device= and no PCI prefix: cannot be attributed */
+        parse_expect("AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x000e address=0x7f000 flags=0x0020]", 0);
+}
+
+static void test_amd_malformed(void **state) {
+        parse_expect("AMD-Vi: Event logged [IO_PAGE_FAULT device=0000:03:00.0 domain=0x0000 address=0xzz "
+                     "flags=0x0000]", -EBADMSG);
+        parse_expect("AMD-Vi: Event logged [IO_PAGE_FAULT device=0000:03:00.0 domain=0x0000 flags=0x0000]",
+                     -EBADMSG);
+        parse_expect("AMD-Vi: Event logged [IO_PAGE_FAULT device=bogus domain=0x0000 address=0x1 flags=0x0]",
+                     -EBADMSG);
+        parse_expect("AMD-Vi: Event logged [IO_PAGE_FAULT device 0000:03:00.0]", -EBADMSG);
+}
+
+/* ---- ARM SMMUv3 ------------------------------------------------------------------------- */
+
+static void test_smmuv3_translation(void **state) {
+        DmaFault f = parse_ok("arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION client: 0000:01:00.0 "
+                              "sid: 0x100 ssid: 0x0 iova: 0x7f000 ipa: 0x0");
+        assert_int_equal(f.vendor, DMA_FAULT_SMMUV3);
+        assert_requester(&f, 0, 0x01, 0x00, 0);
+        assert_true(f.has_domain);
+        assert_int_equal(f.access, DMA_ACCESS_UNKNOWN);
+        assert_true(f.has_iova);
+        assert_int_equal(f.iova, 0x7f000);
+        assert_true(f.has_reason);
+        assert_int_equal(f.reason, 0x10);
+        assert_string_equal(f.reason_text, "F_TRANSLATION");
+        assert_false(f.interrupt);
+}
+
+static void test_smmuv3_permission_dt(void **state) {
+        /* Device tree instance name; glibc-style %#x zero ("0") tolerated as well. */
+        DmaFault f = parse_ok("arm-smmu-v3 2b400000.iommu: event: F_PERMISSION client: 0002:81:00.3 "
+                              "sid: 0x8103 ssid: 0 iova: 0xffff0000 ipa: 0");
+        assert_requester(&f, 2, 0x81, 0x00, 3);
+        assert_int_equal(f.iova, 0xffff0000);
+        assert_int_equal(f.reason, 0x13);
+        assert_string_equal(f.reason_text, "F_PERMISSION");
+}
+
+static void test_smmuv3_no_iova_events(void **state) {
+        DmaFault f;
+
+        f = parse_ok("arm-smmu-v3 arm-smmu-v3.0.auto: event: F_STE_FETCH client: 0000:01:00.0 sid: 0x100 "
+                     "ssid: 0x0 fetch_addr: 0x80001000");
+        assert_false(f.has_iova);
+        assert_int_equal(f.reason, 0x03);
+        assert_string_equal(f.reason_text, "F_STE_FETCH");
+
+        f = parse_ok("arm-smmu-v3 arm-smmu-v3.0.auto: event: C_BAD_STE client: 0000:01:00.0 sid: 0x100 ssid: 0x0");
+        assert_false(f.has_iova);
+        assert_int_equal(f.reason, 0x04);
+
+        f = parse_ok("arm-smmu-v3 arm-smmu-v3.0.auto: event: UNKNOWN client: 0000:01:00.0 sid: 0x100 ssid: 0x0");
+        assert_false(f.has_reason);
+        assert_string_equal(f.reason_text, "UNKNOWN");
+}
+
+static void test_smmuv3_unattributable(void **state) {
+        parse_expect("arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION client: (unassigned sid) sid: 0x9999 "
+                     "ssid: 0x0 iova: 0x7f000 ipa: 0x0", 0);
+        parse_expect("arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION client: ffc00000.dma sid: 0x20 "
+                     "ssid: 0x0 iova: 0x7f000 ipa: 0x0", 0);
+}
+
+static void test_smmuv3_raw_event_not_attributable(void **state) {
+        /* Old kernels: raw form only. The requester is a StreamID, not a PCI function: 0. */
+        parse_expect("arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:", 0);
+        parse_expect("arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000010000000010", 0);
+        parse_expect("arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000020880000000", 0);
+        /* and the second line of the decoded form on its own */
+        parse_expect("arm-smmu-v3 arm-smmu-v3.0.auto: unpriv data write s1 \"Input address caused fault\" stag: 0x0",
+                     0);
+}
+
+static void test_smmuv3_malformed(void **state) {
+        parse_expect("arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION sid: 0x100", -EBADMSG);
+        parse_expect("arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION client: 0000:01:00.0 sid: 0x100 "
+                     "iova: nope", -EBADMSG);
+        parse_expect("arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION client: 0000:01:00.0 sid 0x100",
+                     -EBADMSG);
+}
+
+static void test_smmuv3_merge_detail(void **state) {
+        const char *ev = "arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION client: 0000:01:00.0 "
+                         "sid: 0x100 ssid: 0x0 iova: 0x7f000 ipa: 0x0";
+        DmaFault f = parse_ok(ev);
+
+        assert_int_equal(dma_fault_merge_detail(&f, ev, "arm-smmu-v3 arm-smmu-v3.0.auto: unpriv data write s1 "
+                                                        "\"Input address caused fault\" stag: 0x0"), 1);
+        assert_int_equal(f.access, DMA_ACCESS_WRITE);
+
+        assert_int_equal(dma_fault_merge_detail(&f, ev, "arm-smmu-v3 arm-smmu-v3.0.auto: priv inst read s2 "
+                                                        "\"Stage 1 translation table fetch\" ttd_read stag: 0x0"), 1);
+        assert_int_equal(f.access, DMA_ACCESS_READ);
+
+        /* another SMMU instance: not ours */
+        assert_int_equal(dma_fault_merge_detail(&f, ev, "arm-smmu-v3 arm-smmu-v3.1.auto: unpriv data write s1 "
+                                                        "\"Input address caused fault\" stag: 0x0"), 0);
+        assert_int_equal(f.access, DMA_ACCESS_READ);
+
+        /* not a detail line */
+        assert_int_equal(dma_fault_merge_detail(&f, ev, "arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:"), 0);
+        assert_int_equal(f.access, DMA_ACCESS_READ);
+
+        /* not an SMMU fault */
+        f = parse_ok("DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x7f000 [fault reason 0x06] x");
+        assert_int_equal(dma_fault_merge_detail(&f, ev, "arm-smmu-v3 arm-smmu-v3.0.auto: unpriv data write s1 "
+                                                        "\"Input address caused fault\" stag: 0x0"), 0);
+        assert_int_equal(f.access, DMA_ACCESS_READ);
+}
+
+/* ---- lines that are not faults ---------------------------------------------------------- */
+
+static void test_non_fault_lines(void **state) {
+        static const char *const lines[] = {
+                "",
+                "DMAR: DRHD: handling fault status reg 2",
+                "DMAR: DRHD: handling fault status reg 3",
+                "DMAR-IR: Enabled IRQ remapping in x2apic mode",
+                "DMAR: Intel(R) Virtualization Technology for Directed I/O",
+                "DMAR: dmar0: Using Queued invalidation",
+                "DMAR: Dump dmar0 table entries for IOVA 0x7f000",
+                "DMAR:[fault reason 05] PTE Write access is not set",
+                "AMD-Vi: Interrupt remapping enabled",
+                "pci 0000:00:00.2: AMD-Vi: Found IOMMU cap 0x40",
+                "AMD-Vi: Extended features (0x4f77ef22294ada): PPR NX GT IA GA PC GA_vAPIC",
+                "AMD-Vi: IOMMU event log overflow",
+                "amdgpu 0000:03:00.0: amdgpu: [gfxhub] page fault (src_id:0 ring:158 vmid:0 pasid:0)",
+                "arm-smmu-v3 arm-smmu-v3.0.auto: option mask 0x0",
+                "arm-smmu-v3 arm-smmu-v3.0.auto: EVTQ overflow detected -- events lost",
+                "arm-smmu-v3 arm-smmu-v3.0.auto: ias 48-bit, oas 48-bit (features 0x001c1eff)",
+                "dmar_fault: 3 callbacks suppressed",
+                "usb 1-1: new high-speed USB device number 2 using xhci_hcd",
+                "Request device [03:00.0] was not a DMAR line",
+                "[Firmware Bug]: Request device [03:00.0] fault addr 0x1",
+                "event: F_TRANSLATION client: 0000:01:00.0 sid: 0x100 ssid: 0x0 (no driver prefix)",
+        };
+
+        FOREACH_ARRAY(l, lines, ELEMENTSOF(lines))
+                parse_expect(*l, 0);
+}
+
+/* ---- suppression notices ---------------------------------------------------------------- */
+
+static void test_suppression_positive(void **state) {
+        assert_true(dma_fault_message_is_suppression("dmar_fault: 3 callbacks suppressed"));
+        assert_true(dma_fault_message_is_suppression("amd_iommu_report_page_fault: 12 callbacks suppressed"));
+        assert_true(dma_fault_message_is_suppression("iommu_print_event: 1 callbacks suppressed"));
+        assert_true(dma_fault_message_is_suppression("arm_smmu_dump_event: 40 callbacks suppressed"));
+        assert_true(dma_fault_message_is_suppression("arm_smmu_evtq_thread: 2 callbacks suppressed"));
+        assert_true(dma_fault_message_is_suppression(
+                "arm-smmu-v3 arm-smmu-v3.0.auto: EVTQ overflow detected -- events lost"));
+        assert_true(dma_fault_message_is_suppression("AMD-Vi: IOMMU event log overflow"));
+        assert_true(dma_fault_message_is_suppression("AMD-Vi: Event log overflow"));
+        assert_true(dma_fault_message_is_suppression("DMAR: DRHD: handling fault status reg 3"));
+        assert_true(dma_fault_message_is_suppression("DMAR: DRHD: handling fault status reg 101"));
+        assert_true(dma_fault_message_is_suppression("DMAR: fault reporting ratelimited"));
+}
+
+static void test_suppression_negative(void **state) {
+        assert_false(dma_fault_message_is_suppression(NULL));
+        assert_false(dma_fault_message_is_suppression(""));
+        assert_false(dma_fault_message_is_suppression("DMAR: DRHD: handling fault status reg 2"));
+        assert_false(dma_fault_message_is_suppression("DMAR: DRHD: handling fault status reg 100"));
+        assert_false(dma_fault_message_is_suppression("net_ratelimit: 3 callbacks suppressed"));
+        assert_false(dma_fault_message_is_suppression("callbacks suppressed"));
+        assert_false(dma_fault_message_is_suppression("dmar_fault: many callbacks suppressed"));
+        assert_false(dma_fault_message_is_suppression("dmar_fault: 3 callbacks suppressed, honest"));
+        assert_false(dma_fault_message_is_suppression("AMD-Vi: Interrupt remapping enabled"));
+        assert_false(dma_fault_message_is_suppression("AMD-Vi: IOMMU PPR log overflow"));
+        assert_false(dma_fault_message_is_suppression(
+                "DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x7f000 [fault reason 0x06] x"));
+}
+
+static void test_ratelimit_notice(void **state) {
+        assert_true(dma_fault_message_is_ratelimit_notice("net_ratelimit: 3 callbacks suppressed"));
+        assert_true(dma_fault_message_is_ratelimit_notice("dmar_fault: 3 callbacks suppressed"));
+        assert_false(dma_fault_message_is_ratelimit_notice(": 3 callbacks suppressed"));
+        assert_false(dma_fault_message_is_ratelimit_notice("x 3 callbacks suppressed"));
+        assert_false(dma_fault_message_is_ratelimit_notice("x: callbacks suppressed"));
+        assert_false(dma_fault_message_is_ratelimit_notice(NULL));
+}
+
+/* ---- kmsg records ----------------------------------------------------------------------- */
+
+static void test_kmsg_parse_header(void **state) {
+        static const char text[] = "3,1234,56789012,-;DMAR: DRHD: handling fault status reg 2";
+        _cleanup_(kmsg_record_done) KmsgRecord rec = {};
+
+        assert_int_equal(kmsg_record_parse(text, strlen(text), &rec), 0);
+        assert_int_equal(rec.priority, 3);
+        assert_int_equal(rec.seq, 1234);
+        assert_int_equal(rec.usec, 56789012);
+        assert_string_equal(rec.message, "DMAR: DRHD: handling fault status reg 2");
+}
+
+static void test_kmsg_parse_facility_and_extra_fields(void **state) {
+        static const char text[] = "30,18446744073709551615,0,c,caller=T1;systemd[1]: hello";
+        _cleanup_(kmsg_record_done) KmsgRecord rec = {};
+
+        assert_int_equal(kmsg_record_parse(text, strlen(text), &rec), 0);
+        assert_int_equal(rec.priority, 30);
+        assert_true(rec.seq == UINT64_MAX);
+        assert_int_equal(rec.usec, 0);
+        assert_string_equal(rec.message, "systemd[1]: hello");
+}
+
+static void test_kmsg_parse_escapes(void **state) {
+        static const char text[] = "6,1,2,-;line one\\x0aline two\\x5ctab\\x09end \\xZZ \\x4 \\x00 \\x";
+        _cleanup_(kmsg_record_done) KmsgRecord rec = {};
+
+        assert_int_equal(kmsg_record_parse(text, strlen(text), &rec), 0);
+        /* \x5c is a backslash (the kernel escapes every backslash so); \xZZ, a short "\x4" and a
+         * trailing "\x" stay literal; \x00 is kept literal rather than cutting the string. */
+        assert_string_equal(rec.message, "line one\nline two\\tab\tend \\xZZ \\x4 \\x00 \\x");
+}
+
+static void test_kmsg_parse_continuation_ignored(void **state) {
+        static const char text[] = "3,105,3000,-;vfio-pci 0000:03:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT "
+                                   "domain=0x000e address=0x7f000 flags=0x0020]\n"
+                                   " SUBSYSTEM=pci\n"
+                                   " DEVICE=+pci:0000:03:00.0\n";
+        _cleanup_(kmsg_record_done) KmsgRecord rec = {};
+
+        assert_int_equal(kmsg_record_parse(text, strlen(text), &rec), 0);
+        assert_int_equal(rec.seq, 105);
+        assert_string_equal(rec.message, "vfio-pci 0000:03:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT "
+                                         "domain=0x000e address=0x7f000 flags=0x0020]");
+}
+
+static void test_kmsg_parse_size_bounds(void **state) {
+        /* Not NUL-terminated: only size bytes count. */
+        static const char text[] = "4,7,8,-;truncated here|garbage";
+        _cleanup_(kmsg_record_done) KmsgRecord rec = {};
+
+        assert_int_equal(kmsg_record_parse(text, strlen("4,7,8,-;truncated here"), &rec), 0);
+        assert_string_equal(rec.message, "truncated here");
+        kmsg_record_done(&rec);
+
+        assert_int_equal(kmsg_record_parse(text, strlen("4,7,8,-;"), &rec), 0);
+        assert_string_equal(rec.message, "");
+        kmsg_record_done(&rec);
+        assert_null(rec.message);
+        kmsg_record_done(&rec); /* idempotent */
+        kmsg_record_done(NULL);
+}
+
+static void test_kmsg_parse_malformed(void **state) {
+        static const char *const bad[] = {
+                "",
+                ";message",
+                "3,1,2;missing flags",
+                "3,1,2,;empty flags",
+                "x,1,2,-;bad prio",
+                "-3,1,2,-;negative prio",
+                "3,,2,-;empty seq",
+                "3,1,2x,-;bad usec",
+                "3,1,2,-no semicolon",
+                " SUBSYSTEM=pci",
+                " 3,1,2,-;leading space",
+                "2147483648,1,2,-;prio too large for int",
+                "3,18446744073709551616,2,-;seq overflows",
+                "3,1\n,2,-;newline in header",
+                "3,1,2,- ;space in flags",
+        };
+        KmsgRecord rec = { .priority = 77, .seq = 88, .usec = 99, .message = NULL };
+
+        FOREACH_ARRAY(b, bad, ELEMENTSOF(bad)) {
+                assert_int_equal(kmsg_record_parse(*b, strlen(*b), &rec), -EINVAL);
+                assert_int_equal(rec.priority, 77);
+                assert_int_equal(rec.seq, 88);
+                assert_null(rec.message);
+        }
+        assert_int_equal(kmsg_record_parse(NULL, 0, &rec), -EINVAL);
+}
+
+/* ---- kmsg_read_faults ------------------------------------------------------------------- */
+
+typedef struct Seen {
+        bool is_fault;
+        DmaFault fault;
+        uint64_t seq;
+        char message[256];
+} Seen;
+
+typedef struct Collector {
+        Seen seen[32];
+        size_t n;
+        size_t fail_at; /* return -ECANCELED on this call (1-based); 0: never */
+} Collector;
+
+static int collect(const DmaFault *fault, const KmsgRecord *rec, void *userdata) {
+        Collector *c = userdata;
+
+        assert_non_null(rec);
+        assert_non_null(rec->message);
+        assert_true(c->n < ELEMENTSOF(c->seen));
+        c->seen[c->n] = (Seen) { .is_fault = !!fault, .seq = rec->seq };
+        if (fault)
+                c->seen[c->n].fault = *fault;
+        snprintf(c->seen[c->n].message, sizeof(c->seen[c->n].message), "%s", rec->message);
+        c->n++;
+        return c->fail_at == c->n ? -ECANCELED : 0;
+}
+
+static char *write_temp(const char *contents) {
+        const char *tmp = getenv("TMPDIR") ?: "/tmp";
+        char *path;
+        int fd;
+
+        assert_true(asprintf(&path, "%s/test-dma-fault-XXXXXX", tmp) > 0);
+        fd = mkstemp(path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, contents, strlen(contents)), (ssize_t) strlen(contents));
+        assert_int_equal(close(fd), 0);
+        return path;
+}
+
+static void remove_temp(char *path) {
+        assert_int_equal(unlink(path), 0);
+        free(path);
+}
+
+static const char snapshot[] =
+        "6,100,1000,-;pci 0000:03:00.0: [8086:1533] type 00 class 0x020000\n"
+        " SUBSYSTEM=pci\n"
+        " DEVICE=+pci:0000:03:00.0\n"
+        "3,101,2000,-;DMAR: DRHD: handling fault status reg 2\n"
+        "3,102,2001,-;DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x7f000 [fault reason 0x06] "
+        "PTE Read access is not set\n"
+        "4,103,2500,-;some_driver: 2 callbacks suppressed\n"
+        "4,104,2600,-;other_driver: 5 callbacks suppressed\n"
+        "this line is dmesg text, not a kmsg record\n"
+        "\n"
+        "3,105,3000,-,caller=C1;vfio-pci 0000:03:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x000e "
+        "address=0x7f000 flags=0x0020]\n"
+        " SUBSYSTEM=pci\n"
+        " DEVICE=+pci:0000:03:00.0\n"
+        "3,106,3500,-;DMAR: [DMA Read NO_PASID] Request device [zz:00.0] fault addr 0x1 [fault reason 0x06] x\n"
+        "3,107,4000,-;arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:\n"
+        "3,108,4001,-;arm-smmu-v3 arm-smmu-v3.0.auto: \\x090x0000010000000010\n"
+        "3,109,4002,-;arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION client: 0000:01:00.0 sid: 0x100 "
+        "ssid: 0x0 iova: 0x7f000 ipa: 0x0\n"
+        "3,110,4003,-;arm-smmu-v3 arm-smmu-v3.0.auto: unpriv data write s1 \"Input address caused fault\" "
+        "stag: 0x0\n"
+        "3,111,4100,-;arm-smmu-v3 arm-smmu-v3.0.auto: event: F_PERMISSION client: 0000:01:00.1 sid: 0x101 "
+        "ssid: 0x0 iova: 0x2000 ipa: 0x0\n"
+        "3,112,4200,-;arm-smmu-v3 arm-smmu-v3.0.auto: EVTQ overflow detected -- events lost\n"
+        "4,113,5000,-;dmar_fault: 7 callbacks suppressed\n"
+        "3,114,5001,-;DMAR: [INTR-REMAP] Request device [00:03.0] fault index 0x1a [fault reason 0x25] "
+        "Blocked a compatibility format interrupt request\n"
+        "3,115,6000,-;arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION client: 0000:01:00.0 sid: 0x100 "
+        "ssid: 0x0 iova: 0xdead000 ipa: 0x0";
+
+static void test_read_faults_snapshot(void **state) {
+        Collector c = {};
+        char *path = write_temp(snapshot);
+
+        assert_int_equal(kmsg_read_faults(path, collect, &c), 6);
+        assert_int_equal(c.n, 9);
+
+        /* Intel read fault */
+        assert_true(c.seen[0].is_fault);
+        assert_int_equal(c.seen[0].seq, 102);
+        assert_int_equal(c.seen[0].fault.vendor, DMA_FAULT_INTEL);
+        assert_requester(&c.seen[0].fault, 0, 0x03, 0x00, 0);
+        assert_int_equal(c.seen[0].fault.access, DMA_ACCESS_READ);
+        assert_int_equal(c.seen[0].fault.iova, 0x7f000);
+        assert_int_equal(c.seen[0].fault.reason, 6);
+
+        /* a generic ratelimit notice right after a fault; the one after it (seq 104) is not passed on */
+        assert_false(c.seen[1].is_fault);
+        assert_int_equal(c.seen[1].seq, 103);
+        assert_string_equal(c.seen[1].message, "some_driver: 2 callbacks suppressed");
+
+        /* AMD write fault (the malformed Intel line at 106 and the raw SMMU lines are skipped) */
+        assert_true(c.seen[2].is_fault);
+        assert_int_equal(c.seen[2].seq, 105);
+        assert_int_equal(c.seen[2].fault.vendor, DMA_FAULT_AMD);
+        assert_requester(&c.seen[2].fault, 0, 0x03, 0x00, 0);
+        assert_true(c.seen[2].fault.has_domain);
+        assert_int_equal(c.seen[2].fault.access, DMA_ACCESS_WRITE);
+        assert_int_equal(c.seen[2].fault.iova, 0x7f000);
+        assert_int_equal(c.seen[2].fault.reason, 0x20);
+
+        /* SMMUv3 fault with the direction merged from its detail line (seq 110, not passed on) */
+        assert_true(c.seen[3].is_fault);
+        assert_int_equal(c.seen[3].seq, 109);
+        assert_int_equal(c.seen[3].fault.vendor, DMA_FAULT_SMMUV3);
+        assert_requester(&c.seen[3].fault, 0, 0x01, 0x00, 0);
+        assert_int_equal(c.seen[3].fault.access, DMA_ACCESS_WRITE);
+        assert_int_equal(c.seen[3].fault.iova, 0x7f000);
+        assert_int_equal(c.seen[3].fault.reason, 0x10);
+
+        /* SMMUv3 fault without a detail line: reported before the record that followed it */
+        assert_true(c.seen[4].is_fault);
+        assert_int_equal(c.seen[4].seq, 111);
+        assert_requester(&c.seen[4].fault, 0, 0x01, 0x00, 1);
+        assert_int_equal(c.seen[4].fault.access, DMA_ACCESS_UNKNOWN);
+        assert_int_equal(c.seen[4].fault.iova, 0x2000);
+        assert_int_equal(c.seen[4].fault.reason, 0x13);
+
+        assert_false(c.seen[5].is_fault);
+        assert_int_equal(c.seen[5].seq, 112);
+        assert_string_equal(c.seen[5].message, "arm-smmu-v3 arm-smmu-v3.0.auto: EVTQ overflow detected -- events lost");
+
+        assert_false(c.seen[6].is_fault);
+        assert_int_equal(c.seen[6].seq, 113);
+
+        assert_true(c.seen[7].is_fault);
+        assert_int_equal(c.seen[7].seq, 114);
+        assert_true(c.seen[7].fault.interrupt);
+        assert_int_equal(c.seen[7].fault.reason, 0x25);
+
+        /* the last record is an SMMUv3 fault: flushed at the end of the file */
+        assert_true(c.seen[8].is_fault);
+        assert_int_equal(c.seen[8].seq, 115);
+        assert_int_equal(c.seen[8].fault.iova, 0xdead000);
+        assert_int_equal(c.seen[8].fault.access, DMA_ACCESS_UNKNOWN);
+
+        /* no callback: still counts */
+        assert_int_equal(kmsg_read_faults(path, NULL, NULL), 6);
+
+        remove_temp(path);
+}
+
+static void test_read_faults_callback_error(void **state) {
+        Collector c = { .fail_at = 2 };
+        char *path = write_temp(snapshot);
+
+        assert_int_equal(kmsg_read_faults(path, collect, &c), -ECANCELED);
+        assert_int_equal(c.n, 2);
+
+        /* failing on the pending SMMUv3 fault flushed at end of file */
+        c = (Collector) { .fail_at = 9 };
+        assert_int_equal(kmsg_read_faults(path, collect, &c), -ECANCELED);
+        assert_int_equal(c.n, 9);
+
+        remove_temp(path);
+}
+
+static void test_read_faults_escaped_message(void **state) {
+        Collector c = {};
+        char *path = write_temp("3,1,1,-;vfio-pci 0000:0b:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT\\x20"
+                                "domain=0x0001 address=0xabc000 flags=0x0000]\n");
+
+        assert_int_equal(kmsg_read_faults(path, collect, &c), 1);
+        assert_int_equal(c.n, 1);
+        assert_requester(&c.seen[0].fault, 0, 0x0b, 0x00, 0);
+        assert_int_equal(c.seen[0].fault.iova, 0xabc000);
+        assert_int_equal(c.seen[0].fault.access, DMA_ACCESS_READ);
+        remove_temp(path);
+}
+
+static void test_read_faults_no_faults(void **state) {
+        Collector c = {};
+        char *path = write_temp("6,1,1,-;Linux version 6.12.0\n6,2,2,-;Command line: quiet\n");
+
+        assert_int_equal(kmsg_read_faults(path, collect, &c), 0);
+        assert_int_equal(c.n, 0);
+        remove_temp(path);
+
+        path = write_temp("");
+        assert_int_equal(kmsg_read_faults(path, collect, &c), 0);
+        assert_int_equal(c.n, 0);
+        remove_temp(path);
+}
+
+static void test_read_faults_not_kmsg(void **state) {
+        Collector c = {};
+        char *path = write_temp("[    1.234] DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr "
+                                "0x7f000 [fault reason 0x06] PTE Read access is not set\n");
+
+        assert_int_equal(kmsg_read_faults(path, collect, &c), -EBADMSG);
+        assert_int_equal(c.n, 0);
+        remove_temp(path);
+}
+
+static void test_read_faults_errors(void **state) {
+        assert_int_equal(kmsg_read_faults("/nonexistent/test-dma-fault/kmsg", NULL, NULL), -ENOENT);
+        assert_int_equal(kmsg_read_faults("/", NULL, NULL), -EISDIR);
+        assert_int_equal(kmsg_read_faults(NULL, NULL, NULL), -EINVAL);
+}
+
+static int count_faults(const DmaFault *fault, const KmsgRecord *rec, void *userdata) {
+        size_t *n = userdata;
+
+        assert_non_null(rec);
+        if (fault)
+                (*n)++;
+        return 0;
+}
+
+static void test_read_faults_dev_kmsg(void **state) {
+        size_t n = 0;
+        int fd, r;
+
+        /* The live device: only a smoke test (each read() one record, EAGAIN at the end). */
+        fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+                skip();
+        close(fd);
+
+        r = kmsg_read_faults("/dev/kmsg", count_faults, &n);
+        if (r == -EPERM || r == -EACCES)
+                skip();
+        assert_true(r >= 0);
+        assert_int_equal((size_t) r, n);
 }
 
 int main(void) {
-        const struct CMUnitTest tests[] = { cmocka_unit_test(test_placeholder) };
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_vendor_to_string),
+                cmocka_unit_test(test_access_to_string),
+                cmocka_unit_test(test_intel_read_no_pasid),
+                cmocka_unit_test(test_intel_write_no_pasid),
+                cmocka_unit_test(test_intel_write_pasid),
+                cmocka_unit_test(test_intel_scalable_mode_reason),
+                cmocka_unit_test(test_intel_intr_remap),
+                cmocka_unit_test(test_intel_old_pasid_token),
+                cmocka_unit_test(test_intel_old_no_pasid_token),
+                cmocka_unit_test(test_intel_old_decimal_reason),
+                cmocka_unit_test(test_intel_5_14_hex_device),
+                cmocka_unit_test(test_intel_prefix_variants),
+                cmocka_unit_test(test_intel_legacy_split_line),
+                cmocka_unit_test(test_intel_reason_text_truncated),
+                cmocka_unit_test(test_intel_malformed),
+                cmocka_unit_test(test_amd_dev_prefix),
+                cmocka_unit_test(test_amd_dev_prefix_segment),
+                cmocka_unit_test(test_amd_device_field),
+                cmocka_unit_test(test_amd_device_field_old),
+                cmocka_unit_test(test_amd_device_field_wins_over_prefix),
+                cmocka_unit_test(test_amd_no_amdvi_tag),
+                cmocka_unit_test(test_amd_old_continuation),
+                cmocka_unit_test(test_amd_interrupt_and_translation_flags),
+                cmocka_unit_test(test_amd_unattributable),
+                cmocka_unit_test(test_amd_malformed),
+                cmocka_unit_test(test_smmuv3_translation),
+                cmocka_unit_test(test_smmuv3_permission_dt),
+                cmocka_unit_test(test_smmuv3_no_iova_events),
+                cmocka_unit_test(test_smmuv3_unattributable),
+                cmocka_unit_test(test_smmuv3_raw_event_not_attributable),
+                cmocka_unit_test(test_smmuv3_malformed),
+                cmocka_unit_test(test_smmuv3_merge_detail),
+                cmocka_unit_test(test_non_fault_lines),
+                cmocka_unit_test(test_suppression_positive),
+                cmocka_unit_test(test_suppression_negative),
+                cmocka_unit_test(test_ratelimit_notice),
+                cmocka_unit_test(test_kmsg_parse_header),
+                cmocka_unit_test(test_kmsg_parse_facility_and_extra_fields),
+                cmocka_unit_test(test_kmsg_parse_escapes),
+                cmocka_unit_test(test_kmsg_parse_continuation_ignored),
+                cmocka_unit_test(test_kmsg_parse_size_bounds),
+                cmocka_unit_test(test_kmsg_parse_malformed),
+                cmocka_unit_test(test_read_faults_snapshot),
+                cmocka_unit_test(test_read_faults_callback_error),
+                cmocka_unit_test(test_read_faults_escaped_message),
+                cmocka_unit_test(test_read_faults_no_faults),
+                cmocka_unit_test(test_read_faults_not_kmsg),
+                cmocka_unit_test(test_read_faults_errors),
+                cmocka_unit_test(test_read_faults_dev_kmsg),
+        };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
