@@ -190,6 +190,30 @@ static char *join_slots(char * const *l) {
         return strv_join(l, ", ");
 }
 
+typedef void (*EmitFunc)(Collector *c, char **devices, Severity severity);
+
+/* Emits one finding for the endpoints that match pred, at base severity, and a separate one a level
+ * higher for those of them that are held by VFIO, so that one held device does not raise the rest. */
+static void emit_split(Collector *c, bool (*pred)(const Topology *t, const PciDevice *d), Severity base, EmitFunc emit) {
+        const Topology *t = c->t;
+        char **held = NULL, **other = NULL;
+
+        FOREACH_ARRAY(d, t->devices, t->n_devices) {
+                if (!pci_device_is_endpoint(d) || !pred(t, d))
+                        continue;
+                if (strv_extend(device_is_held(d) ? &held : &other, d->slot) < 0) {
+                        strv_free(held);
+                        strv_free(other);
+                        c->error = -ENOMEM;
+                        return;
+                }
+        }
+        if (other)
+                emit(c, other, base);
+        if (held)
+                emit(c, held, base < SEVERITY_CRITICAL ? base + 1 : base);
+}
+
 static void check_no_iommu(Collector *c) {
         const Topology *t = c->t;
         const HostInfo *h = &t->host;
@@ -214,21 +238,18 @@ static void check_no_iommu(Collector *c) {
 }
 
 static bool in_no_group(const Topology *t, const PciDevice *d) {
-        return d->iommu_group < 0;
+        if (d->iommu_group >= 0)
+                return false;
+        /* virtio-iommu and the ARM SMMUs configure a device when a driver binds (dma_configure), so
+         * an unbound device there has no group yet and gets one when vfio-pci binds. */
+        if (!d->driver && (topology_count_iommus(t, IOMMU_KIND_VIRTIO) > 0 || topology_count_iommus(t, IOMMU_KIND_ARM_SMMU) > 0))
+                return false;
+        return true;
 }
 
-static void check_no_group(Collector *c) {
-        const Topology *t = c->t;
-        _cleanup_free_ char *list = NULL;
-        char **devices;
-
-        if (!topology_has_iommu(t))
-                return;
-        devices = endpoint_slots(t, in_no_group);
-        if (!devices)
-                return;
-        list = join_slots(devices);
-        add_finding(c, "no-iommu-group", raise_if_held(t, SEVERITY_HIGH, devices), devices,
+static void emit_no_group(Collector *c, char **devices, Severity sev) {
+        _cleanup_free_ char *list = join_slots(devices);
+        add_finding(c, "no-iommu-group", sev, devices,
                     "Devices outside every IOMMU group: their DMA is not translated",
                     "Check that the firmware's DMAR (Intel) or IVRS (AMD) table covers the slot, update the "
                     "firmware, or move the card to a slot that an IOMMU covers.",
@@ -236,6 +257,11 @@ static void check_no_group(Collector *c) {
                     "device is not behind any IOMMU: it can reach all of memory by DMA, vfio-pci will not bind "
                     "it and iommufd refuses it (ENODEV), so it can be neither quarantined nor assigned.",
                     list, strv_length(devices) == 1 ? "has" : "have");
+}
+
+static void check_no_group(Collector *c) {
+        if (topology_has_iommu(c->t))
+                emit_split(c, in_no_group, SEVERITY_HIGH, emit_no_group);
 }
 
 static bool any_ir_capable_unit(const Topology *t, bool *ret_known_incapable) {
@@ -359,15 +385,9 @@ static bool in_identity_group(const Topology *t, const PciDevice *d) {
         return g && g->type && streq(g->type, "identity");
 }
 
-static void check_identity(Collector *c) {
-        const Topology *t = c->t;
-        char **devices = endpoint_slots(t, in_identity_group);
-        _cleanup_free_ char *list = NULL;
-
-        if (!devices)
-                return;
-        list = join_slots(devices);
-        add_finding(c, "identity-domain", raise_if_held(t, SEVERITY_HIGH, devices), devices,
+static void emit_identity(Collector *c, char **devices, Severity sev) {
+        _cleanup_free_ char *list = join_slots(devices);
+        add_finding(c, "identity-domain", sev, devices,
                     "Identity (passthrough) default domains: unowned devices can reach all of memory",
                     "Boot without iommu=pt and iommu.passthrough=1 (or with iommu.passthrough=0). isolated "
                     "switches the group of a device it quarantines to DMA (echo DMA > "
@@ -376,7 +396,11 @@ static void check_identity(Collector *c) {
                     "driver, bound to vfio-pci but not opened, or left behind when the process holding it exits "
                     "can DMA to all of host memory: exactly the window in which a torn-down guest's device may "
                     "still be doing DMA.",
-                    list, t->host.cmdline_iommu_pt ? " (the kernel command line has iommu=pt or iommu.passthrough=1)" : "");
+                    list, c->t->host.cmdline_iommu_pt ? " (the kernel command line has iommu=pt or iommu.passthrough=1)" : "");
+}
+
+static void check_identity(Collector *c) {
+        emit_split(c, in_identity_group, SEVERITY_HIGH, emit_identity);
 }
 
 static size_t group_endpoints(const Topology *t, const IommuGroup *g) {
@@ -524,51 +548,46 @@ static bool cannot_reset(const Topology *t, const PciDevice *d) {
         return d->can_reset == TRISTATE_NO;
 }
 
+static void emit_ats(Collector *c, char **devices, Severity sev) {
+        _cleanup_free_ char *list = join_slots(devices);
+        add_finding(c, "ats-enabled", sev, devices, "ATS is enabled: the device caches IOMMU translations",
+                    "Boot with pci=noats where devices are not trusted, and reset devices before they "
+                    "change owners.",
+                    "%s %s Address Translation Services enabled. The device keeps its own cache of "
+                    "translations and may send pre-translated requests; a blocked domain answers new "
+                    "translation requests with not-present, but translations cached before quarantine "
+                    "must be invalidated and a malicious device could ignore that.",
+                    list, strv_length(devices) == 1 ? "has" : "have");
+}
+
+static void emit_untrusted(Collector *c, char **devices, Severity sev) {
+        _cleanup_free_ char *list = join_slots(devices);
+        bool one = strv_length(devices) == 1;
+        add_finding(c, "untrusted-port", sev, devices, "Devices below an external-facing port (hot-plug, Thunderbolt/USB4)",
+                    "Keep kernel DMA protection on for external ports (do not boot with iommu=pt or "
+                    "disable the IOMMU) and do not allow passthrough of devices you do not know.",
+                    "%s %s below a port the firmware marks external-facing (sysfs \"removable\"): the "
+                    "kernel treats %s as untrusted, since anyone with physical access can plug in a "
+                    "device that attacks by DMA.",
+                    list, one ? "sits" : "sit", one ? "it" : "them");
+}
+
+static void emit_no_reset(Collector *c, char **devices, Severity sev) {
+        _cleanup_free_ char *list = join_slots(devices);
+        add_finding(c, "no-reset-method", sev, devices, "Devices the kernel cannot reset: state survives a change of owner",
+                    "Prefer devices with Function Level Reset for assignment; a device alone below a "
+                    "bridge may still be reset with a secondary bus reset.",
+                    "%s %s no reset method (no FLR, power-management or bus reset in "
+                    "/sys/bus/pci/devices/*/reset_method). Whatever a previous owner left running in "
+                    "the device (programmed DMA engines, firmware state, secrets in device memory) "
+                    "survives quarantine and release.",
+                    list, strv_length(devices) == 1 ? "has" : "have");
+}
+
 static void check_device_properties(Collector *c) {
-        const Topology *t = c->t;
-        char **devices;
-
-        devices = endpoint_slots(t, has_ats_enabled);
-        if (devices) {
-                _cleanup_free_ char *list = join_slots(devices);
-                add_finding(c, "ats-enabled", raise_if_held(t, SEVERITY_INFO, devices), devices,
-                            "ATS is enabled: the device caches IOMMU translations",
-                            "Boot with pci=noats where devices are not trusted, and reset devices before they "
-                            "change owners.",
-                            "%s %s Address Translation Services enabled. The device keeps its own cache of "
-                            "translations and may send pre-translated requests; a blocked domain answers new "
-                            "translation requests with not-present, but translations cached before quarantine "
-                            "must be invalidated and a malicious device could ignore that.",
-                            list, strv_length(devices) == 1 ? "has" : "have");
-        }
-
-        devices = endpoint_slots(t, is_removable);
-        if (devices) {
-                _cleanup_free_ char *list = join_slots(devices);
-                add_finding(c, "untrusted-port", raise_if_held(t, SEVERITY_INFO, devices), devices,
-                            "Devices below an external-facing port (hot-plug, Thunderbolt/USB4)",
-                            "Keep kernel DMA protection on for external ports (do not boot with iommu=pt or "
-                            "disable the IOMMU) and do not allow passthrough of devices you do not know.",
-                            "%s %s below a port the firmware marks external-facing (sysfs \"removable\"): the "
-                            "kernel treats %s as untrusted, since anyone with physical access can plug in a "
-                            "device that attacks by DMA.",
-                            list, strv_length(devices) == 1 ? "sits" : "sit",
-                            strv_length(devices) == 1 ? "it" : "them");
-        }
-
-        devices = endpoint_slots(t, cannot_reset);
-        if (devices) {
-                _cleanup_free_ char *list = join_slots(devices);
-                add_finding(c, "no-reset-method", raise_if_held(t, SEVERITY_WARNING, devices), devices,
-                            "Devices the kernel cannot reset: state survives a change of owner",
-                            "Prefer devices with Function Level Reset for assignment; a device alone below a "
-                            "bridge may still be reset with a secondary bus reset.",
-                            "%s %s no reset method (no FLR, power-management or bus reset in "
-                            "/sys/bus/pci/devices/*/reset_method). Whatever a previous owner left running in "
-                            "the device (programmed DMA engines, firmware state, secrets in device memory) "
-                            "survives quarantine and release.",
-                            list, strv_length(devices) == 1 ? "has" : "have");
-        }
+        emit_split(c, has_ats_enabled, SEVERITY_INFO, emit_ats);
+        emit_split(c, is_removable, SEVERITY_INFO, emit_untrusted);
+        emit_split(c, cannot_reset, SEVERITY_WARNING, emit_no_reset);
 }
 
 static void check_faults(Collector *c, const FaultCounts *faults) {

@@ -479,7 +479,7 @@ static int load_iommus(Topology *t) {
                         u->kind = IOMMU_KIND_ARM_SMMU;
                         continue;
                 }
-                /* virtio-iommu names its unit after the virtio device ("virtio0") and sits below it. */
+                /* virtio-iommu sits below its virtio device (and names the unit after the PCI function). */
                 link = rootf(t->root, "/sys/class/iommu/%s", u->name);
                 if (link)
                         target = realpath(link, NULL);
@@ -487,6 +487,29 @@ static int load_iommus(Topology *t) {
                         u->kind = IOMMU_KIND_VIRTIO;
         }
         return 0;
+}
+
+/* A PCI function that provides an IOMMU unit (its /sys/class/iommu entry lives below the function, or
+ * is named after it) is not a device to isolate. */
+static void mark_iommu_devices(Topology *t) {
+        FOREACH_ARRAY(u, t->iommus, t->n_iommus) {
+                _cleanup_free_ char *link = rootf(t->root, "/sys/class/iommu/%s", u->name), *target = NULL;
+                PciAddress a;
+
+                if (pci_address_parse_full(u->name, &a) >= 0) {
+                        PciDevice *d = topology_find_device(t, &a);
+                        if (d)
+                                d->is_iommu = true;
+                }
+                if (!link || !(target = realpath(link, NULL)))
+                        continue;
+                FOREACH_ARRAY(d, t->devices, t->n_devices) {
+                        char needle[PCI_ADDRESS_MAX + 2];
+                        snprintf(needle, sizeof(needle), "/%s/", d->slot);
+                        if (strstr(target, needle))
+                                d->is_iommu = true;
+                }
+        }
 }
 
 /* ---- host: kernel, command line, parameters, interrupts ------------------------------------ */
@@ -750,6 +773,7 @@ int topology_load(const char *root, Topology **ret, char **reterr_message) {
         r = load_iommus(t);
         if (r < 0)
                 return r;
+        mark_iommu_devices(t);
         load_host(t);
         compute_interrupts(t);
 
@@ -838,5 +862,5 @@ bool pci_device_is_host_bridge(const PciDevice *d) {
 }
 
 bool pci_device_is_endpoint(const PciDevice *d) {
-        return !pci_device_is_bridge(d) && !pci_device_is_host_bridge(d);
+        return !pci_device_is_bridge(d) && !pci_device_is_host_bridge(d) && !d->is_iommu;
 }

@@ -112,6 +112,7 @@ typedef struct PciDevice {
         uint64_t dsn;
 
         InterruptSafety interrupts;
+        bool is_iommu; /* the device is itself an IOMMU (virtio-iommu, AMD's IOMMU function) */
 } PciDevice;
 
 typedef struct HostInfo {
@@ -166,7 +167,7 @@ size_t topology_count_iommus(const Topology *t, IommuKind kind);
 /* Classification helpers. */
 bool pci_device_is_bridge(const PciDevice *d);
 bool pci_device_is_host_bridge(const PciDevice *d);
-/* Endpoints are what can be quarantined or passed through: not bridges or host bridges. */
+/* Endpoints are what can be quarantined or passed through: not bridges, host bridges or IOMMUs. */
 bool pci_device_is_endpoint(const PciDevice *d);
 
 /* Path of a file below the root: root_path(t->root, "/sys/bus/pci") */

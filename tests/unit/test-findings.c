@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Every audit finding, positive and negative, on real-kernel snapshots (tests/fixtures/sysfs) and on
+ * copies of them with one thing changed. */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "findings.h"
+#include "strv.h"
+#include "test-util.h"
+
+typedef struct Audit {
+        Topology *t;
+        Findings f;
+        FaultCounts faults;
+        bool have_faults;
+} Audit;
+
+static void audit_root(const char *root, Audit *a) {
+        char *msg = NULL;
+        *a = (Audit) {};
+        assert_int_equal(topology_load(root, &a->t, &msg), 0);
+        a->have_faults = fault_counts_from_kmsg(a->t->root, &a->faults) >= 0;
+        assert_int_equal(findings_collect(a->t, a->have_faults ? &a->faults : NULL, &a->f), 0);
+}
+
+static void audit_done(Audit *a) {
+        findings_done(&a->f);
+        fault_counts_done(&a->faults);
+        topology_free(a->t);
+}
+
+/* The finding with that id that lists the device (device NULL: any finding with that id). */
+static const Finding *find(const Audit *a, const char *id, const char *device) {
+        FOREACH_ARRAY(x, a->f.items, a->f.n)
+                if (streq(x->id, id) && (!device || strv_contains(x->devices, device)))
+                        return x;
+        return NULL;
+}
+
+static void expect(const Audit *a, const char *id, const char *device, Severity sev) {
+        const Finding *x = find(a, id, device);
+        if (!x)
+                fail_msg("expected finding %s for %s", id, device ? device : "(host)");
+        assert_int_equal(x->severity, sev);
+        assert_non_null(x->summary);
+        assert_true(strlen(x->detail) > 40);
+        assert_true(strlen(x->fix) > 20);
+}
+
+static void expect_none(const Audit *a, const char *id, const char *device) {
+        const Finding *x = find(a, id, device);
+        if (x)
+                fail_msg("unexpected finding %s for %s: %s", id, device ? device : "(any)", x->detail);
+}
+
+static void with_snapshot(const char *name, void (*check)(const Audit *a)) {
+        Audit a;
+        audit_root(snapshot(name), &a);
+        check(&a);
+        audit_done(&a);
+}
+
+/* ---- no-iommu ---- */
+
+static void check_noiommu(const Audit *a) {
+        expect(a, "no-iommu", "0000:00:02.0", SEVERITY_CRITICAL);
+        /* no-iommu says it all: no separate interrupt or group findings */
+        expect_none(a, "interrupt-remapping-off", NULL);
+        expect_none(a, "msi-not-isolated", NULL);
+        expect_none(a, "no-iommu-group", NULL);
+        expect_none(a, "vfio-noiommu", NULL);
+        assert_int_equal(findings_max_severity(&a->f), SEVERITY_CRITICAL);
+}
+
+static void check_default(const Audit *a) {
+        expect_none(a, "no-iommu", NULL);
+        expect_none(a, "no-iommu-group", NULL);
+        expect_none(a, "interrupt-remapping-off", NULL);
+        expect_none(a, "msi-not-isolated", NULL);
+        expect_none(a, "allow-unsafe-interrupts", NULL);
+        expect_none(a, "vfio-noiommu", NULL);
+        expect_none(a, "identity-domain", NULL);
+        expect_none(a, "acs-override", NULL);
+        expect_none(a, "acs-missing", NULL);
+        expect_none(a, "ats-enabled", NULL);
+        expect_none(a, "untrusted-port", NULL);
+        expect_none(a, "dma-faults", NULL);
+        /* the ICH9 functions share a group; the edus are alone */
+        expect(a, "multi-device-group", "0000:00:1f.2", SEVERITY_WARNING);
+        expect_none(a, "multi-device-group", "0000:00:02.0");
+        /* edu has no reset; e1000e has PM reset; the host bridge is not an endpoint */
+        expect(a, "no-reset-method", "0000:00:02.0", SEVERITY_WARNING);
+        expect_none(a, "no-reset-method", "0000:00:04.0");
+        expect_none(a, "no-reset-method", "0000:00:00.0");
+        assert_true(findings_max_severity(&a->f) < SEVERITY_HIGH);
+}
+
+static void test_no_iommu(void **state) {
+        with_snapshot("noiommu", check_noiommu);
+        with_snapshot("default", check_default);
+}
+
+static void check_vfio_noiommu(const Audit *a) {
+        expect(a, "vfio-noiommu", NULL, SEVERITY_CRITICAL);
+        assert_null(find(a, "vfio-noiommu", NULL)->devices);
+}
+
+static void test_vfio_noiommu(void **state) {
+        with_snapshot("noiommu-vfio-unsafe", check_vfio_noiommu);
+}
+
+/* ---- interrupts ---- */
+
+static void check_nointremap(const Audit *a) {
+        expect(a, "interrupt-remapping-off", NULL, SEVERITY_CRITICAL);
+        expect(a, "msi-not-isolated", "0000:00:02.0", SEVERITY_CRITICAL);
+        expect_none(a, "allow-unsafe-interrupts", NULL);
+        const Finding *x = find(a, "interrupt-remapping-off", NULL);
+        assert_non_null(strstr(x->detail, "allow_unsafe_interrupts"));
+        assert_non_null(strstr(x->fix, "intremap"));
+}
+
+static void check_nointremap_unsafe(const Audit *a) {
+        expect(a, "allow-unsafe-interrupts", NULL, SEVERITY_HIGH);
+        assert_non_null(strstr(find(a, "allow-unsafe-interrupts", NULL)->detail, "iommufd"));
+        expect(a, "interrupt-remapping-off", NULL, SEVERITY_CRITICAL);
+}
+
+static void check_virtio(const Audit *a) {
+        const Finding *x = find(a, "msi-not-isolated", "0000:00:05.0");
+        assert_non_null(x);
+        assert_int_equal(x->severity, SEVERITY_CRITICAL);
+        assert_non_null(strstr(x->detail, "virtio-iommu"));
+        assert_non_null(strstr(x->fix, "intel-iommu"));
+        /* virtio-iommu has no interrupt remapping at all; the finding is about MSI isolation */
+        expect_none(a, "interrupt-remapping-off", NULL);
+        /* the virtio-iommu function itself is not a device to isolate */
+        expect_none(a, "msi-not-isolated", "0000:00:07.0");
+        expect_none(a, "no-reset-method", "0000:00:07.0");
+        /* unbound devices get their group when a driver binds (virtio-iommu probes at dma_configure) */
+        expect_none(a, "no-iommu-group", "0000:00:02.0");
+        expect_none(a, "no-iommu", NULL);
+}
+
+static void test_interrupts(void **state) {
+        with_snapshot("nointremap", check_nointremap);
+        with_snapshot("nointremap-unsafe", check_nointremap_unsafe);
+        with_snapshot("virtio", check_virtio);
+}
+
+static void test_intremap_off_cmdline(void **state) {
+        /* intremap=off on the command line is reported even if /proc/interrupts is not available */
+        char *root = snapshot_copy("default");
+        Audit a;
+
+        snapshot_write(root, "/proc/cmdline", "intel_iommu=on intremap=off\n");
+        snapshot_unlink(root, "/proc/interrupts");
+        audit_root(root, &a);
+        expect(&a, "interrupt-remapping-off", NULL, SEVERITY_CRITICAL);
+        assert_non_null(strstr(find(&a, "interrupt-remapping-off", NULL)->detail, "intremap=off"));
+        audit_done(&a);
+        snapshot_remove(root);
+}
+
+static void test_allow_unsafe_type1(void **state) {
+        char *root = snapshot_copy("default");
+        Audit a;
+
+        snapshot_write(root, "/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", "Y\n");
+        audit_root(root, &a);
+        expect(&a, "allow-unsafe-interrupts", NULL, SEVERITY_HIGH);
+        assert_non_null(strstr(find(&a, "allow-unsafe-interrupts", NULL)->detail, "vfio_iommu_type1"));
+        audit_done(&a);
+        snapshot_remove(root);
+}
+
+/* ---- domains and groups ---- */
+
+static void check_passthrough(const Audit *a) {
+        expect(a, "identity-domain", "0000:00:02.0", SEVERITY_HIGH);
+        assert_non_null(strstr(find(a, "identity-domain", NULL)->detail, "iommu=pt"));
+        expect_none(a, "identity-domain", "0000:00:00.0");
+}
+
+static void test_identity(void **state) {
+        with_snapshot("passthrough", check_passthrough);
+}
+
+static void test_no_group(void **state) {
+        char *root = snapshot_copy("default");
+        Audit a;
+
+        snapshot_unlink(root, "/sys/bus/pci/devices/0000:00:02.0/iommu_group");
+        audit_root(root, &a);
+        expect(&a, "no-iommu-group", "0000:00:02.0", SEVERITY_HIGH);
+        expect_none(&a, "no-iommu-group", "0000:00:03.0");
+        expect_none(&a, "no-iommu", NULL);
+        audit_done(&a);
+        snapshot_remove(root);
+}
+
+static void check_bridge(const Audit *a) {
+        const Finding *x = find(a, "multi-device-group", "0000:02:01.0");
+        assert_non_null(x);
+        assert_int_equal(x->severity, SEVERITY_WARNING);
+        assert_true(strv_contains(x->devices, "0000:02:02.0"));
+        assert_true(strv_contains(x->devices, "0000:01:00.0"));
+        assert_non_null(strstr(x->detail, "PCIe-to-PCI bridge"));
+
+        /* root port 00:07.0 was started with disable-acs=on; 00:06.0 has full ACS */
+        x = find(a, "acs-missing", "0000:00:07.0");
+        assert_non_null(x);
+        assert_int_equal(x->severity, SEVERITY_WARNING);
+        assert_true(strv_contains(x->devices, "0000:03:00.0"));
+        assert_non_null(strstr(x->detail, "no ACS capability"));
+        expect_none(a, "acs-missing", "0000:00:06.0");
+        /* the group {root port, virtio-rng} has a single endpoint: not a multi-device group */
+        expect_none(a, "multi-device-group", "0000:03:00.0");
+
+        expect(a, "ats-enabled", "0000:03:00.0", SEVERITY_INFO);
+        expect_none(a, "ats-enabled", "0000:02:01.0");
+        /* 02:01.0 can be reset through the bridge's bus; 02:02.0 cannot */
+        expect_none(a, "no-reset-method", "0000:02:01.0");
+        expect(a, "no-reset-method", "0000:02:02.0", SEVERITY_WARNING);
+}
+
+static void test_bridge(void **state) {
+        with_snapshot("bridge", check_bridge);
+}
+
+static void test_acs_partial(void **state) {
+        /* ACS present but without upstream forwarding (0x1d → 0x0d): still a finding, worded so */
+        char *root = snapshot_copy("bridge");
+        Topology *t;
+        Audit a;
+        char *msg = NULL;
+        uint8_t ctrl[2] = { 0x0d, 0x00 };
+
+        assert_int_equal(topology_load(root, &t, &msg), 0);
+        PciAddress addr = { 0, 0, 6, 0 };
+        const PciDevice *port = topology_find_device(t, &addr);
+        assert_true(port->has_acs);
+        topology_free(t);
+        /* find the ACS extended capability offset by walking the saved config */
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:00:06.0/config", root);
+        FILE *f = fopen(path, "re");
+        uint8_t cfg[4096];
+        assert_int_equal(fread(cfg, 1, sizeof(cfg), f), 4096);
+        fclose(f);
+        unsigned off = 0x100, acs = 0;
+        while (off) {
+                uint32_t h = cfg[off] | cfg[off + 1] << 8 | cfg[off + 2] << 16 | (uint32_t) cfg[off + 3] << 24;
+                if ((h & 0xffff) == 0x000d) {
+                        acs = off;
+                        break;
+                }
+                off = h >> 20;
+        }
+        assert_true(acs > 0);
+        snapshot_patch_config(root, "0000:00:06.0", acs + 6, ctrl, 2);
+
+        audit_root(root, &a);
+        const Finding *x = find(&a, "acs-missing", "0000:00:06.0");
+        assert_non_null(x);
+        assert_non_null(strstr(x->detail, "does not enable"));
+        assert_true(strv_contains(x->devices, "0000:02:01.0"));
+        audit_done(&a);
+        snapshot_remove(root);
+}
+
+static void test_acs_override(void **state) {
+        char *root = snapshot_copy("default");
+        Audit a;
+
+        snapshot_write(root, "/proc/cmdline", "intel_iommu=on pcie_acs_override=downstream,multifunction\n");
+        audit_root(root, &a);
+        expect(&a, "acs-override", NULL, SEVERITY_HIGH);
+        assert_non_null(strstr(find(&a, "acs-override", NULL)->detail, "downstream,multifunction"));
+        audit_done(&a);
+        snapshot_remove(root);
+}
+
+static void test_untrusted(void **state) {
+        char *root = snapshot_copy("default");
+        Audit a;
+
+        snapshot_write(root, "/sys/bus/pci/devices/0000:00:04.0/removable", "removable\n");
+        snapshot_write(root, "/sys/bus/pci/devices/0000:00:02.0/removable", "fixed\n");
+        audit_root(root, &a);
+        expect(&a, "untrusted-port", "0000:00:04.0", SEVERITY_INFO);
+        expect_none(&a, "untrusted-port", "0000:00:02.0");
+        audit_done(&a);
+        snapshot_remove(root);
+}
+
+/* ---- held devices weigh more ---- */
+
+static void check_default_vfio(const Audit *a) {
+        /* 00:03.0 is on vfio-pci: its no-reset finding rises to high, the others stay warnings */
+        const Finding *held = find(a, "no-reset-method", "0000:00:03.0");
+        const Finding *other = find(a, "no-reset-method", "0000:00:02.0");
+        assert_non_null(held);
+        assert_non_null(other);
+        assert_ptr_not_equal(held, other);
+        assert_int_equal(held->severity, SEVERITY_HIGH);
+        assert_int_equal(other->severity, SEVERITY_WARNING);
+        assert_int_equal(strv_length(held->devices), 1);
+        /* sorted: most severe first */
+        for (size_t i = 1; i < a->f.n; i++)
+                assert_true(a->f.items[i - 1].severity >= a->f.items[i].severity);
+}
+
+static void test_held_raises(void **state) {
+        with_snapshot("default-vfio", check_default_vfio);
+}
+
+/* ---- DMA faults from the kernel log ---- */
+
+static void test_dma_faults(void **state) {
+        char *root = snapshot_copy("default");
+        Audit a;
+
+        snapshot_write(root, "/dev/kmsg",
+                       "3,1201,81234567,-;DMAR: DRHD: handling fault status reg 2\n"
+                       "3,1202,81234590,-;DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x1000 [fault reason 0x06] PTE Read access is not set\n"
+                       "3,1203,81334590,-;DMAR: [DMA Write NO_PASID] Request device [00:02.0] fault addr 0x2000 [fault reason 0x05] PTE Write access is not set\n"
+                       "6,1204,81434590,-;e1000e 0000:00:04.0 eth0: NIC Link is Up\n"
+                       "4,1205,81534590,-;dmar_fault: 5 callbacks suppressed\n");
+        audit_root(root, &a);
+        assert_true(a.have_faults);
+        assert_true(a.faults.suppressed);
+        const Finding *x = find(&a, "dma-faults", "0000:00:02.0");
+        assert_non_null(x);
+        assert_int_equal(x->severity, SEVERITY_HIGH);
+        assert_non_null(strstr(x->detail, "2 DMA faults (1 read, 1 write)"));
+        assert_non_null(strstr(x->detail, "0x2000"));
+        assert_non_null(strstr(x->detail, "lower") ?: strstr(x->detail, "higher"));
+        expect_none(&a, "dma-faults", "0000:00:04.0");
+        audit_done(&a);
+        snapshot_remove(root);
+
+        with_snapshot("default", check_default); /* an empty log: no dma-faults */
+}
+
+/* ---- filtering and JSON ---- */
+
+static void test_filter(void **state) {
+        Audit a;
+        PciAddress sel[1];
+
+        audit_root(snapshot("nointremap"), &a);
+        assert_int_equal(pci_address_parse("00:03.0", &sel[0]), 0);
+        findings_filter(&a.f, sel, 1);
+        /* host-wide findings stay; device lists shrink to the selection */
+        expect(&a, "interrupt-remapping-off", NULL, SEVERITY_CRITICAL);
+        const Finding *x = find(&a, "msi-not-isolated", NULL);
+        assert_non_null(x);
+        assert_int_equal(strv_length(x->devices), 1);
+        assert_string_equal(x->devices[0], "0000:00:03.0");
+        expect_none(&a, "multi-device-group", NULL);
+        audit_done(&a);
+}
+
+static void test_json(void **state) {
+        Audit a;
+        json_object *o, *v, *f0, *devs;
+
+        audit_root(snapshot("bridge"), &a);
+        assert_int_equal(audit_to_json(a.t, &a.f, NULL, 0, &o), 0);
+        assert_true(json_object_object_get_ex(o, "version", &v));
+        assert_int_equal(json_object_get_int(v), 1);
+        assert_true(json_object_object_get_ex(o, "findings", &v));
+        assert_int_equal(json_object_array_length(v), a.f.n);
+        f0 = json_object_array_get_idx(v, 0);
+        static const char *const keys[] = { "id", "severity", "devices", "summary", "detail", "fix" };
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                assert_true(json_object_object_get_ex(f0, keys[i], NULL));
+        assert_true(json_object_object_get_ex(o, "devices", &devs));
+        assert_int_equal(json_object_array_length(devs), a.t->n_devices);
+        static const char *const dkeys[] = { "slot", "vendor", "device", "class", "driver", "iommu_group", "group_devices", "interrupts" };
+        json_object *d0 = json_object_array_get_idx(devs, 0);
+        for (size_t i = 0; i < ELEMENTSOF(dkeys); i++)
+                assert_true(json_object_object_get_ex(d0, dkeys[i], NULL));
+        assert_string_equal(json_object_get_string(json_object_object_get(d0, "interrupts")), "safe");
+        assert_true(json_object_object_get_ex(o, "host", &v));
+        assert_string_equal(json_object_get_string(json_object_object_get(v, "interrupt_remapping")), "enabled");
+        json_object_put(o);
+
+        /* selected devices only */
+        PciAddress sel;
+        assert_int_equal(pci_address_parse("02:01.0", &sel), 0);
+        assert_int_equal(audit_to_json(a.t, &a.f, &sel, 1, &o), 0);
+        assert_int_equal(json_object_array_length(json_object_object_get(o, "devices")), 1);
+        json_object_put(o);
+        audit_done(&a);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_no_iommu),
+                cmocka_unit_test(test_vfio_noiommu),
+                cmocka_unit_test(test_interrupts),
+                cmocka_unit_test(test_intremap_off_cmdline),
+                cmocka_unit_test(test_allow_unsafe_type1),
+                cmocka_unit_test(test_identity),
+                cmocka_unit_test(test_no_group),
+                cmocka_unit_test(test_bridge),
+                cmocka_unit_test(test_acs_partial),
+                cmocka_unit_test(test_acs_override),
+                cmocka_unit_test(test_untrusted),
+                cmocka_unit_test(test_held_raises),
+                cmocka_unit_test(test_dma_faults),
+                cmocka_unit_test(test_filter),
+                cmocka_unit_test(test_json),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

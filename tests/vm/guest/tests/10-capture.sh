@@ -1,0 +1,47 @@
+#!/bin/bash
+# topologies: all
+# Snapshots of real kernels for the unit tests' fixtures (tests/fixtures/sysfs/, see its README):
+# `isolatectl capture` in each topology, a few variants, and the audit of each as the guest sees it.
+# The snapshot must read back the same through --root as the live system does.
+set -eu
+out=${ISOLATE_VM_OUT:-/tmp}
+t=$ISOLATE_VM_TOPOLOGY
+
+snap() {
+    local name=$1
+    rm -rf "${out:?}/$name"
+    isolatectl capture "$out/$name"
+    # The snapshot must give the same audit as the live system (apart from the kernel log).
+    isolatectl --json=short audit > "$out/$name.live.json" || true
+    isolatectl --json=short --root "$out/$name" audit > "$out/$name.snapshot.json" || true
+    jq -S 'del(.host.kernel_log_read) | .findings |= map(select(.id != "dma-faults"))' "$out/$name.live.json" > /tmp/a.json
+    jq -S 'del(.host.kernel_log_read) | .findings |= map(select(.id != "dma-faults"))' "$out/$name.snapshot.json" > /tmp/b.json
+    if ! diff -u /tmp/a.json /tmp/b.json; then
+        echo "snapshot $name reads back differently from the live system" >&2
+        exit 1
+    fi
+    jq -r '.findings[] | "\(.severity) \(.id) \(.devices | join(","))"' "$out/$name.snapshot.json"
+}
+
+snap "$t"
+
+case "$t" in
+nointremap)
+    echo Y > /sys/module/iommufd/parameters/allow_unsafe_interrupts
+    snap nointremap-unsafe
+    echo N > /sys/module/iommufd/parameters/allow_unsafe_interrupts
+    ;;
+noiommu)
+    echo Y > /sys/module/vfio/parameters/enable_unsafe_noiommu_mode
+    snap noiommu-vfio-unsafe
+    echo N > /sys/module/vfio/parameters/enable_unsafe_noiommu_mode
+    ;;
+default)
+    # one edu on vfio-pci: what a held or assigned device looks like
+    echo vfio-pci > /sys/bus/pci/devices/0000:00:03.0/driver_override
+    echo 0000:00:03.0 > /sys/bus/pci/drivers_probe
+    snap default-vfio
+    echo 0000:00:03.0 > /sys/bus/pci/drivers/vfio-pci/unbind
+    echo > /sys/bus/pci/devices/0000:00:03.0/driver_override
+    ;;
+esac
