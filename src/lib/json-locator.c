@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,8 @@ struct JsonLocator {
         size_t n_entries, allocated;
         Entry *duplicates;
         size_t n_duplicates, allocated_duplicates;
+        bool stopped; /* the scan did not get through the document */
+        JsonPosition stopped_at;
 };
 
 typedef struct Scanner {
@@ -116,11 +120,68 @@ static int add_entry(Entry **v, size_t *n, size_t *allocated, const char *pointe
         return 0;
 }
 
-/* Reads a string token and returns its decoded-enough content (escapes other than \uXXXX are
- * resolved; \u sequences are kept verbatim, which is enough to compare and report keys). */
+/* Reads the four hex digits of a \u escape: the scanner is on the 'u' and stays on the last digit. */
+static int scan_hex4(Scanner *s, uint32_t *ret) {
+        uint32_t v = 0;
+
+        for (unsigned i = 0; i < 4; i++) {
+                char c;
+                advance(s);
+                c = peek(s);
+                if (!isxdigit((unsigned char) c))
+                        return -EINVAL;
+                v = v * 16 + (uint32_t) (isdigit((unsigned char) c) ? c - '0' : tolower((unsigned char) c) - 'a' + 10);
+        }
+        *ret = v;
+        return 0;
+}
+
+/* UTF-8 for a code point; a lone surrogate becomes U+FFFD, as json-c has it. */
+static size_t utf8_encode(uint32_t c, char out[static 4]) {
+        if (c >= 0xd800 && c <= 0xdfff)
+                c = 0xfffd;
+        if (c < 0x80) {
+                out[0] = (char) c;
+                return 1;
+        }
+        if (c < 0x800) {
+                out[0] = (char) (0xc0 | (c >> 6));
+                out[1] = (char) (0x80 | (c & 0x3f));
+                return 2;
+        }
+        if (c < 0x10000) {
+                out[0] = (char) (0xe0 | (c >> 12));
+                out[1] = (char) (0x80 | ((c >> 6) & 0x3f));
+                out[2] = (char) (0x80 | (c & 0x3f));
+                return 3;
+        }
+        out[0] = (char) (0xf0 | (c >> 18));
+        out[1] = (char) (0x80 | ((c >> 12) & 0x3f));
+        out[2] = (char) (0x80 | ((c >> 6) & 0x3f));
+        out[3] = (char) (0x80 | (c & 0x3f));
+        return 4;
+}
+
+static int buf_append(char **buf, size_t *n, size_t *cap, const char *p, size_t k) {
+        if (*n + k >= *cap) {
+                size_t m = MAX(*cap * 2, *n + k + 1);
+                char *nb = realloc(*buf, m);
+                if (!nb)
+                        return -ENOMEM;
+                *buf = nb;
+                *cap = m;
+        }
+        memcpy(*buf + *n, p, k);
+        *n += k;
+        return 0;
+}
+
+/* Reads a string token and returns its content decoded as json-c decodes it, so that keys compare
+ * and report the same. */
 static int scan_string(Scanner *s, char **ret) {
+        _cleanup_free_ char *buf = NULL;
         size_t cap = 16, n = 0;
-        char *buf;
+        int r;
 
         if (peek(s) != '"')
                 return -EINVAL;
@@ -129,48 +190,54 @@ static int scan_string(Scanner *s, char **ret) {
         if (!buf)
                 return -ENOMEM;
         while (s->pos < s->size && peek(s) != '"') {
-                char c = peek(s);
+                char c = peek(s), u[8];
+                size_t k = 1;
+
+                u[0] = c;
                 if (c == '\\') {
                         advance(s);
-                        c = peek(s);
-                        switch (c) {
-                        case 'n': c = '\n'; break;
-                        case 't': c = '\t'; break;
-                        case 'r': c = '\r'; break;
-                        case 'b': c = '\b'; break;
-                        case 'f': c = '\f'; break;
-                        case 'u': c = 'u'; /* keep "\u" text below */
-                                if (n + 2 >= cap) {
-                                        char *nb = realloc(buf, cap *= 2);
-                                        if (!nb) { free(buf); return -ENOMEM; }
-                                        buf = nb;
+                        switch (peek(s)) {
+                        case 'n': u[0] = '\n'; break;
+                        case 't': u[0] = '\t'; break;
+                        case 'r': u[0] = '\r'; break;
+                        case 'b': u[0] = '\b'; break;
+                        case 'f': u[0] = '\f'; break;
+                        case 'u': {
+                                uint32_t cp, low;
+                                k = 0;
+                                if (scan_hex4(s, &cp) < 0)
+                                        return -EINVAL;
+                                /* a surrogate pair is two escapes */
+                                if (cp >= 0xd800 && cp < 0xdc00 && s->pos + 2 < s->size &&
+                                    s->text[s->pos + 1] == '\\' && s->text[s->pos + 2] == 'u') {
+                                        advance(s);
+                                        advance(s);
+                                        if (scan_hex4(s, &low) < 0)
+                                                return -EINVAL;
+                                        if (low >= 0xdc00 && low <= 0xdfff)
+                                                cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+                                        else {
+                                                k = utf8_encode(0xfffd, u);
+                                                cp = low;
+                                        }
                                 }
-                                buf[n++] = '\\';
+                                k += utf8_encode(cp, u + k);
                                 break;
-                        default: break;
+                        }
+                        default: u[0] = peek(s); break; /* " \\ / */
                         }
                 }
-                if (n + 1 >= cap) {
-                        char *nb = realloc(buf, cap *= 2);
-                        if (!nb) {
-                                free(buf);
-                                return -ENOMEM;
-                        }
-                        buf = nb;
-                }
-                buf[n++] = c;
+                r = buf_append(&buf, &n, &cap, u, k);
+                if (r < 0)
+                        return r;
                 advance(s);
         }
-        if (peek(s) != '"') {
-                free(buf);
+        if (peek(s) != '"')
                 return -EINVAL;
-        }
         advance(s);
         buf[n] = '\0';
         if (ret)
-                *ret = buf;
-        else
-                free(buf);
+                *ret = TAKE_PTR(buf);
         return 0;
 }
 
@@ -343,7 +410,12 @@ int json_locator_new(const char *text, size_t size, JsonLocator **ret) {
                 json_locator_free(l);
                 return r;
         }
-        /* A scan error leaves a partial index, which is still useful for positions. */
+        /* A scan error leaves a partial index, which is still useful for positions. The scanner
+         * stopped where the text stopped being JSON. */
+        if (r < 0) {
+                l->stopped = true;
+                l->stopped_at = here(&s);
+        }
         *ret = l;
         return 0;
 }
@@ -375,6 +447,13 @@ JsonPosition json_locator_find(const JsonLocator *l, const char *pointer, bool o
                 of_key = false;
         }
         return (JsonPosition) { 1, 1 };
+}
+
+bool json_locator_stopped(const JsonLocator *l, JsonPosition *ret_pos) {
+        if (!l->stopped)
+                return false;
+        *ret_pos = l->stopped_at;
+        return true;
 }
 
 bool json_locator_duplicate(const JsonLocator *l, size_t i, const char **ret_pointer, JsonPosition *ret_pos) {

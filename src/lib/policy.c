@@ -75,9 +75,10 @@ int parse_size(const char *s, uint64_t *ret) {
         if (!s || !isdigit((unsigned char) *s))
                 return -EINVAL;
         while (isdigit((unsigned char) *p)) {
-                if (v > (UINT64_MAX - 9) / 10)
+                uint64_t digit = (uint64_t) (*p - '0');
+                if (v > (UINT64_MAX - digit) / 10)
                         return -ERANGE;
-                v = v * 10 + (uint64_t) (*p - '0');
+                v = v * 10 + digit;
                 p++;
         }
         FOREACH_ARRAY(u, units, ELEMENTSOF(units))
@@ -367,7 +368,7 @@ static void parse_match(ParseContext *c, json_object *o, const char *pointer, Ru
                 }
                 if (k < 0) {
                         _cleanup_free_ char *where = NULL;
-                        if (asprintf(&where, "rule '%s' match", strna(rule->id)) < 0)
+                        if (asprintf(&where, "rule '%s' match", rule->id ?: "?") < 0)
                                 where = NULL;
                         unknown_key(c, kp, key, where ?: "match", match_key_table);
                         continue;
@@ -560,6 +561,13 @@ int policy_parse_text(Policy *p, const char *file, const char *text, size_t size
         size_t n_new = 0;
         int r;
 
+        /* A UTF-8 byte order mark is allowed (RFC 8259 §8.1) and takes no columns; json-c would
+         * call it invalid UTF-8. */
+        if (size >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+                text += 3;
+                size -= 3;
+        }
+
         if (memchr(text, '\0', size)) {
                 size_t at = (size_t) ((const char *) memchr(text, '\0', size) - text);
                 errors_add(errors, file, json_position_from_offset(text, size, at),
@@ -576,10 +584,13 @@ int policy_parse_text(Policy *p, const char *file, const char *text, size_t size
         end = json_tokener_get_parse_end(tok);
         json_tokener_free(tok);
 
-        if (!root || jerr != json_tokener_success) {
+        /* A JSON null parses to NULL with success; that is not an object, as reported below. */
+        if (jerr != json_tokener_success) {
                 bool eof = jerr == json_tokener_continue || size == 0;
                 json_object_put(root);
-                errors_add(errors, file, json_position_from_offset(text, size, eof ? size : (end > 0 ? end - 1 : 0)),
+                /* json-c stops at the character it could not take (end); only a multi-byte
+                 * character cut short by the end of the file leaves end past the last byte. */
+                errors_add(errors, file, json_position_from_offset(text, size, eof ? size : MIN(end, size - 1)),
                            "%s", eof ? "unexpected end of file (unterminated object, array or string?)"
                                      : json_tokener_error_desc(jerr));
                 return -EINVAL;
@@ -598,6 +609,16 @@ int policy_parse_text(Policy *p, const char *file, const char *text, size_t size
                 return r;
         }
         c.locator = locator;
+
+        /* json-c takes 'single-quoted' keys even in strict mode; the locator does not. */
+        {
+                JsonPosition spos;
+                if (json_locator_stopped(locator, &spos)) {
+                        json_object_put(root);
+                        errors_add(errors, file, spos, "unexpected character");
+                        return -EINVAL;
+                }
+        }
 
         {
                 const char *dp;

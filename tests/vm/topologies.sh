@@ -10,7 +10,9 @@ vm_topology() {
     local name=$1
     # edu: QEMU's educational DMA device (1234:11e8); virtio-rng-pci: a device with a cheap in-kernel
     # driver to unbind from; e1000e: a PCIe NIC with an in-kernel driver and FLR/PM reset.
-    local edu2="-device edu,addr=0x02 -device edu,addr=0x03"
+    # dma_mask: let edu reach every IOVA (its default cuts addresses to 28 bits)
+    local edu="edu,dma_mask=0xffffffffffffffff"
+    local edu2="-device $edu,addr=0x02 -device $edu,addr=0x03"
     local rng="-device virtio-rng-pci,addr=0x05"
     local vtd="-device intel-iommu,intremap=on,caching-mode=on"
     case "$name" in
@@ -20,8 +22,8 @@ vm_topology() {
         KERNEL_TOPOLOGY_ARGS="intel_iommu=on iommu.strict=1"
         ;;
     bridge)
-        TOPOLOGY_DESCRIPTION="VT-d; a PCIe-to-PCI bridge with two edu behind it (one group); a root port without ACS above an ATS-enabled virtio-rng"
-        QEMU_TOPOLOGY_ARGS="$vtd,device-iotlb=on -device pcie-root-port,id=rp1,chassis=1,addr=0x06 -device pcie-pci-bridge,id=br1,bus=rp1 -device edu,bus=br1,addr=0x01 -device edu,bus=br1,addr=0x02 -device pcie-root-port,id=rp2,chassis=2,addr=0x07,disable-acs=on -device virtio-rng-pci,bus=rp2,ats=on,disable-legacy=on -device edu,addr=0x02 $rng"
+        TOPOLOGY_DESCRIPTION="VT-d; a PCIe-to-PCI bridge with an edu and a virtio-rng behind it (one group); a root port without ACS above an ATS-enabled virtio-rng"
+        QEMU_TOPOLOGY_ARGS="$vtd,device-iotlb=on -device pcie-root-port,id=rp1,chassis=1,addr=0x06 -device pcie-pci-bridge,id=br1,bus=rp1 -device $edu,bus=br1,addr=0x01 -device virtio-rng-pci,bus=br1,addr=0x02 -device pcie-root-port,id=rp2,chassis=2,addr=0x07,disable-acs=on -device virtio-rng-pci,bus=rp2,ats=on,disable-legacy=on -device $edu,addr=0x02 $rng"
         KERNEL_TOPOLOGY_ARGS="intel_iommu=on iommu.strict=1"
         ;;
     nointremap)

@@ -1,0 +1,1126 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/vfio.h>
+
+#include "fileio.h"
+#include "quarantine.h"
+#include "string-util.h"
+#include "strv.h"
+#include "vfio.h"
+
+static const char *const device_state_table[_DEVICE_STATE_MAX] = {
+        [DEVICE_STATE_HOST] = "host",
+        [DEVICE_STATE_QUARANTINED] = "quarantined",
+        [DEVICE_STATE_RELEASED] = "released",
+        [DEVICE_STATE_UNMANAGED] = "unmanaged",
+};
+
+const char *device_state_to_string(DeviceState s) {
+        return s >= 0 && s < _DEVICE_STATE_MAX ? device_state_table[s] : NULL;
+}
+
+DeviceState device_state_from_string(const char *s) {
+        return (DeviceState) string_table_lookup(device_state_table, _DEVICE_STATE_MAX, s);
+}
+
+void engine_error_done(EngineError *e) {
+        free(e->device);
+        free(e->message);
+        *e = (EngineError) {};
+}
+
+static int engine_fail(EngineError *err, EngineErrorKind kind, int error, const char *device, const char *fmt, ...)
+        _printf_(5, 6);
+static int engine_fail(EngineError *err, EngineErrorKind kind, int error, const char *device, const char *fmt, ...) {
+        va_list ap;
+
+        if (error > 0)
+                error = -error;
+        if (error == 0)
+                error = -EIO;
+        if (err) {
+                engine_error_done(err);
+                err->kind = kind;
+                err->error = error;
+                err->device = device ? strdup(device) : NULL;
+                va_start(ap, fmt);
+                if (vasprintf(&err->message, fmt, ap) < 0)
+                        err->message = NULL;
+                va_end(ap);
+        }
+        return error;
+}
+
+/* ---- the kernel implementation of the side effects ------------------------------------ */
+
+static int k_driver(void *ud, const char *slot, char **ret) {
+        return pci_sysfs_driver(ud, slot, ret);
+}
+static int k_set_driver_override(void *ud, const char *slot, const char *driver) {
+        return pci_sysfs_set_driver_override(ud, slot, driver);
+}
+static int k_unbind(void *ud, const char *slot, const char *driver) {
+        return pci_sysfs_unbind(ud, slot, driver);
+}
+static int k_bind(void *ud, const char *slot, const char *driver) {
+        return pci_sysfs_bind(ud, slot, driver);
+}
+static int k_drivers_probe(void *ud, const char *slot) {
+        return pci_sysfs_drivers_probe(ud, slot);
+}
+static int k_group_type(void *ud, int group, char **ret) {
+        return pci_sysfs_group_type(ud, group, ret);
+}
+static int k_set_group_type(void *ud, int group, const char *type) {
+        return pci_sysfs_set_group_type(ud, group, type);
+}
+
+static int k_iommu_group(void *ud, const char *slot, int *ret) {
+        _cleanup_free_ char *link = NULL;
+        char target[PATH_MAX];
+        ssize_t n;
+
+        if (asprintf(&link, "%s/sys/bus/pci/devices/%s/iommu_group", strempty(ud), slot) < 0)
+                return -ENOMEM;
+        n = readlink(link, target, sizeof(target) - 1);
+        if (n < 0)
+                return negative_errno();
+        target[n] = '\0';
+        const char *base = strrchr(target, '/');
+        *ret = atoi(base ? base + 1 : target);
+        return 0;
+}
+
+static int k_disable_bus_master(void *ud, const char *slot) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        uint16_t cmd;
+
+        if (asprintf(&path, "%s/sys/bus/pci/devices/%s/config", strempty(ud), slot) < 0)
+                return -ENOMEM;
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        if (pread(fd, &cmd, sizeof(cmd), 4) != sizeof(cmd))
+                return -EIO;
+        cmd &= (uint16_t) ~0x4;
+        if (pwrite(fd, &cmd, sizeof(cmd), 4) != sizeof(cmd))
+                return -EIO;
+        return 0;
+}
+
+static int k_iommufd_open(void *ud, int *ret_fd) {
+        return iommufd_open(ret_fd);
+}
+static int k_ioas_alloc(void *ud, int fd, uint32_t *ret) {
+        return iommufd_ioas_alloc(fd, ret);
+}
+static int k_ioas_iova_ranges(void *ud, int fd, uint32_t ioas, IovaRange **ret, size_t *ret_n) {
+        return iommufd_ioas_iova_ranges(fd, ioas, ret, ret_n, NULL);
+}
+static int k_scratch_extend(void *ud, Scratch *s, int fd, uint64_t cover, const IovaRange *allowed, size_t n) {
+        return scratch_extend(s, fd, cover, allowed, n);
+}
+static int k_scratch_alloc(void *ud, Scratch *s) {
+        return scratch_alloc(s, false);
+}
+static int k_cdev_open(void *ud, const char *slot, int *ret_fd) {
+        return vfio_cdev_open(ud, slot, ret_fd);
+}
+static int k_bind_iommufd(void *ud, int dfd, int ifd, uint32_t *ret) {
+        return vfio_device_bind_iommufd(dfd, ifd, ret);
+}
+static int k_attach(void *ud, int dfd, uint32_t pt) {
+        return vfio_device_attach_pt(dfd, pt, NULL);
+}
+static int k_get_info(void *ud, int dfd, uint32_t *ret_flags) {
+        return vfio_device_get_info(dfd, ret_flags, NULL, NULL);
+}
+static int k_reset(void *ud, int dfd) {
+        return vfio_device_reset(dfd);
+}
+static int k_config_read(void *ud, int dfd, uint32_t off, void *buf, size_t n) {
+        return vfio_device_config_read(dfd, off, buf, n);
+}
+static int k_config_write(void *ud, int dfd, uint32_t off, const void *buf, size_t n) {
+        return vfio_device_config_write(dfd, off, buf, n);
+}
+static void k_close(void *ud, int fd) {
+        safe_close(fd);
+}
+static uint64_t k_now(void *ud) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+const QuarantineOps quarantine_ops_kernel = {
+        .driver = k_driver,
+        .set_driver_override = k_set_driver_override,
+        .unbind = k_unbind,
+        .bind = k_bind,
+        .drivers_probe = k_drivers_probe,
+        .group_type = k_group_type,
+        .set_group_type = k_set_group_type,
+        .iommu_group = k_iommu_group,
+        .disable_bus_master = k_disable_bus_master,
+        .iommufd_open = k_iommufd_open,
+        .ioas_alloc = k_ioas_alloc,
+        .ioas_iova_ranges = k_ioas_iova_ranges,
+        .scratch_extend = k_scratch_extend,
+        .scratch_alloc = k_scratch_alloc,
+        .cdev_open = k_cdev_open,
+        .bind_iommufd = k_bind_iommufd,
+        .attach = k_attach,
+        .get_info = k_get_info,
+        .reset = k_reset,
+        .config_read = k_config_read,
+        .config_write = k_config_write,
+        .close = k_close,
+        .now = k_now,
+};
+
+/* ---- engine ----------------------------------------------------------------------------- */
+
+int engine_new(const char *root, const QuarantineOps *ops, void *ops_data, Engine **ret) {
+        Engine *e = calloc(1, sizeof(Engine));
+
+        if (!e)
+                return -ENOMEM;
+        e->root = strdup(isempty(root) || streq(root, "/") ? "" : root);
+        if (!e->root) {
+                free(e);
+                return -ENOMEM;
+        }
+        e->ops = ops ?: &quarantine_ops_kernel;
+        e->ops_data = ops ? ops_data : e->root;
+        e->iommufd = -EBADF;
+        e->scratch = (Scratch) SCRATCH_INIT;
+        *ret = e;
+        return 0;
+}
+
+static void held_done(Engine *e, HeldDevice *h) {
+        if (h->fd >= 0)
+                e->ops->close(e->ops_data, h->fd);
+        h->fd = -EBADF;
+        free(h->host_driver);
+        h->host_driver = NULL;
+}
+
+Engine *engine_free(Engine *e) {
+        if (!e)
+                return NULL;
+        FOREACH_ARRAY(h, e->devices, e->n_devices)
+                held_done(e, h);
+        free(e->devices);
+        if (e->ops == &quarantine_ops_kernel)
+                scratch_release(&e->scratch);
+        if (e->iommufd >= 0)
+                e->ops->close(e->ops_data, e->iommufd);
+        free(e->root);
+        return mfree(e);
+}
+
+HeldDevice *engine_find(const Engine *e, const char *slot) {
+        PciAddress a;
+        char canon[PCI_ADDRESS_MAX];
+
+        if (pci_address_parse(slot, &a) < 0)
+                return NULL;
+        pci_address_format(&a, canon);
+        FOREACH_ARRAY(h, e->devices, e->n_devices)
+                if (streq(h->slot, canon))
+                        return h;
+        return NULL;
+}
+
+static HeldDevice *engine_add(Engine *e, const char *slot) {
+        HeldDevice *n = reallocarray(e->devices, e->n_devices + 1, sizeof(HeldDevice));
+        if (!n)
+                return NULL;
+        e->devices = n;
+        n = &e->devices[e->n_devices++];
+        *n = (HeldDevice) { .fd = -EBADF, .group = -1, .mode = QUARANTINE_MODE_BLOCKED };
+        snprintf(n->slot, sizeof(n->slot), "%s", slot);
+        return n;
+}
+
+void engine_forget(Engine *e, const char *slot) {
+        HeldDevice *h = engine_find(e, slot);
+        size_t i;
+
+        if (!h)
+                return;
+        i = (size_t) (h - e->devices);
+        held_done(e, h);
+        memmove(e->devices + i, e->devices + i + 1, (e->n_devices - i - 1) * sizeof(HeldDevice));
+        e->n_devices--;
+}
+
+/* ---- planning: the members of the requested devices' groups ----------------------------- */
+
+typedef struct Member {
+        char slot[PCI_ADDRESS_MAX];
+        const PciDevice *device;
+        int group;
+        bool requested;
+        char *host_driver; /* what it was bound to before (to restore) */
+        bool group_type_changed;
+        bool taken; /* bound to iommufd by this call */
+} Member;
+
+typedef struct Plan {
+        Member *members;
+        size_t n;
+        int *groups;
+        size_t n_groups;
+} Plan;
+
+static void plan_done(Plan *p) {
+        FOREACH_ARRAY(m, p->members, p->n)
+                free(m->host_driver);
+        free(p->members);
+        free(p->groups);
+        *p = (Plan) {};
+}
+
+static Member *plan_find(Plan *p, const char *slot) {
+        FOREACH_ARRAY(m, p->members, p->n)
+                if (streq(m->slot, slot))
+                        return m;
+        return NULL;
+}
+
+static int plan_add_member(Plan *p, const PciDevice *d, int group, bool requested) {
+        Member *m = plan_find(p, d->slot);
+        if (m) {
+                m->requested = m->requested || requested;
+                return 0;
+        }
+        m = reallocarray(p->members, p->n + 1, sizeof(Member));
+        if (!m)
+                return -ENOMEM;
+        p->members = m;
+        m = &p->members[p->n++];
+        *m = (Member) { .device = d, .group = group, .requested = requested };
+        snprintf(m->slot, sizeof(m->slot), "%s", d->slot);
+        return 0;
+}
+
+static bool iommu_probes_late(const Topology *t) {
+        return topology_count_iommus(t, IOMMU_KIND_VIRTIO) > 0 || topology_count_iommus(t, IOMMU_KIND_ARM_SMMU) > 0;
+}
+
+static bool driver_is_dma_managed(const char *driver) {
+        /* Drivers that set driver_managed_dma: they do not claim the group's DMA API ownership, so
+         * iommufd can own the group while they stay bound (pcieport for bridges; vfio-pci; pci-stub). */
+        return driver && (streq(driver, "pcieport") || streq(driver, "vfio-pci") || streq(driver, "pci-stub"));
+}
+
+/* Builds the plan: every endpoint of every group a requested device is in. Refuses a group in which
+ * a device that was not asked for is bound to a host driver (taking it would pull it from the host). */
+static int plan_build(Engine *e, const Topology *t, char **slots, Plan *p, EngineError *err) {
+        int r;
+
+        if (strv_length(slots) == 0)
+                return engine_fail(err, ENGINE_ERROR_NO_DEVICE, -EINVAL, NULL, "No device given.");
+
+        STRV_FOREACH(s, slots) {
+                PciAddress a;
+                const PciDevice *d;
+
+                if (pci_address_parse(*s, &a) < 0)
+                        return engine_fail(err, ENGINE_ERROR_NO_DEVICE, -EINVAL, *s, "Invalid PCI address '%s'.", *s);
+                d = topology_find_device(t, &a);
+                if (!d) {
+                        char buf[PCI_ADDRESS_MAX];
+                        return engine_fail(err, ENGINE_ERROR_NO_DEVICE, -ENODEV, pci_address_format(&a, buf),
+                                           "No PCI device %s.", buf);
+                }
+                if (!topology_has_iommu(t))
+                        return engine_fail(err, ENGINE_ERROR_NOT_ISOLATABLE, -ENODEV, d->slot,
+                                           "Cannot quarantine %s: this machine has no active IOMMU (see 'isolatectl audit').",
+                                           d->slot);
+                if (d->is_iommu)
+                        return engine_fail(err, ENGINE_ERROR_NOT_ISOLATABLE, -EINVAL, d->slot,
+                                           "%s is an IOMMU itself; it cannot be quarantined.", d->slot);
+                if (!pci_device_is_endpoint(d))
+                        return engine_fail(err, ENGINE_ERROR_NOT_ISOLATABLE, -EINVAL, d->slot,
+                                           "%s is a %s; quarantine the devices below it instead.", d->slot,
+                                           pci_device_is_host_bridge(d) ? "host bridge" : "PCI bridge");
+                if (d->iommu_group < 0 && !(iommu_probes_late(t) && (!d->driver || engine_find(e, d->slot))))
+                        return engine_fail(err, ENGINE_ERROR_NOT_ISOLATABLE, -ENODEV, d->slot,
+                                           "%s is in no IOMMU group: no IOMMU translates its DMA, so it cannot be "
+                                           "quarantined (see 'isolatectl audit').",
+                                           d->slot);
+                r = plan_add_member(p, d, d->iommu_group, true);
+                if (r < 0)
+                        return r;
+        }
+
+        /* Group mates */
+        for (size_t i = 0; i < p->n; i++) {
+                int gid = p->members[i].group;
+                const IommuGroup *g;
+                bool seen = false;
+
+                if (gid < 0)
+                        continue;
+                for (size_t k = 0; k < p->n_groups; k++)
+                        if (p->groups[k] == gid)
+                                seen = true;
+                if (seen)
+                        continue;
+                int *ng = reallocarray(p->groups, p->n_groups + 1, sizeof(int));
+                if (!ng)
+                        return -ENOMEM;
+                p->groups = ng;
+                p->groups[p->n_groups++] = gid;
+
+                g = topology_find_group(t, gid);
+                if (!g)
+                        continue;
+                STRV_FOREACH(name, g->devices) {
+                        PciAddress a;
+                        const PciDevice *d;
+                        const char *requester = p->members[i].slot;
+
+                        if (pci_address_parse_full(*name, &a) < 0 || !(d = topology_find_device(t, &a)))
+                                return engine_fail(err, ENGINE_ERROR_GROUP_NOT_VIABLE, -EBUSY, *name,
+                                                   "IOMMU group %d of %s also holds '%s', which is not a PCI function "
+                                                   "isolate can take; the group cannot be quarantined.",
+                                                   gid, requester, *name);
+                        if (!pci_device_is_endpoint(d)) {
+                                if (d->driver && !driver_is_dma_managed(d->driver))
+                                        return engine_fail(err, ENGINE_ERROR_GROUP_NOT_VIABLE, -EBUSY, d->slot,
+                                                           "IOMMU group %d of %s also holds the bridge %s, bound to "
+                                                           "'%s', which uses the kernel's DMA API; the group cannot "
+                                                           "be owned by iommufd while it is bound.",
+                                                           gid, requester, d->slot, d->driver);
+                                continue; /* bridges stay where they are (pcieport is DMA-managed) */
+                        }
+                        if (plan_find(p, d->slot))
+                                continue;
+                        if (d->driver && !streq(d->driver, "vfio-pci") && !engine_find(e, d->slot))
+                                return engine_fail(err, ENGINE_ERROR_GROUP_NOT_VIABLE, -EBUSY, d->slot,
+                                                   "%s shares IOMMU group %d with %s and is in use by the host "
+                                                   "driver '%s'; an IOMMU group moves as a whole. Name %s too to "
+                                                   "take it from the host, or unbind its driver first.",
+                                                   d->slot, gid, requester, d->driver, d->slot);
+                        r = plan_add_member(p, d, gid, false);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+/* ---- steps ------------------------------------------------------------------------------ */
+
+static int ensure_iommufd(Engine *e, EngineError *err) {
+        int r;
+
+        if (e->iommufd >= 0)
+                return 0;
+        r = e->ops->iommufd_open(e->ops_data, &e->iommufd);
+        if (r == -ENOENT)
+                return engine_fail(err, ENGINE_ERROR_UNSUPPORTED, r, NULL,
+                                   "/dev/iommu does not exist: the kernel is built without iommufd "
+                                   "(CONFIG_IOMMUFD), which isolate needs (Linux 6.6 or newer).");
+        if (r < 0)
+                return engine_fail(err, ENGINE_ERROR_SYSTEM, r, NULL, "Failed to open /dev/iommu: %s.", strerror(-r));
+        return 0;
+}
+
+static int ensure_blocked_ioas(Engine *e, EngineError *err) {
+        int r;
+
+        if (e->blocked_ioas != 0)
+                return 0;
+        r = e->ops->ioas_alloc(e->ops_data, e->iommufd, &e->blocked_ioas);
+        if (r < 0)
+                return engine_fail(err, ENGINE_ERROR_SYSTEM, r, NULL, "Failed to allocate the blocked IOAS: %s.",
+                                   strerror(-r));
+        return 0;
+}
+
+/* The reserved ranges of every group (MSI windows, firmware direct maps): no scratch goes there, so
+ * that any device can later attach to the shared scratch IOAS. Direct-relaxable ranges are not
+ * enforced by iommufd and stay usable. */
+static int subtract_reserved(const Topology *t, IovaRange **ranges, size_t *n) {
+        FOREACH_ARRAY(g, t->groups, t->n_groups)
+                FOREACH_ARRAY(rr, g->regions, g->n_regions) {
+                        int r;
+                        if (rr->type == RESERVED_DIRECT_RELAXABLE)
+                                continue;
+                        r = iova_ranges_subtract(ranges, n, rr->start, rr->end);
+                        if (r < 0)
+                                return r;
+                }
+        return 0;
+}
+
+/* Attaches a device to the scratch IOAS, creating and filling it as needed. The first device is
+ * attached to the still-empty IOAS before anything is mapped, so its reserved regions narrow the
+ * IOVA ranges before the plan is made. */
+static int attach_scratch(Engine *e, const Topology *t, int fd, const char *slot, uint64_t cover, uint32_t *ret_pt,
+                          EngineError *err) {
+        _cleanup_free_ IovaRange *ranges = NULL;
+        size_t n = 0;
+        int r;
+
+        if (cover == 0)
+                cover = POLICY_DEFAULT_SCRATCH_COVER;
+        if (!e->scratch.va && e->scratch.memfd < 0) {
+                r = e->ops->scratch_alloc(e->ops_data, &e->scratch);
+                if (r < 0)
+                        return engine_fail(err, ENGINE_ERROR_SYSTEM, r, slot, "Failed to allocate the scratch page: %s.",
+                                           strerror(-r));
+        }
+        if (e->scratch.ioas == 0) {
+                r = e->ops->ioas_alloc(e->ops_data, e->iommufd, &e->scratch.ioas);
+                if (r < 0)
+                        return engine_fail(err, ENGINE_ERROR_SYSTEM, r, slot, "Failed to allocate the scratch IOAS: %s.",
+                                           strerror(-r));
+        }
+        r = e->ops->attach(e->ops_data, fd, e->scratch.ioas);
+        if (r < 0)
+                return engine_fail(err, ENGINE_ERROR_SYSTEM, r, slot,
+                                   "Failed to attach %s to the scratch-page IOAS: %s%s.", slot, strerror(-r),
+                                   r == -EADDRINUSE || r == -EINVAL
+                                           ? " (its reserved IOVA regions overlap the scratch mappings, or a group member is attached elsewhere)"
+                                           : "");
+        *ret_pt = e->scratch.ioas;
+
+        if (cover > e->scratch.covered) {
+                r = e->ops->ioas_iova_ranges(e->ops_data, e->iommufd, e->scratch.ioas, &ranges, &n);
+                if (r < 0)
+                        return engine_fail(err, ENGINE_ERROR_SYSTEM, r, slot, "Failed to read the IOVA ranges: %s.",
+                                           strerror(-r));
+                r = subtract_reserved(t, &ranges, &n);
+                if (r < 0)
+                        return r;
+                r = e->ops->scratch_extend(e->ops_data, &e->scratch, e->iommufd, cover, ranges, n);
+                if (r < 0)
+                        return engine_fail(err, ENGINE_ERROR_SYSTEM, r, slot,
+                                           "Failed to map the scratch page over the %" PRIu64 " MiB cover: %s.",
+                                           cover >> 20, strerror(-r));
+        }
+        scratch_zero(&e->scratch);
+        return 0;
+}
+
+static int attach_mode(Engine *e, const Topology *t, HeldDevice *h, QuarantineMode mode, uint64_t cover, EngineError *err) {
+        uint32_t pt = 0;
+        int r;
+
+        if (mode == QUARANTINE_MODE_SCRATCH_PAGE) {
+                r = attach_scratch(e, t, h->fd, h->slot, cover, &pt, err);
+                if (r < 0)
+                        return r;
+                h->cover = cover ?: POLICY_DEFAULT_SCRATCH_COVER;
+        } else {
+                r = ensure_blocked_ioas(e, err);
+                if (r < 0)
+                        return r;
+                /* An empty IOAS rather than the core blocking domain: every DMA becomes a translation
+                 * fault that the IOMMU reports, so an admin can see that the device is still active. */
+                r = e->ops->attach(e->ops_data, h->fd, e->blocked_ioas);
+                if (r < 0)
+                        return engine_fail(err, ENGINE_ERROR_SYSTEM, r, h->slot, "Failed to attach %s to the blocked IOAS: %s.",
+                                           h->slot, strerror(-r));
+                pt = e->blocked_ioas;
+        }
+        h->pt_id = pt;
+        h->mode = mode;
+        return 0;
+}
+
+/* Explains a failed VFIO_DEVICE_BIND_IOMMUFD. */
+static int bind_failure(Engine *e, const Topology *t, const char *slot, int r, EngineError *err) {
+        const PciDevice *d = NULL;
+        PciAddress a;
+
+        if (pci_address_parse(slot, &a) >= 0)
+                d = topology_find_device(t, &a);
+
+        if (r == -EPERM) {
+                if (t->host.iommufd_allow_unsafe_interrupts != TRISTATE_YES && (!d || d->interrupts != INTERRUPTS_SAFE))
+                        return engine_fail(err, ENGINE_ERROR_UNSAFE_INTERRUPTS, r, slot,
+                                           "iommufd refused %s (EPERM): its interrupts are not isolated (no interrupt "
+                                           "remapping or MSI isolation), and iommufd.allow_unsafe_interrupts is off. "
+                                           "Enable interrupt remapping (see 'isolatectl audit'), or set "
+                                           "/sys/module/iommufd/parameters/allow_unsafe_interrupts to Y and accept "
+                                           "that the device can forge interrupts.",
+                                           slot);
+                return engine_fail(err, ENGINE_ERROR_GROUP_NOT_VIABLE, r, slot,
+                                   "iommufd refused %s (EPERM): another owner holds its IOMMU group (a driver using the "
+                                   "kernel DMA API on a group member, or another process's iommufd).",
+                                   slot);
+        }
+        if (r == -EINVAL)
+                return engine_fail(err, ENGINE_ERROR_BUSY, -EBUSY, slot,
+                                   "iommufd refused %s (EINVAL): the device is already open through another VFIO file "
+                                   "(a VMM?), or the firmware requires a 1:1 mapping for it (RMRR/IVMD), which "
+                                   "quarantine cannot honour.",
+                                   slot);
+        if (r == -EBUSY)
+                return engine_fail(err, ENGINE_ERROR_BUSY, r, slot,
+                                   "%s is in use through its legacy VFIO group node /dev/vfio/N (a VMM?).", slot);
+        if (r == -ENODEV)
+                return engine_fail(err, ENGINE_ERROR_NOT_ISOLATABLE, r, slot, "%s has no IOMMU group.", slot);
+        return engine_fail(err, ENGINE_ERROR_SYSTEM, r, slot, "Failed to bind %s to iommufd: %s.", slot, strerror(-r));
+}
+
+static int make_vfio(Engine *e, Member *m, EngineError *err) {
+        _cleanup_free_ char *driver = NULL;
+        int r;
+
+        r = e->ops->set_driver_override(e->ops_data, m->slot, "vfio-pci");
+        if (r < 0)
+                return engine_fail(err, ENGINE_ERROR_SYSTEM, r, m->slot, "Failed to set driver_override of %s: %s.",
+                                   m->slot, strerror(-r));
+        r = e->ops->driver(e->ops_data, m->slot, &driver);
+        if (r < 0)
+                return engine_fail(err, r == -ENODEV ? ENGINE_ERROR_NO_DEVICE : ENGINE_ERROR_SYSTEM, r, m->slot,
+                                   "Failed to read the driver of %s: %s.", m->slot, strerror(-r));
+        if (driver && streq(driver, "vfio-pci"))
+                return 0;
+        /* drivers_probe fails (ENODEV/EINVAL...) when no driver takes the device; check what bound. */
+        (void) e->ops->drivers_probe(e->ops_data, m->slot);
+        free(driver);
+        driver = NULL;
+        r = e->ops->driver(e->ops_data, m->slot, &driver);
+        if (r < 0 || !driver || !streq(driver, "vfio-pci"))
+                return engine_fail(err, ENGINE_ERROR_UNSUPPORTED, r < 0 ? r : -ENXIO, m->slot,
+                                   "vfio-pci did not bind to %s (now %s%s%s): is vfio-pci available (CONFIG_VFIO_PCI), "
+                                   "and is the device not on its deny list?",
+                                   m->slot, driver ? "bound to '" : "unbound", strempty(driver), driver ? "'" : "");
+        return 0;
+}
+
+static const char *hint_for(char **hints, const char *slot) {
+        for (size_t i = 0; hints && hints[i] && hints[i + 1]; i += 2)
+                if (streq(hints[i], slot))
+                        return hints[i + 1];
+        return NULL;
+}
+
+/* Bus mastering must be off in quarantine (vfio-pci clears it at open): check, and clear if set. */
+static void ensure_bus_master_off(Engine *e, HeldDevice *h) {
+        uint16_t cmd;
+        if (e->ops->config_read(e->ops_data, h->fd, 4, &cmd, sizeof(cmd)) < 0)
+                return;
+        if (cmd & 0x4) {
+                cmd &= (uint16_t) ~0x4;
+                (void) e->ops->config_write(e->ops_data, h->fd, 4, &cmd, sizeof(cmd));
+        }
+}
+
+/* Takes one member that is on vfio-pci: open, bind, attach. */
+static int take_member(Engine *e, const Topology *t, Member *m, const QuarantineRequest *req, EngineError *err) {
+        HeldDevice *h = engine_find(e, m->slot);
+        bool added = false;
+        uint32_t flags = 0;
+        int fd = -EBADF, r;
+
+        r = e->ops->cdev_open(e->ops_data, m->slot, &fd);
+        if (r == -ENOENT)
+                return engine_fail(err, ENGINE_ERROR_UNSUPPORTED, r, m->slot,
+                                   "%s has no VFIO device cdev (/sys/bus/pci/devices/%s/vfio-dev): the kernel lacks "
+                                   "CONFIG_VFIO_DEVICE_CDEV (Linux 6.6 or newer is needed).",
+                                   m->slot, m->slot);
+        if (r < 0)
+                return engine_fail(err, ENGINE_ERROR_SYSTEM, r, m->slot, "Failed to open the VFIO cdev of %s: %s.",
+                                   m->slot, strerror(-r));
+
+        if (!h) {
+                h = engine_add(e, m->slot);
+                if (!h) {
+                        e->ops->close(e->ops_data, fd);
+                        return -ENOMEM;
+                }
+                added = true;
+        }
+        h->fd = fd;
+        r = e->ops->bind_iommufd(e->ops_data, fd, e->iommufd, &h->dev_id);
+        if (r < 0) {
+                r = bind_failure(e, t, m->slot, r, err);
+                goto fail;
+        }
+        h->group = m->group;
+        if (added) {
+                h->host_driver = m->host_driver ? strdup(m->host_driver) : NULL;
+                h->group_type_changed = m->group_type_changed;
+        } else if (m->group_type_changed)
+                h->group_type_changed = true;
+
+        r = attach_mode(e, t, h, req->mode, req->cover, err);
+        if (r < 0)
+                /* Bound but not attached: the group is on the core blocking domain, still quarantined. */
+                h->mode = QUARANTINE_MODE_BLOCKED;
+
+        ensure_bus_master_off(e, h);
+        if (e->ops->get_info(e->ops_data, h->fd, &flags) >= 0)
+                h->reset_works = flags & VFIO_DEVICE_FLAGS_RESET;
+        if (req->reset && h->reset_works)
+                (void) e->ops->reset(e->ops_data, h->fd);
+
+        h->state = DEVICE_STATE_QUARANTINED;
+        h->since = e->ops->now(e->ops_data);
+        m->taken = true;
+        return r;
+
+fail:
+        e->ops->close(e->ops_data, fd);
+        h->fd = -EBADF;
+        if (added)
+                engine_forget(e, m->slot);
+        /* Fail closed: not in quarantine, so at least stop it from mastering the bus. */
+        (void) e->ops->disable_bus_master(e->ops_data, m->slot);
+        return r;
+}
+
+int engine_quarantine(Engine *e, const Topology *t, const QuarantineRequest *req, char ***ret_taken, EngineError *err) {
+        _cleanup_(plan_done) Plan p = {};
+        _cleanup_strv_free_ char **taken = NULL;
+        int r;
+
+        if (err)
+                engine_error_done(err);
+
+        r = plan_build(e, t, req->slots, &p, err);
+        if (r < 0)
+                return r;
+
+        /* Devices already held in quarantine only change mode. */
+        bool all_held = true;
+        FOREACH_ARRAY(m, p.members, p.n) {
+                HeldDevice *h = engine_find(e, m->slot);
+                if (!h || h->state != DEVICE_STATE_QUARANTINED)
+                        all_held = false;
+        }
+        if (all_held) {
+                _cleanup_strv_free_ char **slots = NULL;
+                FOREACH_ARRAY(m, p.members, p.n)
+                        if (strv_extend(&slots, m->slot) < 0)
+                                return -ENOMEM;
+                r = engine_set_mode(e, t, slots, req->mode, req->cover, err);
+                if (r < 0)
+                        return r;
+                if (ret_taken)
+                        *ret_taken = TAKE_PTR(slots);
+                return 0;
+        }
+
+        r = ensure_iommufd(e, err);
+        if (r < 0)
+                return r;
+
+        /* 1. Take the members from their host drivers, remembering them. */
+        FOREACH_ARRAY(m, p.members, p.n) {
+                _cleanup_free_ char *driver = NULL;
+                HeldDevice *h = engine_find(e, m->slot);
+
+                if (h && h->state == DEVICE_STATE_QUARANTINED)
+                        continue;
+                r = e->ops->driver(e->ops_data, m->slot, &driver);
+                if (r < 0)
+                        return engine_fail(err, r == -ENODEV ? ENGINE_ERROR_NO_DEVICE : ENGINE_ERROR_SYSTEM, r, m->slot,
+                                           "Failed to read the driver of %s: %s.", m->slot, strerror(-r));
+                if (driver && !streq(driver, "vfio-pci")) {
+                        m->host_driver = strdup(driver);
+                        if (!m->host_driver)
+                                return -ENOMEM;
+                        r = e->ops->unbind(e->ops_data, m->slot, driver);
+                        if (r < 0)
+                                return engine_fail(err, ENGINE_ERROR_SYSTEM, r, m->slot,
+                                                   "Failed to unbind %s from its driver '%s': %s.", m->slot, driver,
+                                                   strerror(-r));
+                } else if (!driver) {
+                        const char *hint = hint_for(req->driver_hints, m->slot);
+                        if (hint && !streq(hint, "vfio-pci") && !(m->host_driver = strdup(hint)))
+                                return -ENOMEM;
+                } else if (h && h->host_driver && !(m->host_driver = strdup(h->host_driver)))
+                        return -ENOMEM;
+        }
+
+        /* 2. While no driver is bound, turn an identity default domain into a translated one, so that
+         *    the devices have no mappings even at a moment nobody holds them (a stopped daemon). */
+        FOREACH_ARRAY(gid, p.groups, p.n_groups) {
+                _cleanup_free_ char *type = NULL;
+
+                if (e->ops->group_type(e->ops_data, *gid, &type) < 0 || !streq(type, "identity"))
+                        continue;
+                if (e->ops->set_group_type(e->ops_data, *gid, "DMA") < 0)
+                        continue; /* a member is still bound (e.g. released to a guest): quarantine still holds */
+                FOREACH_ARRAY(m, p.members, p.n)
+                        if (m->group == *gid)
+                                m->group_type_changed = true;
+        }
+
+        /* 3. vfio-pci, with driver_override so that no host driver grabs it again. */
+        FOREACH_ARRAY(m, p.members, p.n) {
+                HeldDevice *h = engine_find(e, m->slot);
+                if (h && h->state == DEVICE_STATE_QUARANTINED)
+                        continue;
+                r = make_vfio(e, m, err);
+                if (r < 0) {
+                        (void) e->ops->disable_bus_master(e->ops_data, m->slot);
+                        return r;
+                }
+                if (m->group < 0 && e->ops->iommu_group(e->ops_data, m->slot, &m->group) < 0) {
+                        (void) e->ops->disable_bus_master(e->ops_data, m->slot);
+                        return engine_fail(err, ENGINE_ERROR_NOT_ISOLATABLE, -ENODEV, m->slot,
+                                           "%s got no IOMMU group when vfio-pci bound: no IOMMU translates its DMA.",
+                                           m->slot);
+                }
+        }
+
+        /* 4. Open, bind to iommufd (the group is blocked from here on), attach to the mode's IOAS. */
+        int first_error = 0;
+        FOREACH_ARRAY(m, p.members, p.n) {
+                HeldDevice *h = engine_find(e, m->slot);
+                if (h && h->state == DEVICE_STATE_QUARANTINED) {
+                        if (h->mode != req->mode || (req->mode == QUARANTINE_MODE_SCRATCH_PAGE && req->cover > h->cover)) {
+                                r = attach_mode(e, t, h, req->mode, req->cover, first_error ? NULL : err);
+                                if (r < 0 && !first_error)
+                                        first_error = r;
+                        }
+                } else {
+                        r = take_member(e, t, m, req, first_error ? NULL : err);
+                        if (r < 0 && !first_error)
+                                first_error = r;
+                }
+                if (strv_extend(&taken, m->slot) < 0)
+                        return -ENOMEM;
+        }
+        if (first_error < 0)
+                return first_error;
+        if (ret_taken)
+                *ret_taken = TAKE_PTR(taken);
+        return 0;
+}
+
+/* The held members of the groups of the given slots; every slot must be held in one of the states. */
+static int held_groups(Engine *e, char **slots, bool allow_released, HeldDevice ***ret, EngineError *err) {
+        _cleanup_free_ HeldDevice **list = NULL;
+        size_t n = 0;
+
+        if (strv_length(slots) == 0)
+                return engine_fail(err, ENGINE_ERROR_NO_DEVICE, -EINVAL, NULL, "No device given.");
+        STRV_FOREACH(s, slots) {
+                HeldDevice *h = engine_find(e, *s);
+                if (!h || (h->state != DEVICE_STATE_QUARANTINED && !(allow_released && h->state == DEVICE_STATE_RELEASED)))
+                        return engine_fail(err, ENGINE_ERROR_NOT_HELD, -ENOENT, *s, "%s is not in quarantine.", *s);
+                FOREACH_ARRAY(g, e->devices, e->n_devices) {
+                        bool dup = false;
+                        if (!(g == h || (g->group >= 0 && g->group == h->group)))
+                                continue;
+                        for (size_t k = 0; k < n; k++)
+                                if (list[k] == g)
+                                        dup = true;
+                        if (dup)
+                                continue;
+                        HeldDevice **nl = reallocarray(list, n + 2, sizeof(HeldDevice *));
+                        if (!nl)
+                                return -ENOMEM;
+                        list = nl;
+                        list[n++] = g;
+                        list[n] = NULL;
+                }
+        }
+        *ret = TAKE_PTR(list);
+        return (int) n;
+}
+
+int engine_set_mode(Engine *e, const Topology *t, char **slots, QuarantineMode mode, uint64_t cover, EngineError *err) {
+        _cleanup_free_ HeldDevice **list = NULL;
+        int n, r;
+
+        if (err)
+                engine_error_done(err);
+
+        n = held_groups(e, slots, false, &list, err);
+        if (n < 0)
+                return n;
+        for (int i = 0; i < n; i++)
+                if (list[i]->state != DEVICE_STATE_QUARANTINED)
+                        return engine_fail(err, ENGINE_ERROR_NOT_HELD, -ENOENT, list[i]->slot,
+                                           "%s shares an IOMMU group with %s but is not in quarantine.", list[i]->slot,
+                                           slots[0]);
+        for (int i = 0; i < n; i++) {
+                if (list[i]->mode == mode && (mode != QUARANTINE_MODE_SCRATCH_PAGE || cover <= list[i]->cover))
+                        continue;
+                /* Attach while attached replaces the page table: no moment outside quarantine. */
+                r = attach_mode(e, t, list[i], mode, cover, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int engine_release_guest(Engine *e, const Topology *t, char **slots, char ***ret_released, EngineError *err) {
+        _cleanup_free_ HeldDevice **list = NULL;
+        _cleanup_strv_free_ char **released = NULL;
+        int n;
+
+        if (err)
+                engine_error_done(err);
+
+        n = held_groups(e, slots, true, &list, err);
+        if (n < 0)
+                return n;
+        for (int i = 0; i < n; i++) {
+                HeldDevice *h = list[i];
+                if (h->state == DEVICE_STATE_QUARANTINED) {
+                        /* The close path quiesces the device (bus mastering off, reset) and leaves the group
+                         * on its default domain (translated, with no mappings) until the VMM binds it. */
+                        e->ops->close(e->ops_data, h->fd);
+                        h->fd = -EBADF;
+                        h->state = DEVICE_STATE_RELEASED;
+                        h->since = e->ops->now(e->ops_data);
+                }
+                if (strv_extend(&released, h->slot) < 0)
+                        return -ENOMEM;
+        }
+        if (ret_released)
+                *ret_released = TAKE_PTR(released);
+        return 0;
+}
+
+int engine_release_host(Engine *e, const Topology *t, char **slots, char ***ret_released, EngineError *err) {
+        _cleanup_free_ HeldDevice **list = NULL;
+        _cleanup_strv_free_ char **released = NULL, **groups_done = NULL;
+        int n, r;
+
+        if (err)
+                engine_error_done(err);
+
+        n = held_groups(e, slots, true, &list, err);
+        if (n < 0)
+                return n;
+
+        /* A device released to a guest may be open in a VMM: unbinding vfio-pci then would block until
+         * the VMM lets go. Take it back first; that fails cleanly when it is in use. */
+        for (int i = 0; i < n; i++)
+                if (list[i]->state == DEVICE_STATE_RELEASED) {
+                        char *one[] = { list[i]->slot, NULL };
+                        QuarantineRequest req = { .slots = one, .mode = QUARANTINE_MODE_BLOCKED };
+                        r = engine_quarantine(e, t, &req, NULL, err);
+                        if (r < 0)
+                                return r;
+                }
+
+        /* 1. Close: the VFIO close path resets the function and stops its DMA. */
+        for (int i = 0; i < n; i++) {
+                e->ops->close(e->ops_data, list[i]->fd);
+                list[i]->fd = -EBADF;
+        }
+        /* 2. Off vfio-pci, and never back onto it by itself. */
+        for (int i = 0; i < n; i++) {
+                HeldDevice *h = list[i];
+                _cleanup_free_ char *driver = NULL;
+
+                r = e->ops->set_driver_override(e->ops_data, h->slot, NULL);
+                if (r < 0)
+                        return engine_fail(err, ENGINE_ERROR_SYSTEM, r, h->slot, "Failed to clear driver_override of %s: %s.",
+                                           h->slot, strerror(-r));
+                if (e->ops->driver(e->ops_data, h->slot, &driver) >= 0 && driver && streq(driver, "vfio-pci")) {
+                        r = e->ops->unbind(e->ops_data, h->slot, "vfio-pci");
+                        if (r < 0)
+                                return engine_fail(err, ENGINE_ERROR_SYSTEM, r, h->slot, "Failed to unbind %s from vfio-pci: %s.",
+                                                   h->slot, strerror(-r));
+                }
+        }
+        /* 3. Restore identity default domains we turned into DMA (all members are unbound now). */
+        for (int i = 0; i < n; i++) {
+                char gbuf[16];
+                if (!list[i]->group_type_changed || list[i]->group < 0)
+                        continue;
+                snprintf(gbuf, sizeof(gbuf), "%d", list[i]->group);
+                if (strv_contains(groups_done, gbuf))
+                        continue;
+                (void) e->ops->set_group_type(e->ops_data, list[i]->group, "identity");
+                if (strv_extend(&groups_done, gbuf) < 0)
+                        return -ENOMEM;
+        }
+        /* 4. The driver each device had before, verified. */
+        int first_error = 0;
+        for (int i = 0; i < n; i++) {
+                HeldDevice *h = list[i];
+                _cleanup_free_ char *driver = NULL;
+
+                if (h->host_driver) {
+                        r = e->ops->bind(e->ops_data, h->slot, h->host_driver);
+                        if (r >= 0)
+                                r = e->ops->driver(e->ops_data, h->slot, &driver);
+                        if ((r < 0 || !driver || !streq(driver, h->host_driver)) && first_error == 0)
+                                first_error = engine_fail(err, ENGINE_ERROR_SYSTEM, r < 0 ? r : -ENXIO, h->slot,
+                                                          "%s is out of quarantine but its driver '%s' did not bind "
+                                                          "again%s%s; it is unbound now.",
+                                                          h->slot, h->host_driver, r < 0 ? ": " : "",
+                                                          r < 0 ? strerror(-r) : "");
+                }
+                if (strv_extend(&released, h->slot) < 0)
+                        return -ENOMEM;
+        }
+        for (int i = n; i > 0; i--)
+                engine_forget(e, list[i - 1]->slot);
+        if (ret_released)
+                *ret_released = TAKE_PTR(released);
+        return first_error;
+}
+
+/* ---- persistence ----------------------------------------------------------------------- */
+
+void engine_fdname_for_slot(const char *slot, char buf[static 32]) {
+        snprintf(buf, 32, "vfio-%s", slot);
+        for (char *c = buf; *c; c++)
+                if (*c == ':')
+                        *c = '-';
+}
+
+int engine_to_json(const Engine *e, json_object **ret) {
+        json_object *o = json_object_new_object(), *devs = json_object_new_array(), *s = json_object_new_object();
+
+        if (!o || !devs || !s) {
+                json_object_put(o);
+                json_object_put(devs);
+                json_object_put(s);
+                return -ENOMEM;
+        }
+        json_object_object_add(o, "version", json_object_new_int(1));
+        json_object_object_add(o, "blocked_ioas", json_object_new_int64(e->blocked_ioas));
+        json_object_object_add(s, "ioas", json_object_new_int64(e->scratch.ioas));
+        json_object_object_add(s, "source", json_object_new_uint64(e->scratch.source));
+        json_object_object_add(s, "covered", json_object_new_uint64(e->scratch.covered));
+        json_object_object_add(s, "huge", json_object_new_boolean(e->scratch.huge));
+        json_object_object_add(s, "backing", json_object_new_boolean(e->scratch.memfd >= 0));
+        json_object_object_add(o, "scratch", s);
+        FOREACH_ARRAY(h, e->devices, e->n_devices) {
+                json_object *d = json_object_new_object();
+                json_object_object_add(d, "slot", json_object_new_string(h->slot));
+                json_object_object_add(d, "group", json_object_new_int(h->group));
+                json_object_object_add(d, "state", json_object_new_string(device_state_to_string(h->state)));
+                json_object_object_add(d, "mode", json_object_new_string(quarantine_mode_to_string(h->mode)));
+                json_object_object_add(d, "dev_id", json_object_new_int64(h->dev_id));
+                json_object_object_add(d, "pt_id", json_object_new_int64(h->pt_id));
+                json_object_object_add(d, "host_driver", h->host_driver ? json_object_new_string(h->host_driver) : NULL);
+                json_object_object_add(d, "group_type_changed", json_object_new_boolean(h->group_type_changed));
+                json_object_object_add(d, "reset_works", json_object_new_boolean(h->reset_works));
+                json_object_object_add(d, "since", json_object_new_uint64(h->since));
+                json_object_object_add(d, "cover", json_object_new_uint64(h->cover));
+                json_object_array_add(devs, d);
+        }
+        json_object_object_add(o, "devices", devs);
+        *ret = o;
+        return 0;
+}
+
+static const char *jstr(json_object *o, const char *key) {
+        json_object *v;
+        return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static uint64_t juint(json_object *o, const char *key) {
+        json_object *v;
+        return json_object_object_get_ex(o, key, &v) ? json_object_get_uint64(v) : 0;
+}
+
+static int jint(json_object *o, const char *key, int fallback) {
+        json_object *v;
+        return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_int) ? json_object_get_int(v) : fallback;
+}
+
+static bool jbool(json_object *o, const char *key) {
+        json_object *v;
+        return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
+}
+
+static bool fd_is_char_device(int fd) {
+        struct stat st;
+        return fd >= 0 && fstat(fd, &st) >= 0 && S_ISCHR(st.st_mode);
+}
+
+int engine_adopt(Engine *e, json_object *state, int (*fd_lookup)(void *ud, const char *name), void *ud, char ***ret_lost) {
+        _cleanup_strv_free_ char **lost = NULL;
+        json_object *devs = NULL, *s = NULL;
+        int fd;
+
+        fd = fd_lookup(ud, ENGINE_FDNAME_IOMMUFD);
+        if (fd >= 0)
+                e->iommufd = fd;
+        if (state && e->iommufd >= 0) {
+                e->blocked_ioas = (uint32_t) juint(state, "blocked_ioas");
+                if (json_object_object_get_ex(state, "scratch", &s) && juint(s, "ioas") != 0) {
+                        int memfd = fd_lookup(ud, ENGINE_FDNAME_SCRATCH);
+                        e->scratch.ioas = (uint32_t) juint(s, "ioas");
+                        e->scratch.source = juint(s, "source");
+                        e->scratch.covered = juint(s, "covered");
+                        if (memfd >= 0 && e->ops == &quarantine_ops_kernel && scratch_adopt(&e->scratch, memfd, jbool(s, "huge")) < 0)
+                                safe_close(memfd);
+                }
+        }
+
+        if (state && json_object_object_get_ex(state, "devices", &devs) && json_object_is_type(devs, json_type_array))
+                for (size_t i = 0; i < json_object_array_length(devs); i++) {
+                        json_object *d = json_object_array_get_idx(devs, i);
+                        const char *slot = jstr(d, "slot"), *st = jstr(d, "state"), *mode = jstr(d, "mode"), *drv;
+                        char name[32];
+                        HeldDevice *h;
+                        PciAddress a;
+
+                        if (!slot || pci_address_parse_full(slot, &a) < 0 || !st)
+                                continue;
+                        DeviceState state_v = device_state_from_string(st);
+                        if (state_v == DEVICE_STATE_QUARANTINED) {
+                                engine_fdname_for_slot(slot, name);
+                                fd = fd_lookup(ud, name);
+                                if (e->iommufd < 0 || !fd_is_char_device(fd)) {
+                                        /* Its fd is gone (a clean stop on systemd < 254 empties the
+                                         * store): the device fell back to its default domain. */
+                                        if (fd >= 0)
+                                                safe_close(fd);
+                                        if (strv_extend(&lost, slot) < 0)
+                                                return -ENOMEM;
+                                        continue;
+                                }
+                        } else if (state_v == DEVICE_STATE_RELEASED)
+                                fd = -EBADF;
+                        else
+                                continue;
+
+                        h = engine_add(e, slot);
+                        if (!h)
+                                return -ENOMEM;
+                        h->fd = fd;
+                        h->state = state_v;
+                        h->group = jint(d, "group", -1);
+                        h->mode = mode && quarantine_mode_from_string(mode) >= 0 ? quarantine_mode_from_string(mode)
+                                                                                 : QUARANTINE_MODE_BLOCKED;
+                        h->dev_id = (uint32_t) juint(d, "dev_id");
+                        h->pt_id = (uint32_t) juint(d, "pt_id");
+                        drv = jstr(d, "host_driver");
+                        h->host_driver = drv ? strdup(drv) : NULL;
+                        h->group_type_changed = jbool(d, "group_type_changed");
+                        h->reset_works = jbool(d, "reset_works");
+                        h->since = juint(d, "since");
+                        h->cover = juint(d, "cover");
+                }
+        if (ret_lost)
+                *ret_lost = TAKE_PTR(lost);
+        return 0;
+}

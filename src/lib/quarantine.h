@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "iommufd.h"
+#include "macro.h"
+#include "policy.h"
+#include "scratch.h"
+#include "topology.h"
+
+/* The quarantine engine: takes PCI functions (always whole IOMMU groups) from their owners into an
+ * iommufd quarantine, switches them between blocked and scratch-page mode without a gap, and releases
+ * them to a guest or back to their host driver. Mechanism only: the daemon decides (policy) and
+ * persists; the engine never logs. All side effects go through QuarantineOps, so the state machine is
+ * unit-tested without hardware and runs on the real kernel in the VM tier.
+ *
+ *   host ──quarantine──▶ quarantined ──release(guest)──▶ released ──quarantine──▶ quarantined
+ *     ▲                      │  ▲ set_mode (replace-attach)                            │
+ *     └─────release(host)────┘  └──────────────────────────────────────────────────────┘
+ *
+ * Fail closed: a step that fails leaves what is already held in quarantine, and a device that never
+ * got there bound to vfio-pci with bus mastering off; the error says which step failed and why. */
+
+typedef enum DeviceState {
+        DEVICE_STATE_HOST,
+        DEVICE_STATE_QUARANTINED,
+        DEVICE_STATE_RELEASED,
+        DEVICE_STATE_UNMANAGED,
+        _DEVICE_STATE_MAX,
+        _DEVICE_STATE_INVALID = -EINVAL,
+} DeviceState;
+
+const char *device_state_to_string(DeviceState s);
+DeviceState device_state_from_string(const char *s);
+
+typedef enum EngineErrorKind {
+        ENGINE_ERROR_SYSTEM, /* an unexpected errno; message says which step */
+        ENGINE_ERROR_NO_DEVICE, /* no such PCI function */
+        ENGINE_ERROR_NOT_ISOLATABLE, /* a bridge, an IOMMU, or no IOMMU at all */
+        ENGINE_ERROR_GROUP_NOT_VIABLE, /* another member of the group is in use by a host driver */
+        ENGINE_ERROR_UNSAFE_INTERRUPTS, /* iommufd refuses: MSIs are not isolated */
+        ENGINE_ERROR_BUSY, /* someone else (a VMM) has the device open */
+        ENGINE_ERROR_NOT_HELD, /* release of a device that is not quarantined */
+        ENGINE_ERROR_UNSUPPORTED, /* the kernel lacks iommufd or the VFIO device cdev */
+        _ENGINE_ERROR_KIND_MAX,
+} EngineErrorKind;
+
+/* Every engine call resets the EngineError it is given; after a failure it describes that failure. */
+typedef struct EngineError {
+        EngineErrorKind kind;
+        int error; /* negative errno */
+        char *device; /* the device the failure is about (the blocker for GROUP_NOT_VIABLE) */
+        char *message; /* one sentence: which step, why, what to check */
+} EngineError;
+
+void engine_error_done(EngineError *e);
+
+/* Side effects. The kernel implementation is quarantine_ops_kernel; tests provide their own. */
+typedef struct QuarantineOps {
+        int (*driver)(void *ud, const char *slot, char **ret_driver);
+        int (*set_driver_override)(void *ud, const char *slot, const char *driver);
+        int (*unbind)(void *ud, const char *slot, const char *driver);
+        int (*bind)(void *ud, const char *slot, const char *driver);
+        int (*drivers_probe)(void *ud, const char *slot);
+        int (*group_type)(void *ud, int group, char **ret_type);
+        int (*set_group_type)(void *ud, int group, const char *type);
+        int (*iommu_group)(void *ud, const char *slot, int *ret_group);
+        /* Clears bus mastering through sysfs config space (for a device we could not open). */
+        int (*disable_bus_master)(void *ud, const char *slot);
+
+        int (*iommufd_open)(void *ud, int *ret_fd);
+        int (*ioas_alloc)(void *ud, int iommufd, uint32_t *ret_ioas);
+        int (*ioas_iova_ranges)(void *ud, int iommufd, uint32_t ioas, IovaRange **ret, size_t *ret_n);
+        /* Builds or extends the scratch mapping (scratch_extend on the real kernel). */
+        int (*scratch_extend)(void *ud, Scratch *s, int iommufd, uint64_t cover, const IovaRange *allowed, size_t n);
+        int (*scratch_alloc)(void *ud, Scratch *s);
+
+        int (*cdev_open)(void *ud, const char *slot, int *ret_fd);
+        int (*bind_iommufd)(void *ud, int device_fd, int iommufd, uint32_t *ret_dev_id);
+        int (*attach)(void *ud, int device_fd, uint32_t pt_id);
+        int (*get_info)(void *ud, int device_fd, uint32_t *ret_flags);
+        int (*reset)(void *ud, int device_fd);
+        int (*config_read)(void *ud, int device_fd, uint32_t offset, void *buf, size_t size);
+        int (*config_write)(void *ud, int device_fd, uint32_t offset, const void *buf, size_t size);
+        void (*close)(void *ud, int fd);
+        uint64_t (*now)(void *ud); /* CLOCK_REALTIME, µs */
+} QuarantineOps;
+
+extern const QuarantineOps quarantine_ops_kernel;
+
+typedef struct HeldDevice {
+        char slot[PCI_ADDRESS_MAX];
+        int group;
+        DeviceState state; /* QUARANTINED or RELEASED */
+        QuarantineMode mode;
+        int fd; /* the bound VFIO cdev while quarantined; -EBADF otherwise */
+        uint32_t dev_id;
+        uint32_t pt_id; /* the IOAS it is attached to */
+        char *host_driver; /* restored on release to the host; NULL: it had none */
+        bool group_type_changed; /* we turned an identity default domain into DMA */
+        bool reset_works;
+        uint64_t since; /* when it entered the state, CLOCK_REALTIME µs */
+        uint64_t cover; /* scratch-page: the cover it asked for */
+} HeldDevice;
+
+typedef struct Engine {
+        char *root;
+        const QuarantineOps *ops;
+        void *ops_data;
+        int iommufd; /* -EBADF until the first quarantine */
+        uint32_t blocked_ioas; /* empty IOAS shared by blocked devices; 0: none yet */
+        Scratch scratch;
+        HeldDevice *devices;
+        size_t n_devices;
+} Engine;
+
+int engine_new(const char *root, const QuarantineOps *ops, void *ops_data, Engine **ret);
+/* Frees the engine. Closing the fds ends the quarantine of the devices it holds: the daemon hands
+ * them to systemd's fd store first. */
+Engine *engine_free(Engine *e);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Engine *, engine_free);
+
+HeldDevice *engine_find(const Engine *e, const char *slot);
+
+typedef struct QuarantineRequest {
+        char **slots; /* the devices asked for (their whole groups are taken) */
+        QuarantineMode mode;
+        uint64_t cover; /* scratch-page cover; 0: POLICY_DEFAULT_SCRATCH_COVER */
+        /* Host drivers the caller remembers for devices that were already unbound (udev "unbind" carries
+         * no driver): slot → driver pairs, NULL-terminated, may be NULL. */
+        char **driver_hints;
+        bool reset; /* VFIO_DEVICE_RESET after entering quarantine (when the device supports it) */
+} QuarantineRequest;
+
+/* Takes the devices' groups into quarantine. Devices already quarantined are switched to the mode
+ * (replace-attach). On success *ret_taken lists every slot now held by this call (group members
+ * included). */
+int engine_quarantine(Engine *e, const Topology *t, const QuarantineRequest *req, char ***ret_taken, EngineError *err);
+
+/* Switches held devices (and their group mates) to another mode with no moment outside quarantine. */
+int engine_set_mode(Engine *e, const Topology *t, char **slots, QuarantineMode mode, uint64_t cover, EngineError *err);
+
+/* Release to a guest: closes the fds of the devices' groups; they stay on vfio-pci for a VMM to open. */
+int engine_release_guest(Engine *e, const Topology *t, char **slots, char ***ret_released, EngineError *err);
+/* Release to the host: closes the fds, clears driver_override, unbinds vfio-pci, restores the group's
+ * default domain type, binds the remembered driver and checks that it bound. */
+int engine_release_host(Engine *e, const Topology *t, char **slots, char ***ret_released, EngineError *err);
+
+/* Forgets a released device (it went away, or its new owner is someone else's business). */
+void engine_forget(Engine *e, const char *slot);
+
+/* Persistence for a restarted daemon: JSON of the engine's ids and devices (fds are stored by name
+ * elsewhere), and adoption of that state with the fds the fd store gave back. fd_lookup returns the
+ * fd stored under a name or -EBADF. */
+int engine_to_json(const Engine *e, json_object **ret);
+int engine_adopt(Engine *e, json_object *state, int (*fd_lookup)(void *ud, const char *name), void *ud,
+                 char ***ret_lost);
+
+/* The fd store names of the engine's fds (FDNAME may not contain ':'). */
+#define ENGINE_FDNAME_IOMMUFD "iommufd"
+#define ENGINE_FDNAME_SCRATCH "scratch"
+/* "vfio-0000-03-00.0" */
+void engine_fdname_for_slot(const char *slot, char buf[static 32]);

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iommufd.h"
+
+/* The scratch-page quarantine: one zeroed page, mapped read-only into an IOAS over a bounded IOVA range
+ * (the "cover"), so that a quarantined device's reads return zeros and its writes fault. Linux's IOMMU
+ * page tables cannot alias one table many times as Xen's do, so the cover costs one leaf entry per
+ * page: the scratch is one 2 MiB hugetlb page (2 MiB leaves), mapped once with IOMMU_IOAS_MAP and
+ * replicated by doubling with IOMMU_IOAS_COPY (O(log n) ioctls, one pinned page shared by every
+ * device). Without a free hugepage it falls back to one 4 KiB page and a cover of at most
+ * SCRATCH_SMALL_MAX_COVER. Reserved IOVA ranges (the MSI window) are left out. */
+
+#define SCRATCH_HUGE_SIZE (UINT64_C(2) << 20)
+#define SCRATCH_SMALL_SIZE (UINT64_C(4) << 10)
+#define SCRATCH_SMALL_MAX_COVER (UINT64_C(256) << 20)
+
+typedef enum ScratchStepKind {
+        SCRATCH_STEP_MAP,
+        SCRATCH_STEP_COPY,
+} ScratchStepKind;
+
+typedef struct ScratchStep {
+        ScratchStepKind kind;
+        uint64_t dst; /* IOVA to fill */
+        uint64_t src; /* COPY: IOVA to copy from */
+        uint64_t length;
+} ScratchStep;
+
+/* Plans how to cover [from, to) ∩ allowed with a scratch of `granule` bytes (a power of two).
+ * *source is the IOVA where the scratch is already mapped (UINT64_MAX: not yet; then the plan starts
+ * with a MAP at the first granule-aligned place that fits, and *source is set). Pure: no ioctls. */
+int scratch_plan(uint64_t from, uint64_t to, const IovaRange *allowed, size_t n_allowed, uint64_t granule,
+                 uint64_t *source, ScratchStep **ret_steps, size_t *ret_n);
+
+/* Removes [start, last] from a set of ranges (for reserved regions known from sysfs). */
+int iova_ranges_subtract(IovaRange **ranges, size_t *n, uint64_t start, uint64_t last);
+
+typedef struct Scratch {
+        int memfd; /* the backing: kept (and put in the fd store) so a restarted daemon can re-zero it */
+        void *va;
+        uint64_t size; /* SCRATCH_HUGE_SIZE or SCRATCH_SMALL_SIZE */
+        bool huge;
+        uint32_t ioas; /* 0: no IOAS yet */
+        uint64_t source; /* IOVA of the MAP'ed copy; UINT64_MAX: none */
+        uint64_t covered; /* [0, covered) is covered (minus reserved ranges) */
+        size_t ioctls; /* MAP + COPY ioctls issued so far */
+} Scratch;
+
+#define SCRATCH_INIT { .memfd = -EBADF, .source = UINT64_MAX }
+
+/* Allocates the backing page: a 2 MiB hugetlb memfd, or a 4 KiB one when no hugepage can be had
+ * (force_small skips the hugepage attempt). Zeroed. */
+int scratch_alloc(Scratch *s, bool force_small);
+/* Re-maps a backing memfd inherited from an earlier process (daemon restart). */
+int scratch_adopt(Scratch *s, int memfd, bool huge);
+void scratch_zero(Scratch *s);
+/* Covers [s->covered, cover) ∩ allowed in s->ioas through fd. The largest cover the fallback page
+ * allows is SCRATCH_SMALL_MAX_COVER; a larger request is cut there (the cut is reported in
+ * s->covered). */
+int scratch_extend(Scratch *s, int iommufd, uint64_t cover, const IovaRange *allowed, size_t n_allowed);
+/* Unmaps and closes (the IOAS itself is the caller's). */
+void scratch_release(Scratch *s);
