@@ -297,7 +297,7 @@ static int capture_groups(Capture *c) {
         if (!d)
                 return 0;
         while ((de = readdir(d))) {
-                _cleanup_free_ char *rel = NULL, *devs = NULL, *devdir = NULL, *mk = NULL;
+                _cleanup_free_ char *rel = NULL, *devdir = NULL, *mk = NULL;
                 _cleanup_closedir_ DIR *dd = NULL;
                 struct dirent *e;
 

@@ -421,7 +421,7 @@ static void check_groups(Collector *c) {
         const Topology *t = c->t;
 
         FOREACH_ARRAY(g, t->groups, t->n_groups) {
-                _cleanup_free_ char *list = NULL, *drivers = NULL;
+                _cleanup_free_ char *list = NULL;
                 char **devices;
                 bool behind_pci_bridge = false;
 

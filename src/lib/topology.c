@@ -700,7 +700,6 @@ static void load_interrupts(Topology *t) {
 
 static void load_host(Topology *t) {
         HostInfo *h = &t->host;
-        _cleanup_free_ char *cmdline = NULL;
 
         h->iommufd_allow_unsafe_interrupts = read_param(t->root, "iommufd", "allow_unsafe_interrupts");
         h->type1_allow_unsafe_interrupts = read_param(t->root, "vfio_iommu_type1", "allow_unsafe_interrupts");
