@@ -7,3 +7,8 @@ int verb_audit(int argc, char **argv, void *userdata);
 int verb_policy(int argc, char **argv, void *userdata);
 void policy_print_help(void);
 int verb_capture(int argc, char **argv, void *userdata);
+int verb_status(int argc, char **argv, void *userdata);
+int verb_quarantine(int argc, char **argv, void *userdata);
+int verb_release(int argc, char **argv, void *userdata);
+int verb_reload(int argc, char **argv, void *userdata);
+int verb_monitor(int argc, char **argv, void *userdata);

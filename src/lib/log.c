@@ -17,6 +17,10 @@ void log_set_target(LogTarget t) {
         log_target = t;
 }
 
+LogTarget log_get_target(void) {
+        return log_target;
+}
+
 void log_set_max_level(int level) {
         log_max_level = level;
 }

@@ -16,6 +16,7 @@ typedef enum LogTarget {
 } LogTarget;
 
 void log_set_target(LogTarget t);
+LogTarget log_get_target(void);
 void log_set_max_level(int level);
 int log_get_max_level(void);
 /* Prefix every stderr line with this (NULL: none). */

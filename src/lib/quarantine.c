@@ -402,23 +402,30 @@ static int plan_build(Engine *e, const Topology *t, char **slots, Plan *p, Engin
                                                    "IOMMU group %d of %s also holds '%s', which is not a PCI function "
                                                    "isolate can take; the group cannot be quarantined.",
                                                    gid, requester, *name);
+                        _cleanup_free_ char *driver = NULL;
+
+                        if (plan_find(p, d->slot))
+                                continue;
+                        /* The topology's driver may be stale (it is a snapshot): ask now. */
+                        r = e->ops->driver(e->ops_data, d->slot, &driver);
+                        if (r < 0 && r != -ENODEV)
+                                return engine_fail(err, ENGINE_ERROR_SYSTEM, r, d->slot, "Failed to read the driver of %s: %s.",
+                                                   d->slot, strerror(-r));
                         if (!pci_device_is_endpoint(d)) {
-                                if (d->driver && !driver_is_dma_managed(d->driver))
+                                if (driver && !driver_is_dma_managed(driver))
                                         return engine_fail(err, ENGINE_ERROR_GROUP_NOT_VIABLE, -EBUSY, d->slot,
                                                            "IOMMU group %d of %s also holds the bridge %s, bound to "
                                                            "'%s', which uses the kernel's DMA API; the group cannot "
                                                            "be owned by iommufd while it is bound.",
-                                                           gid, requester, d->slot, d->driver);
+                                                           gid, requester, d->slot, driver);
                                 continue; /* bridges stay where they are (pcieport is DMA-managed) */
                         }
-                        if (plan_find(p, d->slot))
-                                continue;
-                        if (d->driver && !streq(d->driver, "vfio-pci") && !engine_find(e, d->slot))
+                        if (driver && !streq(driver, "vfio-pci") && !engine_find(e, d->slot))
                                 return engine_fail(err, ENGINE_ERROR_GROUP_NOT_VIABLE, -EBUSY, d->slot,
                                                    "%s shares IOMMU group %d with %s and is in use by the host "
                                                    "driver '%s'; an IOMMU group moves as a whole. Name %s too to "
                                                    "take it from the host, or unbind its driver first.",
-                                                   d->slot, gid, requester, d->driver, d->slot);
+                                                   d->slot, gid, requester, driver, d->slot);
                         r = plan_add_member(p, d, gid, false);
                         if (r < 0)
                                 return r;

@@ -1,0 +1,500 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "findings.h"
+#include "isolate-bus.h"
+#include "log.h"
+#include "manager.h"
+#include "polkit.h"
+#include "strv.h"
+
+/* org.isolate1.Manager at /org/isolate1 and org.isolate1.Device at /org/isolate1/device/<slot>.
+ * Handlers: read → validate → authorize → act → emit → reply. */
+
+static int read_slots(sd_bus_message *m, char ***ret, sd_bus_error *error) {
+        _cleanup_strv_free_ char **raw = NULL, **slots = NULL;
+        int r;
+
+        r = sd_bus_message_read_strv(m, &raw);
+        if (r < 0)
+                return r;
+        if (strv_length(raw) == 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "No device given.");
+        STRV_FOREACH(s, raw) {
+                char *c;
+                if (pci_address_canonicalize(*s, &c) < 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Invalid device address '%s': expected a PCI address such as 0000:03:00.0.", *s);
+                if (strv_contains(slots, c)) {
+                        free(c);
+                        continue;
+                }
+                r = strv_consume(&slots, c);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(slots);
+        return 0;
+}
+
+static uid_t caller_uid(sd_bus_message *m) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        uid_t uid = (uid_t) -1;
+        if (sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds) >= 0)
+                (void) sd_bus_creds_get_euid(creds, &uid);
+        return uid;
+}
+
+static int reply_strv(sd_bus_message *m, char **l) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_strv(reply, l);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_quarantine(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        _cleanup_strv_free_ char **slots = NULL, **taken = NULL;
+        const char *mode_s;
+        QuarantineMode mode = _QUARANTINE_MODE_INVALID;
+        int interactive, r;
+
+        r = read_slots(msg, &slots, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(msg, "sb", &mode_s, &interactive);
+        if (r < 0)
+                return r;
+        if (!isempty(mode_s)) {
+                mode = quarantine_mode_from_string(mode_s);
+                if (mode < 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Invalid mode '%s': expected blocked, scratch-page or \"\" for the policy's.", mode_s);
+        }
+        r = bus_verify_polkit(msg, ISOLATE_POLKIT_ACTION_MANAGE, interactive, &m->polkit_registry, error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1;
+
+        r = manager_quarantine(m, slots, mode, "requested over D-Bus", caller_uid(msg), &taken, error);
+        if (r < 0)
+                return r;
+        return reply_strv(msg, taken);
+}
+
+static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        _cleanup_strv_free_ char **slots = NULL, **released = NULL;
+        const char *to;
+        int interactive, r;
+
+        r = read_slots(msg, &slots, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(msg, "sb", &to, &interactive);
+        if (r < 0)
+                return r;
+        if (!streq(to, "guest") && !streq(to, "host"))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid target '%s': expected guest or host.", to);
+        r = bus_verify_polkit(msg, ISOLATE_POLKIT_ACTION_MANAGE, interactive, &m->polkit_registry, error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1;
+
+        r = manager_release(m, slots, streq(to, "guest"), caller_uid(msg), &released, error);
+        if (r < 0)
+                return r;
+        return reply_strv(msg, released);
+}
+
+static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        int interactive, r;
+
+        r = sd_bus_message_read(msg, "b", &interactive);
+        if (r < 0)
+                return r;
+        r = bus_verify_polkit(msg, ISOLATE_POLKIT_ACTION_MANAGE, interactive, &m->polkit_registry, error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return 1;
+        r = manager_reload_policy(m, NULL, error);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+int bus_device_record(Manager *m, sd_bus_message *reply, const char *slot) {
+        HeldDevice *h = engine_find(m->engine, slot);
+        Device *d = manager_find_device(m, slot);
+        const PciDevice *pd;
+        PolicyVerdict v = {};
+        DeviceState state = manager_device_state(m, slot);
+        PciAddress a;
+
+        if (pci_address_parse(slot, &a) < 0 || !(pd = topology_find_device(m->topology, &a)))
+                return -ENODEV;
+        (void) manager_verdict(m, slot, &v);
+        return sd_bus_message_append(reply, ISOLATE_DEVICE_RECORD, pd->slot, strempty(device_state_to_string(state)),
+                                     h && h->state == DEVICE_STATE_QUARANTINED ? quarantine_mode_to_string(h->mode) : "",
+                                     pd->iommu_group, d && d->host_driver ? d->host_driver : "",
+                                     d ? d->since : 0, d ? d->faults_read : 0, d ? d->faults_write : 0,
+                                     d ? d->faults_other : 0, d ? d->last_fault : 0, passthrough_to_string(v.passthrough),
+                                     v.rule ? v.rule->id : "", d && d->last_error ? d->last_error : "");
+}
+
+static int method_list_devices(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', ISOLATE_DEVICE_RECORD);
+        if (r < 0)
+                return r;
+        FOREACH_ARRAY(pd, m->topology->devices, m->topology->n_devices) {
+                r = bus_device_record(m, reply, pd->slot);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_device(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ char *slot = NULL, *path = NULL;
+        const char *s;
+        PciAddress a;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &s);
+        if (r < 0)
+                return r;
+        if (pci_address_canonicalize(s, &slot) < 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Invalid device address '%s': expected a PCI address such as 0000:03:00.0.", s);
+        if (pci_address_parse(slot, &a) < 0 || !topology_find_device(m->topology, &a))
+                return sd_bus_error_setf(error, ISOLATE_ERROR_NO_SUCH_DEVICE, "No PCI device %s.", slot);
+        r = isolate_bus_device_path(slot, &path);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = bus_device_record(m, reply, slot);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "o", path);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_audit(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        _cleanup_(findings_done) Findings f = {};
+        _cleanup_(fault_counts_done) FaultCounts faults = {};
+        json_object *o;
+        int r;
+
+        /* The daemon's own fault counts are what it attributed; the audit adds them as findings. */
+        FOREACH_ARRAY(d, m->devices, m->n_devices) {
+                FaultCount *c;
+                PciAddress a;
+                if (d->faults_read + d->faults_write + d->faults_other == 0 || pci_address_parse(d->slot, &a) < 0)
+                        continue;
+                c = fault_counts_get(&faults, &a, true);
+                if (!c)
+                        return -ENOMEM;
+                c->reads = d->faults_read;
+                c->writes = d->faults_write;
+                c->other = d->faults_other;
+        }
+        faults.suppressed = m->kmsg_suppressed;
+        r = findings_collect(m->topology, &faults, &f);
+        if (r < 0)
+                return r;
+        r = audit_to_json(m->topology, &f, NULL, 0, &o);
+        if (r < 0)
+                return r;
+        r = sd_bus_reply_method_return(msg, "s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+        return r;
+}
+
+static int method_get_policy(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        json_object *o;
+        int r;
+
+        r = policy_to_json(m->policy, &o);
+        if (r < 0)
+                return r;
+        r = sd_bus_reply_method_return(msg, "s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+        return r;
+}
+
+static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
+}
+
+static int property_get_default_mode(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        return sd_bus_message_append(reply, "s", quarantine_mode_to_string(m->policy->mode));
+}
+
+static int property_get_unbind(sd_bus *bus, const char *path, const char *interface, const char *property,
+                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        return sd_bus_message_append(reply, "s", unbind_policy_to_string(m->policy->quarantine_on_unbind));
+}
+
+static int property_get_policy_files(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        return sd_bus_message_append_strv(reply, m->policy->files);
+}
+
+static int property_get_policy_error(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        return sd_bus_message_append(reply, "s", strempty(m->policy_error));
+}
+
+static int property_get_held(sd_bus *bus, const char *path, const char *interface, const char *property,
+                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        uint32_t n = 0;
+        FOREACH_ARRAY(h, m->engine->devices, m->engine->n_devices)
+                if (h->state == DEVICE_STATE_QUARANTINED)
+                        n++;
+        return sd_bus_message_append(reply, "u", n);
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("DefaultMode", "s", property_get_default_mode, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("QuarantineOnUnbind", "s", property_get_unbind, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("PolicyFiles", "as", property_get_policy_files, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("PolicyError", "s", property_get_policy_error, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("QuarantinedDevices", "u", property_get_held, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_METHOD_WITH_ARGS("Quarantine",
+                                SD_BUS_ARGS("as", devices, "s", mode, "b", interactive),
+                                SD_BUS_RESULT("as", taken),
+                                method_quarantine, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Release",
+                                SD_BUS_ARGS("as", devices, "s", to, "b", interactive),
+                                SD_BUS_RESULT("as", released),
+                                method_release, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListDevices",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a" ISOLATE_DEVICE_RECORD, devices),
+                                method_list_devices, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetDevice",
+                                SD_BUS_ARGS("s", device),
+                                SD_BUS_RESULT(ISOLATE_DEVICE_RECORD, record, "o", object),
+                                method_get_device, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Audit",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("s", json),
+                                method_audit, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetPolicy",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("s", json),
+                                method_get_policy, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Reload",
+                                SD_BUS_ARGS("b", interactive),
+                                SD_BUS_NO_RESULT,
+                                method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("DeviceStateChanged",
+                                SD_BUS_ARGS("s", device, "s", state, "s", mode, "s", reason), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("DmaFault",
+                                SD_BUS_ARGS("s", device, "s", access, "t", iova, "s", reason, "t", timestamp, "b", quarantined), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("PolicyReloaded", SD_BUS_ARGS("as", files), 0),
+        SD_BUS_VTABLE_END,
+};
+
+/* ---- per-device objects ------------------------------------------------------------------- */
+
+static int device_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
+                       sd_bus_error *error) {
+        Manager *m = userdata;
+        _cleanup_free_ char *slot = NULL;
+        PciAddress a;
+        Device *d;
+
+        if (isolate_bus_device_slot(path, &slot) < 0 || pci_address_parse(slot, &a) < 0 ||
+            !topology_find_device(m->topology, &a))
+                return 0;
+        d = manager_get_device(m, slot);
+        if (!d)
+                return -ENOMEM;
+        *found = d;
+        return 1;
+}
+
+static int device_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
+        Manager *m = userdata;
+        _cleanup_strv_free_ char **l = NULL;
+
+        FOREACH_ARRAY(pd, m->topology->devices, m->topology->n_devices) {
+                char *p;
+                if (isolate_bus_device_path(pd->slot, &p) < 0 || strv_consume(&l, p) < 0)
+                        return -ENOMEM;
+        }
+        *nodes = TAKE_PTR(l);
+        return 1;
+}
+
+#define DEVICE_PROPERTY_GETTER(name, sig, expr)                                                          \
+        static int property_device_##name(sd_bus *bus, const char *path, const char *interface,          \
+                                          const char *property, sd_bus_message *reply, void *userdata,   \
+                                          sd_bus_error *error) {                                         \
+                Device *d = userdata;                                                                    \
+                Manager *m = d->manager;                                                                 \
+                HeldDevice *h = engine_find(m->engine, d->slot);                                         \
+                PolicyVerdict v = {};                                                                    \
+                PciAddress a;                                                                            \
+                const PciDevice *pd = pci_address_parse(d->slot, &a) >= 0 ? topology_find_device(m->topology, &a) : NULL; \
+                (void) h;                                                                                \
+                (void) v;                                                                                \
+                (void) pd;                                                                               \
+                (void) manager_verdict(m, d->slot, &v);                                                  \
+                return sd_bus_message_append(reply, sig, expr);                                          \
+        }
+
+DEVICE_PROPERTY_GETTER(slot, "s", d->slot)
+DEVICE_PROPERTY_GETTER(state, "s", strempty(device_state_to_string(manager_device_state(m, d->slot))))
+DEVICE_PROPERTY_GETTER(mode, "s", h && h->state == DEVICE_STATE_QUARANTINED ? quarantine_mode_to_string(h->mode) : "")
+DEVICE_PROPERTY_GETTER(group, "i", pd ? pd->iommu_group : -1)
+DEVICE_PROPERTY_GETTER(host_driver, "s", strempty(d->host_driver))
+DEVICE_PROPERTY_GETTER(since, "t", d->since)
+DEVICE_PROPERTY_GETTER(faults_read, "u", d->faults_read)
+DEVICE_PROPERTY_GETTER(faults_write, "u", d->faults_write)
+DEVICE_PROPERTY_GETTER(faults_other, "u", d->faults_other)
+DEVICE_PROPERTY_GETTER(last_fault, "t", d->last_fault)
+DEVICE_PROPERTY_GETTER(passthrough, "s", passthrough_to_string(v.passthrough))
+DEVICE_PROPERTY_GETTER(rule, "s", v.rule ? v.rule->id : "")
+DEVICE_PROPERTY_GETTER(last_error, "s", strempty(d->last_error))
+
+static const sd_bus_vtable device_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Slot", "s", property_device_slot, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("State", "s", property_device_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Mode", "s", property_device_mode, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("IommuGroup", "i", property_device_group, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("HostDriver", "s", property_device_host_driver, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Since", "t", property_device_since, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("DmaFaultsRead", "u", property_device_faults_read, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("DmaFaultsWrite", "u", property_device_faults_write, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("DmaFaultsOther", "u", property_device_faults_other, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LastFault", "t", property_device_last_fault, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Passthrough", "s", property_device_passthrough, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Rule", "s", property_device_rule, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LastError", "s", property_device_last_error, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_VTABLE_END,
+};
+
+/* ---- signals ------------------------------------------------------------------------------ */
+
+void bus_emit_device_changed(Manager *m, const char *slot, const char *reason) {
+        _cleanup_free_ char *path = NULL;
+        HeldDevice *h;
+        DeviceState st;
+
+        if (!m->bus)
+                return;
+        h = engine_find(m->engine, slot);
+        st = manager_device_state(m, slot);
+        (void) sd_bus_emit_signal(m->bus, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE, "DeviceStateChanged", "ssss",
+                                  slot, strempty(device_state_to_string(st)),
+                                  h && h->state == DEVICE_STATE_QUARANTINED ? quarantine_mode_to_string(h->mode) : "",
+                                  strempty(reason));
+        if (isolate_bus_device_path(slot, &path) >= 0)
+                (void) sd_bus_emit_properties_changed(m->bus, path, ISOLATE_BUS_DEVICE_INTERFACE, "State", "Mode",
+                                                      "Since", "HostDriver", "LastError", NULL);
+        (void) sd_bus_emit_properties_changed(m->bus, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE,
+                                              "QuarantinedDevices", NULL);
+}
+
+void bus_emit_dma_fault(Manager *m, const char *slot, const DmaFault *f, uint64_t when) {
+        _cleanup_free_ char *path = NULL;
+        HeldDevice *h;
+
+        if (!m->bus)
+                return;
+        h = engine_find(m->engine, slot);
+        (void) sd_bus_emit_signal(m->bus, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE, "DmaFault", "sstststb", slot,
+                                  f->interrupt ? "interrupt" : dma_access_to_string(f->access),
+                                  (uint64_t) (f->has_iova ? f->iova : 0), f->reason_text, when,
+                                  h && h->state == DEVICE_STATE_QUARANTINED);
+        if (isolate_bus_device_path(slot, &path) >= 0)
+                (void) sd_bus_emit_properties_changed(m->bus, path, ISOLATE_BUS_DEVICE_INTERFACE, "DmaFaultsRead",
+                                                      "DmaFaultsWrite", "DmaFaultsOther", "LastFault", NULL);
+}
+
+void bus_emit_policy_reloaded(Manager *m) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *sig = NULL;
+
+        if (!m->bus)
+                return;
+        if (sd_bus_message_new_signal(m->bus, &sig, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE, "PolicyReloaded") >= 0 &&
+            sd_bus_message_append_strv(sig, m->policy->files) >= 0)
+                (void) sd_bus_send(m->bus, sig, NULL);
+        (void) sd_bus_emit_properties_changed(m->bus, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE, "DefaultMode",
+                                              "QuarantineOnUnbind", "PolicyFiles", "PolicyError", NULL);
+}
+
+/* ---- setup ---------------------------------------------------------------------------------- */
+
+int manager_bus_setup(Manager *m) {
+        int r;
+
+        r = m->config.user_bus ? sd_bus_open_user(&m->bus) : sd_bus_open_system(&m->bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the %s bus: %m", m->config.user_bus ? "session" : "system");
+        (void) sd_bus_error_add_map(isolate_bus_error_map);
+
+        r = sd_bus_add_object_vtable(m->bus, NULL, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE, manager_vtable, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to register the manager object: %m");
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, ISOLATE_BUS_DEVICE_PREFIX, ISOLATE_BUS_DEVICE_INTERFACE,
+                                       device_vtable, device_find, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to register the device objects: %m");
+        r = sd_bus_add_node_enumerator(m->bus, NULL, ISOLATE_BUS_DEVICE_PREFIX, device_enumerate, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to register the device enumerator: %m");
+        r = sd_bus_request_name(m->bus, ISOLATE_BUS_NAME, 0);
+        if (r < 0)
+                return log_error_errno(r, "Failed to acquire the bus name %s (is another isolated running?): %m",
+                                       ISOLATE_BUS_NAME);
+        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+        return 0;
+}

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "log.h"
+#include "manager.h"
+#include "strv.h"
+
+/* DMA faults: the IOMMU drivers report unrecoverable faults only in the kernel log, so isolated
+ * follows /dev/kmsg, attributes each fault to a device and counts it. The kernel rate-limits these
+ * messages: the counts are a lower bound. */
+
+/* The devices a fault's requester ID stands for: the function itself (Intel prints no PCI segment:
+ * domain 0 first, else the one function with that bus:dev.fn), or, for the alias a PCIe-to-PCI
+ * bridge uses (secondary bus, devfn 0), every device behind that bridge. */
+static char **attribute(const Topology *t, const DmaFault *f) {
+        const PciDevice *found = NULL;
+        char **l = NULL;
+
+        if (f->has_domain)
+                found = topology_find_device(t, &f->requester);
+        else {
+                PciAddress a = f->requester;
+                a.domain = 0;
+                found = topology_find_device(t, &a);
+                if (!found) {
+                        bool unique = true;
+                        FOREACH_ARRAY(d, t->devices, t->n_devices)
+                                if (d->address.bus == a.bus && d->address.slot == a.slot && d->address.func == a.func) {
+                                        unique = !found;
+                                        found = d;
+                                }
+                        if (!unique)
+                                found = NULL;
+                }
+        }
+        if (found) {
+                (void) strv_extend(&l, found->slot);
+                return l;
+        }
+        if (f->requester.slot != 0 || f->requester.func != 0)
+                return NULL;
+        FOREACH_ARRAY(d, t->devices, t->n_devices) {
+                PciAddress pa;
+                const PciDevice *parent;
+                if (d->address.bus != f->requester.bus || !d->parents || pci_address_parse_full(d->parents[0], &pa) < 0)
+                        continue;
+                parent = topology_find_device(t, &pa);
+                if (parent && pci_device_is_bridge(parent) &&
+                    (parent->pcie_type == PCI_EXP_TYPE_PCI_BRIDGE || parent->pcie_type == PCIE_TYPE_NONE))
+                        (void) strv_extend(&l, d->slot);
+        }
+        return l;
+}
+
+void manager_handle_fault(Manager *m, const DmaFault *f, uint64_t now) {
+        _cleanup_strv_free_ char **slots = attribute(m->topology, f);
+
+        if (!slots) {
+                log_debug("A DMA fault from %02x:%02x.%x could not be attributed to a device.", f->requester.bus,
+                          f->requester.slot, f->requester.func);
+                return;
+        }
+        STRV_FOREACH(s, slots) {
+                Device *d = manager_get_device(m, *s);
+                HeldDevice *h = engine_find(m->engine, *s);
+                if (!d)
+                        return;
+                if (f->interrupt || f->access == DMA_ACCESS_UNKNOWN)
+                        d->faults_other++;
+                else if (f->access == DMA_ACCESS_READ)
+                        d->faults_read++;
+                else
+                        d->faults_write++;
+                d->last_fault = now;
+                log_full(h ? LOG_NOTICE : LOG_INFO, "DMA fault from %s%s: %s at IOVA 0x%llx (%s)%s", *s,
+                         h ? " (in quarantine)" : "", f->interrupt ? "interrupt" : dma_access_to_string(f->access),
+                         (unsigned long long) f->iova, f->reason_text, strv_length(slots) > 1 ? " [bridge alias: shared by the devices behind it]" : "");
+                bus_emit_dma_fault(m, *s, f, now);
+        }
+}
+
+static void handle_record(Manager *m, const char *text, size_t n) {
+        KmsgRecord rec;
+        DmaFault f;
+
+        if (kmsg_record_parse(text, n, &rec) < 0)
+                return;
+        if (dma_fault_parse_message(rec.message, &f) == 1)
+                manager_handle_fault(m, &f, now_realtime_usec());
+        else if (dma_fault_message_is_suppression(rec.message))
+                m->kmsg_suppressed = true;
+        kmsg_record_done(&rec);
+}
+
+static int on_kmsg(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        struct stat st;
+        bool chardev = fstat(fd, &st) >= 0 && S_ISCHR(st.st_mode);
+
+        for (;;) {
+                ssize_t k = read(fd, m->kmsg_buf + m->kmsg_len, sizeof(m->kmsg_buf) - 1 - m->kmsg_len);
+                if (k < 0) {
+                        if (errno == EPIPE) {
+                                /* records were overwritten before we read them */
+                                m->kmsg_suppressed = true;
+                                continue;
+                        }
+                        break; /* EAGAIN */
+                }
+                if (k == 0) {
+                        if (!chardev) /* a FIFO whose writer went away (tests): stop watching it */
+                                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                        break;
+                }
+                if (chardev) {
+                        /* /dev/kmsg returns exactly one record per read */
+                        handle_record(m, m->kmsg_buf, (size_t) k);
+                        continue;
+                }
+                m->kmsg_len += (size_t) k;
+                for (char *nl; (nl = memchr(m->kmsg_buf, '\n', m->kmsg_len));) {
+                        size_t line = (size_t) (nl - m->kmsg_buf);
+                        handle_record(m, m->kmsg_buf, line);
+                        memmove(m->kmsg_buf, nl + 1, m->kmsg_len - line - 1);
+                        m->kmsg_len -= line + 1;
+                }
+                if (m->kmsg_len == sizeof(m->kmsg_buf) - 1)
+                        m->kmsg_len = 0; /* an absurdly long line: drop it */
+        }
+        (void) manager_save_state(m);
+        return 0;
+}
+
+int manager_kmsg_start(Manager *m) {
+        _cleanup_free_ char *path = NULL;
+        struct stat st;
+        int r;
+
+        if (asprintf(&path, "%s/dev/kmsg", strempty(m->config.root)) < 0)
+                return log_oom();
+        m->kmsg_fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        if (m->kmsg_fd < 0)
+                return negative_errno();
+        if (fstat(m->kmsg_fd, &st) < 0)
+                return negative_errno();
+        if (S_ISCHR(st.st_mode))
+                (void) lseek(m->kmsg_fd, 0, SEEK_END); /* only faults from now on */
+        else if (!S_ISFIFO(st.st_mode)) {
+                /* a snapshot's copy of the log (--root): nothing to follow */
+                m->kmsg_fd = safe_close(m->kmsg_fd);
+                log_debug("%s is a regular file: not following it.", path);
+                return 0;
+        }
+        r = sd_event_add_io(m->event, &m->kmsg_source, m->kmsg_fd, EPOLLIN, on_kmsg, m);
+        if (r < 0)
+                return r;
+        return 0;
+}

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <string.h>
+
+#include "log.h"
+#include "manager.h"
+#include "strv.h"
+
+/* PCI bind/unbind/add/remove events, straight from the kernel's netlink socket (the "kernel" source):
+ * udevd's own events trail the kernel's by tens to hundreds of milliseconds, and the window between
+ * an unbind and the quarantine is what isolate exists to shrink. */
+
+void manager_handle_uevent(Manager *m, const char *action, const char *slot, const char *driver) {
+        PciAddress a;
+        Device *d;
+        HeldDevice *h;
+        PolicyVerdict v;
+        char canon[PCI_ADDRESS_MAX];
+        char *one[] = { canon, NULL };
+
+        if (!action || !slot || pci_address_parse_full(slot, &a) < 0)
+                return;
+        pci_address_format(&a, canon);
+
+        if (streq(action, "add") || streq(action, "remove")) {
+                h = engine_find(m->engine, canon);
+                if (streq(action, "remove") && h) {
+                        char name[32];
+                        engine_fdname_for_slot(canon, name);
+                        manager_fdstore_remove(m, name);
+                        engine_forget(m->engine, canon);
+                        if ((d = manager_find_device(m, canon)))
+                                d->fd_stored = false;
+                        log_notice("%s was removed from the system while isolated held it.", canon);
+                        (void) manager_save_state(m);
+                }
+                (void) manager_reload_topology(m);
+                bus_emit_device_changed(m, canon, action);
+                return;
+        }
+
+        d = manager_get_device(m, canon);
+        if (!d)
+                return (void) log_oom();
+        h = engine_find(m->engine, canon);
+
+        if (streq(action, "bind")) {
+                if (driver && !streq(driver, "vfio-pci")) {
+                        free(d->host_driver);
+                        d->host_driver = strdup(driver);
+                        d->released_on_request = false;
+                        d->since = now_realtime_usec();
+                        bus_emit_device_changed(m, canon, "bound");
+                        return;
+                }
+                if (!driver || h)
+                        return; /* ours */
+                /* Someone else bound vfio-pci: unless the device may pass through, take it before a VMM
+                 * can open it. */
+                if (manager_verdict(m, canon, &v) >= 0 && v.passthrough != PASSTHROUGH_ALLOW) {
+                        log_notice("%s was bound to vfio-pci, and the policy does not allow it to pass through: "
+                                   "taking it into quarantine.", canon);
+                        (void) manager_quarantine(m, one, -1, "bound to vfio-pci, passthrough denied", (uid_t) -1, NULL, NULL);
+                }
+                return;
+        }
+
+        if (!streq(action, "unbind"))
+                return;
+
+        if (d->ignore_unbinds > 0) {
+                d->ignore_unbinds--;
+                return;
+        }
+        if (h && h->state == DEVICE_STATE_QUARANTINED)
+                return; /* the host driver's unbind that our own quarantine caused */
+        if (h && h->state == DEVICE_STATE_RELEASED) {
+                /* A VMM's device went off vfio-pci (libvirt's managed reattach): it is ours no more. */
+                engine_forget(m->engine, canon);
+        }
+        if (manager_verdict(m, canon, &v) < 0)
+                return;
+        if (!v.quarantine_on_unbind) {
+                log_debug("%s unbound; the policy does not capture it.", canon);
+                bus_emit_device_changed(m, canon, "unbound");
+                return;
+        }
+        (void) manager_quarantine(m, one, -1, "unbound from its driver", (uid_t) -1, NULL, NULL);
+}
+
+static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+
+        for (;;) {
+                struct udev_device *dev = udev_monitor_receive_device(m->monitor);
+                if (!dev)
+                        break;
+                manager_handle_uevent(m, udev_device_get_action(dev), udev_device_get_sysname(dev),
+                                      udev_device_get_driver(dev));
+                udev_device_unref(dev);
+        }
+        return 0;
+}
+
+int manager_udev_start(Manager *m) {
+        int r;
+
+        if (m->config.root) {
+                log_debug("Reading a snapshot (--root): no udev events.");
+                return 0;
+        }
+        m->udev = udev_new();
+        if (!m->udev)
+                return log_error_errno(errno ?: ENOMEM, "Failed to create the udev context: %m");
+        m->monitor = udev_monitor_new_from_netlink(m->udev, "kernel");
+        if (!m->monitor)
+                return log_error_errno(errno ?: ENOMEM, "Failed to open the kernel's uevent socket: %m");
+        r = udev_monitor_filter_add_match_subsystem_devtype(m->monitor, "pci", NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to filter uevents: %m");
+        (void) udev_monitor_set_receive_buffer_size(m->monitor, 8 * 1024 * 1024);
+        r = udev_monitor_enable_receiving(m->monitor);
+        if (r < 0)
+                return log_error_errno(r, "Failed to receive uevents: %m");
+        r = sd_event_add_io(m->event, &m->monitor_source, udev_monitor_get_fd(m->monitor), EPOLLIN, on_uevent, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch uevents: %m");
+        /* Before D-Bus and the kernel log: an unbind must be handled first. */
+        (void) sd_event_source_set_priority(m->monitor_source, SD_EVENT_PRIORITY_IMPORTANT);
+        return 0;
+}
