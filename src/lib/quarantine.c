@@ -534,10 +534,19 @@ static int attach_mode(Engine *e, const Topology *t, HeldDevice *h, QuarantineMo
         int r;
 
         if (mode == QUARANTINE_MODE_SCRATCH_PAGE) {
+                cover = cover ?: POLICY_DEFAULT_SCRATCH_COVER;
                 r = attach_scratch(e, t, h->fd, h->slot, cover, &pt, err);
-                if (r < 0)
+                if (r < 0) {
+                        if (pt != 0) {
+                                /* Attached, but the cover could not be completed: record what is true
+                                 * (the scratch IOAS, as far as it is mapped), so that a later switch acts. */
+                                h->pt_id = pt;
+                                h->mode = mode;
+                                h->cover = e->scratch.covered;
+                        }
                         return r;
-                h->cover = cover ?: POLICY_DEFAULT_SCRATCH_COVER;
+                }
+                h->cover = cover;
         } else {
                 r = ensure_blocked_ioas(e, err);
                 if (r < 0)
@@ -644,6 +653,9 @@ static int take_member(Engine *e, const Topology *t, Member *m, const Quarantine
         int fd = -EBADF, r;
 
         r = e->ops->cdev_open(e->ops_data, m->slot, &fd);
+        if (r < 0)
+                /* Fail closed: on vfio-pci but not in quarantine, so at least stop it from mastering the bus. */
+                (void) e->ops->disable_bus_master(e->ops_data, m->slot);
         if (r == -ENOENT)
                 return engine_fail(err, ENGINE_ERROR_UNSUPPORTED, r, m->slot,
                                    "%s has no VFIO device cdev (/sys/bus/pci/devices/%s/vfio-dev): the kernel lacks "
@@ -674,10 +686,11 @@ static int take_member(Engine *e, const Topology *t, Member *m, const Quarantine
         } else if (m->group_type_changed)
                 h->group_type_changed = true;
 
+        /* Bound: the group is on the core blocking domain now. attach_mode() records what it attaches
+         * (if the attach fails, the device stays quarantined there, as "blocked" with no IOAS). */
+        h->mode = QUARANTINE_MODE_BLOCKED;
+        h->pt_id = 0;
         r = attach_mode(e, t, h, req->mode, req->cover, err);
-        if (r < 0)
-                /* Bound but not attached: the group is on the core blocking domain, still quarantined. */
-                h->mode = QUARANTINE_MODE_BLOCKED;
 
         ensure_bus_master_off(e, h);
         if (e->ops->get_info(e->ops_data, h->fd, &flags) >= 0)
@@ -695,8 +708,10 @@ fail:
         h->fd = -EBADF;
         if (added)
                 engine_forget(e, m->slot);
-        /* Fail closed: not in quarantine, so at least stop it from mastering the bus. */
-        (void) e->ops->disable_bus_master(e->ops_data, m->slot);
+        /* Fail closed: not in quarantine, so at least stop it from mastering the bus; but not when
+         * someone else (a VMM running a guest) has it: that would break their device under them. */
+        if (r != -EBUSY)
+                (void) e->ops->disable_bus_master(e->ops_data, m->slot);
         return r;
 }
 
@@ -801,7 +816,8 @@ int engine_quarantine(Engine *e, const Topology *t, const QuarantineRequest *req
         FOREACH_ARRAY(m, p.members, p.n) {
                 HeldDevice *h = engine_find(e, m->slot);
                 if (h && h->state == DEVICE_STATE_QUARANTINED) {
-                        if (h->mode != req->mode || (req->mode == QUARANTINE_MODE_SCRATCH_PAGE && req->cover > h->cover)) {
+                        if (h->mode != req->mode ||
+                            (req->mode == QUARANTINE_MODE_SCRATCH_PAGE && (req->cover ?: POLICY_DEFAULT_SCRATCH_COVER) > h->cover)) {
                                 r = attach_mode(e, t, h, req->mode, req->cover, first_error ? NULL : err);
                                 if (r < 0 && !first_error)
                                         first_error = r;
@@ -860,6 +876,8 @@ int engine_set_mode(Engine *e, const Topology *t, char **slots, QuarantineMode m
         if (err)
                 engine_error_done(err);
 
+        if (mode == QUARANTINE_MODE_SCRATCH_PAGE && cover == 0)
+                cover = POLICY_DEFAULT_SCRATCH_COVER;
         n = held_groups(e, slots, false, &list, err);
         if (n < 0)
                 return n;
@@ -910,7 +928,7 @@ int engine_release_guest(Engine *e, const Topology *t, char **slots, char ***ret
 
 int engine_release_host(Engine *e, const Topology *t, char **slots, char ***ret_released, EngineError *err) {
         _cleanup_free_ HeldDevice **list = NULL;
-        _cleanup_strv_free_ char **released = NULL, **groups_done = NULL;
+        _cleanup_strv_free_ char **released = NULL, **groups_done = NULL, **retake = NULL;
         int n, r;
 
         if (err)
@@ -921,20 +939,35 @@ int engine_release_host(Engine *e, const Topology *t, char **slots, char ***ret_
                 return n;
 
         /* A device released to a guest may be open in a VMM: unbinding vfio-pci then would block until
-         * the VMM lets go. Take it back first; that fails cleanly when it is in use. */
+         * the VMM lets go. Take it back first; that fails cleanly when it is in use. Taking it back can
+         * add group members the engine had forgotten, which moves e->devices: list them again after. */
         for (int i = 0; i < n; i++)
-                if (list[i]->state == DEVICE_STATE_RELEASED) {
-                        char *one[] = { list[i]->slot, NULL };
-                        QuarantineRequest req = { .slots = one, .mode = QUARANTINE_MODE_BLOCKED };
-                        r = engine_quarantine(e, t, &req, NULL, err);
-                        if (r < 0)
-                                return r;
-                }
+                if (list[i]->state == DEVICE_STATE_RELEASED && strv_extend(&retake, list[i]->slot) < 0)
+                        return -ENOMEM;
+        STRV_FOREACH(s, retake) {
+                HeldDevice *h = engine_find(e, *s);
+                if (!h || h->state != DEVICE_STATE_RELEASED)
+                        continue; /* taken back with its group already */
+                char *one[] = { *s, NULL };
+                QuarantineRequest req = { .slots = one, .mode = QUARANTINE_MODE_BLOCKED };
+                r = engine_quarantine(e, t, &req, NULL, err);
+                if (r < 0)
+                        return r;
+        }
+        if (retake) {
+                list = mfree(list);
+                n = held_groups(e, slots, true, &list, err);
+                if (n < 0)
+                        return n;
+        }
 
-        /* 1. Close: the VFIO close path resets the function and stops its DMA. */
+        /* 1. Close: the VFIO close path resets the function and stops its DMA. They are out of quarantine
+         *    now: should a later step fail, they stay RELEASED (no fd), for a quarantine to take again. */
         for (int i = 0; i < n; i++) {
                 e->ops->close(e->ops_data, list[i]->fd);
                 list[i]->fd = -EBADF;
+                list[i]->state = DEVICE_STATE_RELEASED;
+                list[i]->since = e->ops->now(e->ops_data);
         }
         /* 2. Off vfio-pci, and never back onto it by itself. */
         for (int i = 0; i < n; i++) {

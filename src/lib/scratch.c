@@ -101,8 +101,14 @@ int scratch_plan(uint64_t from, uint64_t to, const IovaRange *allowed, size_t n_
                         if (a + granule - 1 <= iv[i].last)
                                 src = a;
                 }
-                if (src == UINT64_MAX)
-                        return n == 0 ? 0 : -ENOSPC;
+                if (src == UINT64_MAX) {
+                        if (n > 0)
+                                return -ENOSPC;
+                        /* Nothing to cover: an empty plan. */
+                        *ret_steps = NULL;
+                        *ret_n = 0;
+                        return 0;
+                }
                 r = plan_add(&p, SCRATCH_STEP_MAP, src, 0, granule);
                 if (r < 0)
                         goto fail;

@@ -1,0 +1,2129 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The quarantine engine's logic and error paths, without hardware, on the real-kernel snapshots in
+ * tests/fixtures/sysfs.
+ *
+ * The engine does every side effect through QuarantineOps, so these tests hand it a fake: a plain
+ * in-memory model of the machine rather than cmocka's check_expected()/will_return(). Per PCI function
+ * it knows the bound driver, driver_override, the bus-master bit, and whether the VFIO cdev is open,
+ * bound to an iommufd and attached to which IOAS; per IOMMU group the default domain type; it hands out
+ * the fds and object ids. It enforces the kernel rules the engine relies on (driver_override decides
+ * what probes and binds, a group's type changes only while all its members are unbound, unbinding
+ * vfio-pci from a device whose cdev is open would hang, a group with a member on a DMA-API driver
+ * cannot be bound to iommufd), has knobs to inject failures, and logs every side effect as one line
+ * ("override 0000:00:02.0 vfio-pci"). The tests assert on the end state and on the log (what happened,
+ * in which order). A scripted mock would have pinned the exact call sequence of dozens of calls per
+ * quarantine; what matters is what the engine achieved and in which order, which the fake checks.
+ *
+ * The fds the fake hands out are real (/dev/null, a character device, as engine_adopt() checks), and
+ * every test ends (teardown) by checking that none of them is still open. */
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+#include <linux/vfio.h>
+
+#include "quarantine.h"
+#include "strv.h"
+#include "test-util.h"
+
+/* A NULL-terminated vector of literals (systemd's STRV_MAKE) */
+#define SLOTS(...) ((char **) ((const char *[]) { __VA_ARGS__, NULL }))
+#define M16 (UINT64_C(16) << 20)
+#define M64 (UINT64_C(64) << 20)
+#define MAX48 ((UINT64_C(1) << 48) - 1)
+
+/* ---- the fake machine ------------------------------------------------------------------------ */
+
+typedef struct FakeSlot {
+        char slot[PCI_ADDRESS_MAX];
+        char *driver; /* NULL: unbound */
+        char *override; /* driver_override; NULL: none */
+        int group; /* -1: none (yet) */
+        int late_group; /* the group it gets when vfio-pci binds (virtio-iommu probes late); -1: none */
+        bool bus_master;
+        bool bound; /* its cdev is bound to an iommufd */
+        uint32_t dev_id;
+        uint32_t pt; /* attached IOAS; 0: none */
+        unsigned attaches, replaces, resets;
+        bool reset_works; /* VFIO_DEVICE_FLAGS_RESET */
+        bool vmm_open; /* some VMM has the cdev open and bound */
+
+        /* failure knobs */
+        int cdev_open_error;
+        int bind_error;
+        bool probe_refuses; /* vfio-pci does not bind on drivers_probe */
+} FakeSlot;
+
+typedef struct FakeGroup {
+        int id;
+        char *type;
+} FakeGroup;
+
+typedef struct FakeFd {
+        int fd;
+        int slot; /* index into slots; -1: an iommufd */
+        bool open;
+} FakeFd;
+
+typedef struct FakeExtend {
+        uint64_t from, cover;
+        IovaRange *allowed;
+        size_t n_allowed;
+        unsigned attached; /* devices attached to the scratch IOAS when it was called */
+} FakeExtend;
+
+typedef struct Fake {
+        FakeSlot slots[32];
+        size_t n_slots;
+        FakeGroup groups[16];
+        size_t n_groups;
+        FakeFd fds[64];
+        size_t n_fds;
+        uint32_t ioas[16];
+        size_t n_ioas;
+        uint32_t next_id;
+        IovaRange iova_ranges[4];
+        size_t n_iova_ranges;
+        FakeExtend extends[8];
+        size_t n_extends;
+        uint8_t *scratch_mem;
+        uint64_t now;
+        char **log;
+
+        /* failure knobs */
+        int iommufd_open_error;
+        int set_group_type_error;
+        int attach_error;
+        int scratch_extend_error;
+        int host_bind_error; /* binding a driver other than vfio-pci fails */
+        bool host_bind_silent; /* ... or "succeeds" without binding */
+        int override_clear_error;
+} Fake;
+
+static void fake_log(Fake *f, const char *fmt, ...) _printf_(2, 3);
+static void fake_log(Fake *f, const char *fmt, ...) {
+        char *line = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        assert_true(vasprintf(&line, fmt, ap) >= 0);
+        va_end(ap);
+        assert_int_equal(strv_consume(&f->log, line), 0);
+}
+
+static FakeSlot *fake_slot(Fake *f, const char *slot) {
+        PciAddress a;
+        char canon[PCI_ADDRESS_MAX];
+
+        if (pci_address_parse(slot, &a) < 0)
+                return NULL;
+        pci_address_format(&a, canon);
+        FOREACH_ARRAY(s, f->slots, f->n_slots)
+                if (streq(s->slot, canon))
+                        return s;
+        return NULL;
+}
+
+static FakeGroup *fake_group(Fake *f, int id) {
+        FOREACH_ARRAY(g, f->groups, f->n_groups)
+                if (g->id == id)
+                        return g;
+        return NULL;
+}
+
+static FakeFd *fake_fd(Fake *f, int fd) {
+        FOREACH_ARRAY(x, f->fds, f->n_fds)
+                if (x->fd == fd && x->open)
+                        return x;
+        return NULL;
+}
+
+static int fake_register_fd(Fake *f, int fd, int slot) {
+        assert_true(fd >= 0);
+        assert_true(f->n_fds < ELEMENTSOF(f->fds));
+        f->fds[f->n_fds++] = (FakeFd) { .fd = fd, .slot = slot, .open = true };
+        return fd;
+}
+
+static int fake_new_fd(Fake *f, int slot) {
+        return fake_register_fd(f, open("/dev/null", O_RDWR | O_CLOEXEC), slot);
+}
+
+/* Another fd for the same open file, as the fd store gives back. */
+static int fake_dup_fd(Fake *f, int fd) {
+        FakeFd *x = fake_fd(f, fd);
+        assert_non_null(x);
+        return fake_register_fd(f, fcntl(fd, F_DUPFD_CLOEXEC, 3), x->slot);
+}
+
+static int fake_slot_fd(Fake *f, const FakeSlot *s) {
+        FOREACH_ARRAY(x, f->fds, f->n_fds)
+                if (x->open && x->slot == (int) (s - f->slots))
+                        return x->fd;
+        return -EBADF;
+}
+
+static int fake_iommufd(Fake *f) {
+        FOREACH_ARRAY(x, f->fds, f->n_fds)
+                if (x->open && x->slot < 0)
+                        return x->fd;
+        return -EBADF;
+}
+
+static size_t fake_open_fds(Fake *f) {
+        size_t n = 0;
+        FOREACH_ARRAY(x, f->fds, f->n_fds)
+                if (x->open)
+                        n++;
+        return n;
+}
+
+static bool fake_ioas_exists(Fake *f, uint32_t id) {
+        FOREACH_ARRAY(i, f->ioas, f->n_ioas)
+                if (*i == id)
+                        return true;
+        return false;
+}
+
+static bool driver_is_dma_managed(const char *d) {
+        return !d || streq(d, "vfio-pci") || streq(d, "pcieport") || streq(d, "pci-stub");
+}
+
+static void fake_init(Fake *f, const Topology *t) {
+        *f = (Fake) { .now = 1, .next_id = 1 };
+        FOREACH_ARRAY(d, t->devices, t->n_devices) {
+                FakeSlot *s = &f->slots[f->n_slots++];
+                assert_true(f->n_slots <= ELEMENTSOF(f->slots));
+                *s = (FakeSlot) { .group = d->iommu_group, .late_group = -1 };
+                snprintf(s->slot, sizeof(s->slot), "%s", d->slot);
+                if (d->driver)
+                        assert_non_null(s->driver = strdup(d->driver));
+        }
+        FOREACH_ARRAY(g, t->groups, t->n_groups) {
+                FakeGroup *x = &f->groups[f->n_groups++];
+                assert_true(f->n_groups <= ELEMENTSOF(f->groups));
+                x->id = g->id;
+                assert_non_null(x->type = strdup(g->type ?: "DMA"));
+        }
+        f->iova_ranges[0] = (IovaRange) { 0, MAX48 };
+        f->n_iova_ranges = 1;
+}
+
+static void fake_done(Fake *f) {
+        FOREACH_ARRAY(s, f->slots, f->n_slots) {
+                free(s->driver);
+                free(s->override);
+        }
+        FOREACH_ARRAY(g, f->groups, f->n_groups)
+                free(g->type);
+        FOREACH_ARRAY(x, f->extends, f->n_extends)
+                free(x->allowed);
+        FOREACH_ARRAY(x, f->fds, f->n_fds)
+                if (x->open)
+                        close(x->fd);
+        free(f->scratch_mem);
+        strv_free(f->log);
+}
+
+/* ---- the fake's QuarantineOps ---- */
+
+static int fake_driver(void *ud, const char *slot, char **ret) {
+        FakeSlot *s = fake_slot(ud, slot);
+        char *d = NULL;
+
+        if (!s)
+                return -ENODEV;
+        if (s->driver && !(d = strdup(s->driver)))
+                return -ENOMEM;
+        *ret = d;
+        return 0;
+}
+
+static int fake_set_driver_override(void *ud, const char *slot, const char *driver) {
+        Fake *f = ud;
+        FakeSlot *s = fake_slot(f, slot);
+
+        fake_log(f, "override %s %s", slot, driver ?: "(null)");
+        if (!s)
+                return -ENODEV;
+        if (!driver && f->override_clear_error)
+                return f->override_clear_error;
+        free(s->override);
+        s->override = NULL;
+        if (driver)
+                assert_non_null(s->override = strdup(driver));
+        return 0;
+}
+
+static int fake_unbind(void *ud, const char *slot, const char *driver) {
+        Fake *f = ud;
+        FakeSlot *s = fake_slot(f, slot);
+
+        fake_log(f, "unbind %s %s", slot, driver);
+        if (!s || !s->driver || !streq(s->driver, driver))
+                return -ENODEV;
+        if (streq(driver, "vfio-pci") && (fake_slot_fd(f, s) >= 0 || s->vmm_open))
+                fail_msg("unbinding %s from vfio-pci while its cdev is open would hang", slot);
+        free(s->driver);
+        s->driver = NULL;
+        return 0;
+}
+
+static int fake_bind(void *ud, const char *slot, const char *driver) {
+        Fake *f = ud;
+        FakeSlot *s = fake_slot(f, slot);
+
+        fake_log(f, "bind %s %s", slot, driver);
+        if (!s)
+                return -ENODEV;
+        if (s->driver)
+                return -EBUSY;
+        if (s->override && !streq(s->override, driver))
+                return -ENODEV; /* driver_override decides what matches */
+        if (!streq(driver, "vfio-pci")) {
+                if (f->host_bind_error)
+                        return f->host_bind_error;
+                if (f->host_bind_silent)
+                        return 0;
+        }
+        assert_non_null(s->driver = strdup(driver));
+        return 0;
+}
+
+static int fake_drivers_probe(void *ud, const char *slot) {
+        Fake *f = ud;
+        FakeSlot *s = fake_slot(f, slot);
+
+        fake_log(f, "probe %s", slot);
+        if (!s)
+                return -ENODEV;
+        if (s->driver)
+                return 0;
+        if (!s->override || (streq(s->override, "vfio-pci") && s->probe_refuses))
+                return -ENODEV;
+        assert_non_null(s->driver = strdup(s->override));
+        if (streq(s->driver, "vfio-pci") && s->group < 0)
+                s->group = s->late_group;
+        return 0;
+}
+
+static int fake_group_type(void *ud, int group, char **ret) {
+        FakeGroup *g = fake_group(ud, group);
+
+        if (!g)
+                return -ENOENT;
+        assert_non_null(*ret = strdup(g->type));
+        return 0;
+}
+
+static int fake_set_group_type(void *ud, int group, const char *type) {
+        Fake *f = ud;
+        FakeGroup *g = fake_group(f, group);
+
+        fake_log(f, "set_group_type %d %s", group, type);
+        if (!g)
+                return -ENOENT;
+        if (f->set_group_type_error)
+                return f->set_group_type_error;
+        FOREACH_ARRAY(s, f->slots, f->n_slots)
+                if (s->group == group && s->driver)
+                        return -EBUSY; /* the kernel changes it only while no member is bound */
+        free(g->type);
+        assert_non_null(g->type = strdup(type));
+        return 0;
+}
+
+static int fake_iommu_group(void *ud, const char *slot, int *ret) {
+        FakeSlot *s = fake_slot(ud, slot);
+
+        if (!s || s->group < 0)
+                return -ENOENT;
+        *ret = s->group;
+        return 0;
+}
+
+static int fake_disable_bus_master(void *ud, const char *slot) {
+        Fake *f = ud;
+        FakeSlot *s = fake_slot(f, slot);
+
+        fake_log(f, "disable_bus_master %s", slot);
+        if (!s)
+                return -ENODEV;
+        s->bus_master = false;
+        return 0;
+}
+
+static int fake_iommufd_open(void *ud, int *ret_fd) {
+        Fake *f = ud;
+
+        fake_log(f, "iommufd_open");
+        if (f->iommufd_open_error)
+                return f->iommufd_open_error;
+        *ret_fd = fake_new_fd(f, -1);
+        return 0;
+}
+
+static int fake_ioas_alloc(void *ud, int iommufd, uint32_t *ret) {
+        Fake *f = ud;
+        FakeFd *x = fake_fd(f, iommufd);
+
+        if (!x || x->slot >= 0)
+                return -EBADF;
+        assert_true(f->n_ioas < ELEMENTSOF(f->ioas));
+        f->ioas[f->n_ioas++] = *ret = f->next_id++;
+        fake_log(f, "ioas_alloc %" PRIu32, *ret);
+        return 0;
+}
+
+static int fake_ioas_iova_ranges(void *ud, int iommufd, uint32_t ioas, IovaRange **ret, size_t *ret_n) {
+        Fake *f = ud;
+        IovaRange *v;
+
+        if (!fake_ioas_exists(f, ioas))
+                return -ENOENT;
+        assert_non_null(v = calloc(f->n_iova_ranges, sizeof(IovaRange)));
+        memcpy(v, f->iova_ranges, f->n_iova_ranges * sizeof(IovaRange));
+        *ret = v;
+        *ret_n = f->n_iova_ranges;
+        return 0;
+}
+
+static int fake_scratch_alloc(void *ud, Scratch *s) {
+        Fake *f = ud;
+
+        fake_log(f, "scratch_alloc");
+        assert_null(f->scratch_mem);
+        assert_non_null(f->scratch_mem = malloc(SCRATCH_HUGE_SIZE));
+        memset(f->scratch_mem, 0xaa, SCRATCH_HUGE_SIZE); /* not zeroed: the engine must zero it */
+        s->va = f->scratch_mem;
+        s->size = SCRATCH_HUGE_SIZE;
+        s->huge = true;
+        return 0;
+}
+
+static int fake_scratch_extend(void *ud, Scratch *s, int iommufd, uint64_t cover, const IovaRange *allowed, size_t n) {
+        _cleanup_free_ ScratchStep *steps = NULL;
+        Fake *f = ud;
+        FakeExtend *x;
+        uint64_t source = s->source;
+        size_t n_steps = 0;
+        int r;
+
+        fake_log(f, "scratch_extend %" PRIu64, cover);
+        assert_true(f->n_extends < ELEMENTSOF(f->extends));
+        x = &f->extends[f->n_extends++];
+        *x = (FakeExtend) { .from = s->covered, .cover = cover, .n_allowed = n };
+        assert_non_null(x->allowed = calloc(n ?: 1, sizeof(IovaRange)));
+        memcpy(x->allowed, allowed, n * sizeof(IovaRange));
+        FOREACH_ARRAY(sl, f->slots, f->n_slots)
+                if (s->ioas != 0 && sl->pt == s->ioas)
+                        x->attached++;
+
+        if (f->scratch_extend_error)
+                return f->scratch_extend_error;
+        r = scratch_plan(s->covered, cover, allowed, n, s->size, &source, &steps, &n_steps);
+        if (r < 0)
+                return r;
+        s->source = source;
+        s->covered = cover;
+        s->ioctls += n_steps;
+        return 0;
+}
+
+static int fake_cdev_open(void *ud, const char *slot, int *ret_fd) {
+        Fake *f = ud;
+        FakeSlot *s = fake_slot(f, slot);
+
+        fake_log(f, "cdev_open %s", slot);
+        if (!s)
+                return -ENODEV;
+        if (s->cdev_open_error)
+                return s->cdev_open_error;
+        if (!s->driver || !streq(s->driver, "vfio-pci"))
+                return -ENOENT; /* no vfio-dev/ directory */
+        *ret_fd = fake_new_fd(f, (int) (s - f->slots));
+        return 0;
+}
+
+static FakeSlot *fake_device(Fake *f, int fd) {
+        FakeFd *x = fake_fd(f, fd);
+        return x && x->slot >= 0 ? &f->slots[x->slot] : NULL;
+}
+
+static int fake_bind_iommufd(void *ud, int device_fd, int iommufd, uint32_t *ret) {
+        Fake *f = ud;
+        FakeSlot *s = fake_device(f, device_fd);
+        FakeFd *i = fake_fd(f, iommufd);
+
+        if (!s || !i || i->slot >= 0)
+                return -EBADF;
+        fake_log(f, "bind_iommufd %s", s->slot);
+        if (s->bind_error)
+                return s->bind_error;
+        if (s->vmm_open || s->bound)
+                return -EINVAL;
+        FOREACH_ARRAY(m, f->slots, f->n_slots)
+                if (s->group >= 0 && m->group == s->group && !driver_is_dma_managed(m->driver))
+                        return -EPERM; /* the group is not viable */
+        s->bound = true;
+        *ret = s->dev_id = f->next_id++;
+        return 0;
+}
+
+static int fake_attach(void *ud, int device_fd, uint32_t pt) {
+        Fake *f = ud;
+        FakeSlot *s = fake_device(f, device_fd);
+
+        if (!s)
+                return -EBADF;
+        fake_log(f, "attach %s %" PRIu32, s->slot, pt);
+        if (f->attach_error)
+                return f->attach_error;
+        if (!s->bound)
+                return -EINVAL;
+        if (!fake_ioas_exists(f, pt))
+                return -ENOENT;
+        if (s->pt != 0)
+                s->replaces++;
+        s->attaches++;
+        s->pt = pt;
+        return 0;
+}
+
+static int fake_get_info(void *ud, int device_fd, uint32_t *ret_flags) {
+        FakeSlot *s = fake_device(ud, device_fd);
+
+        if (!s)
+                return -EBADF;
+        *ret_flags = VFIO_DEVICE_FLAGS_PCI | (s->reset_works ? VFIO_DEVICE_FLAGS_RESET : 0);
+        return 0;
+}
+
+static int fake_reset(void *ud, int device_fd) {
+        Fake *f = ud;
+        FakeSlot *s = fake_device(f, device_fd);
+
+        if (!s)
+                return -EBADF;
+        fake_log(f, "reset %s", s->slot);
+        s->resets++;
+        return 0;
+}
+
+static int fake_config_read(void *ud, int device_fd, uint32_t offset, void *buf, size_t size) {
+        FakeSlot *s = fake_device(ud, device_fd);
+        uint16_t cmd;
+
+        if (!s)
+                return -EBADF;
+        if (offset != 4 || size != 2)
+                return -EINVAL;
+        cmd = (uint16_t) (0x2 | (s->bus_master ? 0x4 : 0));
+        memcpy(buf, &cmd, 2);
+        return 0;
+}
+
+static int fake_config_write(void *ud, int device_fd, uint32_t offset, const void *buf, size_t size) {
+        Fake *f = ud;
+        FakeSlot *s = fake_device(f, device_fd);
+        uint16_t cmd;
+
+        if (!s)
+                return -EBADF;
+        if (offset != 4 || size != 2)
+                return -EINVAL;
+        fake_log(f, "config_write %s", s->slot);
+        memcpy(&cmd, buf, 2);
+        s->bus_master = cmd & 0x4;
+        return 0;
+}
+
+static void fake_close(void *ud, int fd) {
+        Fake *f = ud;
+        FakeFd *x = fake_fd(f, fd);
+
+        if (!x)
+                fail_msg("close of fd %d, which the fake did not hand out or which is closed already", fd);
+        x->open = false;
+        assert_int_equal(close(fd), 0);
+        if (x->slot < 0) {
+                fake_log(f, "close iommufd");
+                return;
+        }
+        FakeSlot *s = &f->slots[x->slot];
+        fake_log(f, "close %s", s->slot);
+        if (fake_slot_fd(f, s) < 0) {
+                /* the last fd of the cdev: the kernel unbinds it from the iommufd */
+                s->bound = false;
+                s->pt = 0;
+        }
+}
+
+static uint64_t fake_now(void *ud) {
+        Fake *f = ud;
+        return f->now;
+}
+
+static const QuarantineOps fake_ops = {
+        .driver = fake_driver,
+        .set_driver_override = fake_set_driver_override,
+        .unbind = fake_unbind,
+        .bind = fake_bind,
+        .drivers_probe = fake_drivers_probe,
+        .group_type = fake_group_type,
+        .set_group_type = fake_set_group_type,
+        .iommu_group = fake_iommu_group,
+        .disable_bus_master = fake_disable_bus_master,
+        .iommufd_open = fake_iommufd_open,
+        .ioas_alloc = fake_ioas_alloc,
+        .ioas_iova_ranges = fake_ioas_iova_ranges,
+        .scratch_extend = fake_scratch_extend,
+        .scratch_alloc = fake_scratch_alloc,
+        .cdev_open = fake_cdev_open,
+        .bind_iommufd = fake_bind_iommufd,
+        .attach = fake_attach,
+        .get_info = fake_get_info,
+        .reset = fake_reset,
+        .config_read = fake_config_read,
+        .config_write = fake_config_write,
+        .close = fake_close,
+        .now = fake_now,
+};
+
+/* ---- the log ---- */
+
+static size_t log_len(const Fake *f) {
+        return strv_length(f->log);
+}
+
+/* Index of the first line equal to the formatted one at or after `from`, or -1. */
+static ssize_t log_find(const Fake *f, size_t from, const char *fmt, ...) _printf_(3, 4);
+static ssize_t log_find(const Fake *f, size_t from, const char *fmt, ...) {
+        _cleanup_free_ char *want = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        assert_true(vasprintf(&want, fmt, ap) >= 0);
+        va_end(ap);
+        for (size_t i = from; i < log_len(f); i++)
+                if (streq(f->log[i], want))
+                        return (ssize_t) i;
+        return -1;
+}
+
+static size_t log_count(const Fake *f, size_t from, const char *prefix) {
+        size_t n = 0;
+        for (size_t i = from; i < log_len(f); i++)
+                if (strneq(f->log[i], prefix, strlen(prefix)))
+                        n++;
+        return n;
+}
+
+static void log_dump(const Fake *f) {
+        STRV_FOREACH(l, f->log)
+                fprintf(stderr, "  fake: %s\n", *l);
+}
+
+/* The lines appear in this order (others may come between), from index `from` on. */
+static void assert_log_order(const Fake *f, size_t from, char **lines) {
+        size_t at = from;
+        STRV_FOREACH(l, lines) {
+                ssize_t i = log_find(f, at, "%s", *l);
+                if (i < 0) {
+                        log_dump(f);
+                        fail_msg("'%s' not logged after line %zu", *l, at);
+                }
+                at = (size_t) i + 1;
+        }
+}
+
+/* Side effects on the device model (sysfs writes), as opposed to reads and fd operations. */
+static size_t sysfs_writes(const Fake *f, size_t from) {
+        return log_count(f, from, "override ") + log_count(f, from, "unbind ") + log_count(f, from, "bind ") +
+               log_count(f, from, "probe ") + log_count(f, from, "set_group_type ") +
+               log_count(f, from, "disable_bus_master ");
+}
+
+/* ---- fixture ------------------------------------------------------------------------------------ */
+
+typedef struct Fixture {
+        Fake fake;
+        Topology *t;
+        Engine *e;
+        Engine *adopted;
+        EngineError err;
+        char *copy; /* a changed snapshot copy to remove */
+} Fixture;
+
+static int fixture_setup(void **state, const char *root, char *copy) {
+        Fixture *x = calloc(1, sizeof(Fixture));
+        char *msg = NULL;
+        int r;
+
+        assert_non_null(x);
+        x->copy = copy;
+        r = topology_load(root, &x->t, &msg);
+        if (r < 0)
+                fail_msg("topology_load(%s): %s %s", root, strerror(-r), strna(msg));
+        fake_init(&x->fake, x->t);
+        assert_int_equal(engine_new(root, &fake_ops, &x->fake, &x->e), 0);
+        *state = x;
+        return 0;
+}
+
+static int setup_default(void **state) {
+        return fixture_setup(state, snapshot("default"), NULL);
+}
+static int setup_default_vfio(void **state) {
+        return fixture_setup(state, snapshot("default-vfio"), NULL);
+}
+static int setup_bridge(void **state) {
+        return fixture_setup(state, snapshot("bridge"), NULL);
+}
+static int setup_passthrough(void **state) {
+        return fixture_setup(state, snapshot("passthrough"), NULL);
+}
+static int setup_virtio(void **state) {
+        return fixture_setup(state, snapshot("virtio"), NULL);
+}
+static int setup_noiommu(void **state) {
+        return fixture_setup(state, snapshot("noiommu"), NULL);
+}
+static int setup_nointremap(void **state) {
+        return fixture_setup(state, snapshot("nointremap"), NULL);
+}
+static int setup_nointremap_unsafe(void **state) {
+        return fixture_setup(state, snapshot("nointremap-unsafe"), NULL);
+}
+/* The default snapshot with the ICH9 group's direct-relaxable range made a strict direct one. */
+static int setup_default_direct(void **state) {
+        char *copy = snapshot_copy("default");
+        snapshot_write(copy, "/sys/kernel/iommu_groups/5/reserved_regions",
+                       "0x0000000000000000 0x0000000000ffffff direct\n"
+                       "0x00000000fee00000 0x00000000feefffff msi\n");
+        return fixture_setup(state, copy, copy);
+}
+
+static int teardown(void **state) {
+        Fixture *x = *state;
+        size_t open_fds;
+
+        engine_error_done(&x->err);
+        x->e = engine_free(x->e);
+        x->adopted = engine_free(x->adopted);
+        open_fds = fake_open_fds(&x->fake);
+        fake_done(&x->fake);
+        topology_free(x->t);
+        if (x->copy)
+                snapshot_remove(x->copy);
+        free(x);
+        if (open_fds > 0) {
+                fprintf(stderr, "%zu fds the fake handed out are still open after engine_free()\n", open_fds);
+                return -1;
+        }
+        return 0;
+}
+
+/* ---- helpers ---- */
+
+static int quarantine_full(Fixture *x, char **slots, QuarantineMode mode, uint64_t cover, char **hints, bool reset,
+                           char ***ret_taken) {
+        QuarantineRequest req = {
+                .slots = slots,
+                .mode = mode,
+                .cover = cover,
+                .driver_hints = hints,
+                .reset = reset,
+        };
+        return engine_quarantine(x->e, x->t, &req, ret_taken, &x->err);
+}
+
+static int quarantine(Fixture *x, char **slots, QuarantineMode mode, uint64_t cover) {
+        return quarantine_full(x, slots, mode, cover, NULL, false, NULL);
+}
+
+#define assert_ok(x, expr)                                                                               \
+        do {                                                                                             \
+                int _r = (expr);                                                                         \
+                if (_r < 0) {                                                                            \
+                        log_dump(&(x)->fake);                                                            \
+                        fail_msg("%s: %s (%s)", #expr, strerror(-_r), strna((x)->err.message));          \
+                }                                                                                        \
+        } while (0)
+
+static void assert_error(Fixture *x, int r, int error, EngineErrorKind kind, const char *device, const char *needle) {
+        if (r != error || x->err.kind != kind || x->err.error != error) {
+                log_dump(&x->fake);
+                fail_msg("got %d kind %d error %d (%s), want %d kind %d", r, x->err.kind, x->err.error,
+                         strna(x->err.message), error, kind);
+        }
+        if (device)
+                assert_string_equal(strna(x->err.device), device);
+        assert_non_null(x->err.message);
+        if (needle && !strstr(x->err.message, needle))
+                fail_msg("message '%s' does not mention '%s'", x->err.message, needle);
+}
+
+static void assert_error_cleared(const EngineError *err) {
+        assert_int_equal(err->kind, 0);
+        assert_int_equal(err->error, 0);
+        assert_null(err->device);
+        assert_null(err->message);
+}
+
+static HeldDevice *held(Fixture *x, const char *slot) {
+        HeldDevice *h = engine_find(x->e, slot);
+        if (!h)
+                fail_msg("%s is not held", slot);
+        return h;
+}
+
+static FakeSlot *slot_of(Fixture *x, const char *slot) {
+        FakeSlot *s = fake_slot(&x->fake, slot);
+        assert_non_null(s);
+        return s;
+}
+
+/* A device the engine holds in quarantine: its fd is the open, bound cdev attached to pt_id. */
+static void assert_quarantined(Fixture *x, const char *slot, QuarantineMode mode) {
+        HeldDevice *h = held(x, slot);
+        FakeSlot *s = slot_of(x, slot);
+
+        assert_int_equal(h->state, DEVICE_STATE_QUARANTINED);
+        assert_int_equal(h->mode, mode);
+        assert_true(h->fd >= 0);
+        assert_int_equal(h->fd, fake_slot_fd(&x->fake, s));
+        assert_true(s->bound);
+        assert_int_equal(h->dev_id, s->dev_id);
+        assert_true(h->pt_id != 0);
+        assert_int_equal(h->pt_id, s->pt);
+        assert_int_equal(h->pt_id, mode == QUARANTINE_MODE_BLOCKED ? x->e->blocked_ioas : x->e->scratch.ioas);
+        assert_string_equal(strna(s->driver), "vfio-pci");
+        assert_string_equal(strna(s->override), "vfio-pci");
+        assert_false(s->bus_master);
+}
+
+/* Fail closed: a device that did not get into quarantine is not recorded as held, has no open fd, and
+ * bus mastering is off (cleared through sysfs). */
+static void assert_failed_closed(Fixture *x, const char *slot) {
+        FakeSlot *s = slot_of(x, slot);
+
+        assert_null(engine_find(x->e, slot));
+        assert_int_equal(fake_slot_fd(&x->fake, s), -EBADF);
+        assert_false(s->bound);
+        if (log_find(&x->fake, 0, "disable_bus_master %s", s->slot) < 0) {
+                log_dump(&x->fake);
+                fail_msg("bus mastering of %s was not disabled", s->slot);
+        }
+        assert_false(s->bus_master);
+}
+
+/* ---- quarantine: the paths that succeed ---------------------------------------------------------- */
+
+static void test_quarantine_unbound_blocked(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **taken = NULL;
+        char attach[64];
+
+        x->fake.now = 1234567;
+        assert_ok(x, quarantine_full(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0, NULL, false, &taken));
+        assert_error_cleared(&x->err);
+        assert_int_equal(strv_length(taken), 1);
+        assert_string_equal(taken[0], "0000:00:02.0");
+
+        snprintf(attach, sizeof(attach), "attach 0000:00:02.0 %" PRIu32, x->e->blocked_ioas);
+        assert_log_order(&x->fake, 0,
+                         SLOTS("iommufd_open", "override 0000:00:02.0 vfio-pci", "probe 0000:00:02.0",
+                               "cdev_open 0000:00:02.0", "bind_iommufd 0000:00:02.0", attach));
+        assert_int_equal(log_count(&x->fake, 0, "unbind "), 0);
+        assert_int_equal(log_count(&x->fake, 0, "disable_bus_master "), 0);
+        assert_int_equal(log_count(&x->fake, 0, "config_write "), 0); /* bus mastering was off already */
+        assert_int_equal(log_count(&x->fake, 0, "set_group_type "), 0); /* DMA already */
+        assert_int_equal(log_count(&x->fake, 0, "scratch_"), 0);
+
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
+        HeldDevice *h = held(x, "0000:00:02.0");
+        assert_string_equal(h->slot, "0000:00:02.0");
+        assert_int_equal(h->group, 1);
+        assert_null(h->host_driver);
+        assert_false(h->group_type_changed);
+        assert_int_equal(h->since, 1234567);
+        assert_int_equal(x->e->n_devices, 1);
+        assert_int_equal(x->e->iommufd, fake_iommufd(&x->fake));
+}
+
+static void test_quarantine_blocked_ioas_shared(void **state) {
+        Fixture *x = *state;
+
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_ok(x, quarantine(x, SLOTS("00:03.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
+        assert_quarantined(x, "00:03.0", QUARANTINE_MODE_BLOCKED);
+        assert_int_equal(held(x, "00:02.0")->pt_id, held(x, "00:03.0")->pt_id);
+        assert_int_equal(log_count(&x->fake, 0, "ioas_alloc "), 1);
+        assert_int_equal(log_count(&x->fake, 0, "iommufd_open"), 1);
+        assert_true(held(x, "00:02.0")->dev_id != held(x, "00:03.0")->dev_id);
+}
+
+static void test_quarantine_clears_bus_master(void **state) {
+        Fixture *x = *state;
+
+        slot_of(x, "00:02.0")->bus_master = true;
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        /* cleared through the open cdev, after binding (not through sysfs) */
+        assert_log_order(&x->fake, 0, SLOTS("bind_iommufd 0000:00:02.0", "config_write 0000:00:02.0"));
+        assert_int_equal(log_count(&x->fake, 0, "disable_bus_master "), 0);
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
+}
+
+static void test_quarantine_host_driver(void **state) {
+        Fixture *x = *state;
+
+        assert_ok(x, quarantine(x, SLOTS("0000:00:04.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_log_order(&x->fake, 0,
+                         SLOTS("unbind 0000:00:04.0 e1000e", "override 0000:00:04.0 vfio-pci", "probe 0000:00:04.0",
+                               "cdev_open 0000:00:04.0", "bind_iommufd 0000:00:04.0"));
+        assert_quarantined(x, "00:04.0", QUARANTINE_MODE_BLOCKED);
+        assert_string_equal(strna(held(x, "00:04.0")->host_driver), "e1000e");
+}
+
+static void test_quarantine_driver_hint(void **state) {
+        Fixture *x = *state;
+
+        /* udev's "unbind" carries no driver: the daemon remembers it and passes it as a hint */
+        assert_ok(x, quarantine_full(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0,
+                                     SLOTS("0000:00:03.0", "other", "0000:00:02.0", "edu-host"), false, NULL));
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
+        assert_string_equal(strna(held(x, "00:02.0")->host_driver), "edu-host");
+        assert_int_equal(log_count(&x->fake, 0, "unbind "), 0);
+}
+
+static void test_quarantine_driver_hint_vfio_pci(void **state) {
+        Fixture *x = *state;
+
+        assert_ok(x, quarantine_full(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0, SLOTS("0000:00:02.0", "vfio-pci"),
+                                     false, NULL));
+        assert_null(held(x, "00:02.0")->host_driver);
+}
+
+static void test_quarantine_already_vfio(void **state) {
+        Fixture *x = *state;
+
+        /* default-vfio: 00:03.0 is bound to vfio-pci already (not by us) */
+        assert_string_equal(strna(slot_of(x, "00:03.0")->driver), "vfio-pci");
+        assert_ok(x, quarantine(x, SLOTS("00:03.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_int_equal(log_count(&x->fake, 0, "unbind "), 0);
+        assert_int_equal(log_count(&x->fake, 0, "probe "), 0);
+        assert_true(log_find(&x->fake, 0, "override 0000:00:03.0 vfio-pci") >= 0);
+        assert_quarantined(x, "00:03.0", QUARANTINE_MODE_BLOCKED);
+        assert_null(held(x, "00:03.0")->host_driver);
+}
+
+static void test_quarantine_reset(void **state) {
+        Fixture *x = *state;
+
+        slot_of(x, "00:02.0")->reset_works = true;
+        assert_ok(x, quarantine_full(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0, NULL, true, NULL));
+        assert_true(held(x, "00:02.0")->reset_works);
+        assert_int_equal(slot_of(x, "00:02.0")->resets, 1);
+        assert_log_order(&x->fake, 0, SLOTS("bind_iommufd 0000:00:02.0", "reset 0000:00:02.0"));
+}
+
+static void test_quarantine_reset_unsupported(void **state) {
+        Fixture *x = *state;
+
+        assert_ok(x, quarantine_full(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0, NULL, true, NULL));
+        assert_false(held(x, "00:02.0")->reset_works);
+        assert_int_equal(slot_of(x, "00:02.0")->resets, 0);
+}
+
+static void test_quarantine_requarantine_released(void **state) {
+        Fixture *x = *state;
+        size_t mark;
+
+        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("00:04.0"), NULL, &x->err));
+        mark = log_len(&x->fake);
+        x->fake.now = 77;
+        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        assert_log_order(&x->fake, mark, SLOTS("cdev_open 0000:00:04.0", "bind_iommufd 0000:00:04.0"));
+        assert_int_equal(sysfs_writes(&x->fake, mark) - log_count(&x->fake, mark, "override "), 0);
+        assert_quarantined(x, "00:04.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_int_equal(held(x, "00:04.0")->since, 77);
+        /* still remembers the driver it had before the first quarantine */
+        assert_string_equal(strna(held(x, "00:04.0")->host_driver), "e1000e");
+        assert_int_equal(x->e->n_devices, 1);
+}
+
+/* ---- scratch-page mode ---- */
+
+static bool scratch_zeroed(const Fake *f) {
+        for (size_t i = 0; i < SCRATCH_HUGE_SIZE; i++)
+                if (f->scratch_mem[i] != 0)
+                        return false;
+        return true;
+}
+
+static void test_scratch_default_cover(void **state) {
+        Fixture *x = *state;
+        FakeExtend *ex;
+        char attach[64], extend[64];
+
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, 0));
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_int_equal(held(x, "00:02.0")->cover, POLICY_DEFAULT_SCRATCH_COVER);
+        assert_int_equal(x->e->blocked_ioas, 0);
+
+        /* The device is attached to the still-empty IOAS before anything is mapped. */
+        snprintf(attach, sizeof(attach), "attach 0000:00:02.0 %" PRIu32, x->e->scratch.ioas);
+        snprintf(extend, sizeof(extend), "scratch_extend %" PRIu64, POLICY_DEFAULT_SCRATCH_COVER);
+        assert_log_order(&x->fake, 0, SLOTS("bind_iommufd 0000:00:02.0", "scratch_alloc", attach, extend));
+        assert_int_equal(x->fake.n_extends, 1);
+        ex = &x->fake.extends[0];
+        assert_int_equal(ex->attached, 1);
+        assert_int_equal(ex->from, 0);
+        assert_int_equal(ex->cover, POLICY_DEFAULT_SCRATCH_COVER);
+
+        /* The IOVA ranges minus the MSI window, but not minus the direct-relaxable [0, 16M) of group 5. */
+        assert_int_equal(ex->n_allowed, 2);
+        assert_int_equal(ex->allowed[0].start, 0);
+        assert_int_equal(ex->allowed[0].last, UINT64_C(0xfedfffff));
+        assert_int_equal(ex->allowed[1].start, UINT64_C(0xfef00000));
+        assert_int_equal(ex->allowed[1].last, MAX48);
+
+        assert_int_equal(x->e->scratch.covered, POLICY_DEFAULT_SCRATCH_COVER);
+        assert_true(scratch_zeroed(&x->fake));
+}
+
+static void test_scratch_direct_region_subtracted(void **state) {
+        Fixture *x = *state;
+        FakeExtend *ex;
+
+        /* a strict direct range is enforced by iommufd: no scratch there */
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M64));
+        assert_int_equal(x->fake.n_extends, 1);
+        ex = &x->fake.extends[0];
+        assert_int_equal(ex->n_allowed, 2);
+        assert_int_equal(ex->allowed[0].start, UINT64_C(0x1000000));
+        assert_int_equal(ex->allowed[0].last, UINT64_C(0xfedfffff));
+        assert_int_equal(ex->allowed[1].start, UINT64_C(0xfef00000));
+}
+
+static void test_scratch_larger_cover_extends(void **state) {
+        Fixture *x = *state;
+
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        memset(x->fake.scratch_mem, 0x55, SCRATCH_HUGE_SIZE);
+        assert_ok(x, quarantine(x, SLOTS("00:03.0"), QUARANTINE_MODE_SCRATCH_PAGE, M64));
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_quarantined(x, "00:03.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_int_equal(held(x, "00:02.0")->pt_id, held(x, "00:03.0")->pt_id);
+        assert_int_equal(held(x, "00:03.0")->cover, M64);
+
+        assert_int_equal(log_count(&x->fake, 0, "scratch_alloc"), 1);
+        assert_int_equal(log_count(&x->fake, 0, "ioas_alloc "), 1);
+        assert_int_equal(x->fake.n_extends, 2);
+        assert_int_equal(x->fake.extends[1].from, M16);
+        assert_int_equal(x->fake.extends[1].cover, M64);
+        assert_int_equal(x->fake.extends[1].attached, 2);
+        assert_int_equal(x->e->scratch.covered, M64);
+        assert_true(scratch_zeroed(&x->fake)); /* zeroed again on entry */
+}
+
+static void test_scratch_smaller_cover_no_extend(void **state) {
+        Fixture *x = *state;
+
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M64));
+        memset(x->fake.scratch_mem, 0x55, SCRATCH_HUGE_SIZE);
+        assert_ok(x, quarantine(x, SLOTS("00:03.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        assert_int_equal(x->fake.n_extends, 1);
+        assert_quarantined(x, "00:03.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_int_equal(held(x, "00:03.0")->cover, M16);
+        assert_true(scratch_zeroed(&x->fake));
+}
+
+/* ---- mode switches ---- */
+
+static void test_set_mode_replaces(void **state) {
+        Fixture *x = *state;
+        FakeSlot *s = slot_of(x, "00:02.0");
+        int fd;
+        size_t mark;
+
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        fd = held(x, "00:02.0")->fd;
+        mark = log_len(&x->fake);
+
+        assert_ok(x, engine_set_mode(x->e, x->t, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16, &x->err));
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_int_equal(held(x, "00:02.0")->fd, fd);
+        assert_int_equal(s->replaces, 1);
+        assert_int_equal(held(x, "00:02.0")->cover, M16);
+
+        assert_ok(x, engine_set_mode(x->e, x->t, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0, &x->err));
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
+        assert_int_equal(held(x, "00:02.0")->fd, fd);
+        assert_int_equal(s->replaces, 2);
+
+        /* never outside quarantine: no close, no reopen, no rebind, no sysfs write */
+        assert_int_equal(log_count(&x->fake, mark, "close "), 0);
+        assert_int_equal(log_count(&x->fake, mark, "cdev_open "), 0);
+        assert_int_equal(log_count(&x->fake, mark, "bind_iommufd "), 0);
+        assert_int_equal(sysfs_writes(&x->fake, mark), 0);
+}
+
+static void test_requarantine_other_mode_replaces(void **state) {
+        Fixture *x = *state;
+        int fd;
+        size_t mark;
+
+        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0));
+        fd = held(x, "00:04.0")->fd;
+        mark = log_len(&x->fake);
+        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        assert_quarantined(x, "00:04.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_int_equal(held(x, "00:04.0")->fd, fd);
+        assert_int_equal(slot_of(x, "00:04.0")->replaces, 1);
+        assert_int_equal(log_count(&x->fake, mark, "close "), 0);
+        assert_int_equal(sysfs_writes(&x->fake, mark), 0);
+        assert_string_equal(strna(held(x, "00:04.0")->host_driver), "e1000e");
+}
+
+static void test_set_mode_same_is_noop(void **state) {
+        Fixture *x = *state;
+        size_t mark;
+
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_ok(x, quarantine(x, SLOTS("00:03.0"), QUARANTINE_MODE_SCRATCH_PAGE, M64));
+        mark = log_len(&x->fake);
+
+        assert_ok(x, engine_set_mode(x->e, x->t, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0, &x->err));
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_ok(x, engine_set_mode(x->e, x->t, SLOTS("00:03.0"), QUARANTINE_MODE_SCRATCH_PAGE, M64, &x->err));
+        assert_ok(x, quarantine(x, SLOTS("00:03.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16)); /* a smaller cover */
+        assert_int_equal(log_len(&x->fake), mark);
+        assert_int_equal(held(x, "00:03.0")->cover, M64);
+}
+
+static void test_set_mode_not_held(void **state) {
+        Fixture *x = *state;
+
+        assert_error(x, engine_set_mode(x->e, x->t, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, 0, &x->err), -ENOENT,
+                     ENGINE_ERROR_NOT_HELD, "00:02.0", "not in quarantine");
+}
+
+static void test_set_mode_released(void **state) {
+        Fixture *x = *state;
+
+        /* a device released to a guest is not ours to switch */
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("00:02.0"), NULL, &x->err));
+        assert_error(x, engine_set_mode(x->e, x->t, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, 0, &x->err), -ENOENT,
+                     ENGINE_ERROR_NOT_HELD, NULL, "not in quarantine");
+}
+
+/* ---- IOMMU groups (bridge snapshot: group 6 = 01:00.0 PCIe-to-PCI bridge, 02:01.0 edu, 02:02.0 virtio-rng) */
+
+static void test_group_partial_not_viable(void **state) {
+        Fixture *x = *state;
+
+        assert_error(x, quarantine(x, SLOTS("02:01.0"), QUARANTINE_MODE_BLOCKED, 0), -EBUSY,
+                     ENGINE_ERROR_GROUP_NOT_VIABLE, "0000:02:02.0", "0000:02:02.0");
+        assert_non_null(strstr(x->err.message, "virtio-pci"));
+        /* nothing touched */
+        assert_int_equal(log_len(&x->fake), 0);
+        assert_int_equal(x->e->n_devices, 0);
+        assert_int_equal(x->e->iommufd, -EBADF);
+}
+
+static void test_group_both_taken(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **taken = NULL;
+
+        assert_ok(x, quarantine_full(x, SLOTS("02:01.0", "02:02.0"), QUARANTINE_MODE_BLOCKED, 0, NULL, false, &taken));
+        assert_int_equal(strv_length(taken), 2);
+        assert_true(strv_contains(taken, "0000:02:01.0"));
+        assert_true(strv_contains(taken, "0000:02:02.0"));
+        assert_quarantined(x, "02:01.0", QUARANTINE_MODE_BLOCKED);
+        assert_quarantined(x, "02:02.0", QUARANTINE_MODE_BLOCKED);
+        assert_int_equal(held(x, "02:01.0")->group, 6);
+        assert_string_equal(strna(held(x, "02:02.0")->host_driver), "virtio-pci");
+        /* the bridge stays where it is */
+        assert_null(engine_find(x->e, "01:00.0"));
+        assert_int_equal(log_count(&x->fake, 0, "override 0000:01:00.0"), 0);
+        assert_int_equal(log_count(&x->fake, 0, "unbind 0000:01:00.0"), 0);
+        assert_null(slot_of(x, "01:00.0")->override);
+}
+
+static void test_group_unbound_mate_taken(void **state) {
+        Fixture *x = *state;
+        FakeSlot *mate = slot_of(x, "02:02.0");
+        _cleanup_strv_free_ char **taken = NULL;
+
+        /* The snapshot says 02:02.0 is on virtio-pci, but it was unbound since: the engine asks now. */
+        mate->driver = mfree(mate->driver);
+        assert_ok(x, quarantine_full(x, SLOTS("02:01.0"), QUARANTINE_MODE_BLOCKED, 0, NULL, false, &taken));
+        assert_int_equal(strv_length(taken), 2);
+        assert_quarantined(x, "02:01.0", QUARANTINE_MODE_BLOCKED);
+        assert_quarantined(x, "02:02.0", QUARANTINE_MODE_BLOCKED);
+        assert_null(held(x, "02:02.0")->host_driver);
+}
+
+static void test_group_bridge_bound_not_viable(void **state) {
+        Fixture *x = *state;
+        FakeSlot *bridge = slot_of(x, "01:00.0");
+
+        assert_non_null(bridge->driver = strdup("some-bridge-driver"));
+        assert_error(x, quarantine(x, SLOTS("02:01.0", "02:02.0"), QUARANTINE_MODE_BLOCKED, 0), -EBUSY,
+                     ENGINE_ERROR_GROUP_NOT_VIABLE, "0000:01:00.0", "some-bridge-driver");
+        assert_int_equal(log_len(&x->fake), 0);
+}
+
+static void test_group_bridge_pcieport_viable(void **state) {
+        Fixture *x = *state;
+
+        assert_non_null(slot_of(x, "01:00.0")->driver = strdup("pcieport"));
+        assert_ok(x, quarantine(x, SLOTS("02:01.0", "02:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_string_equal(slot_of(x, "01:00.0")->driver, "pcieport");
+        assert_null(engine_find(x->e, "01:00.0"));
+}
+
+static void test_group_release_host_one_releases_group(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **released = NULL;
+
+        assert_ok(x, quarantine(x, SLOTS("02:01.0", "02:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_ok(x, engine_release_host(x->e, x->t, SLOTS("02:01.0"), &released, &x->err));
+        assert_int_equal(strv_length(released), 2);
+        assert_int_equal(x->e->n_devices, 0);
+        assert_string_equal(strna(slot_of(x, "02:02.0")->driver), "virtio-pci");
+        assert_null(slot_of(x, "02:01.0")->driver);
+        assert_null(slot_of(x, "01:00.0")->driver);
+}
+
+static void test_group_release_guest_one_releases_group(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **released = NULL;
+
+        assert_ok(x, quarantine(x, SLOTS("02:01.0", "02:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("02:02.0"), &released, &x->err));
+        assert_int_equal(strv_length(released), 2);
+        assert_int_equal(held(x, "02:01.0")->state, DEVICE_STATE_RELEASED);
+        assert_int_equal(held(x, "02:02.0")->state, DEVICE_STATE_RELEASED);
+}
+
+static void test_group_multifunction_taken_whole(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **taken = NULL;
+
+        /* default group 5: the ICH9 functions 1f.0, 1f.2, 1f.3 (all unbound in the snapshot) */
+        assert_ok(x, quarantine_full(x, SLOTS("00:1f.2"), QUARANTINE_MODE_BLOCKED, 0, NULL, false, &taken));
+        assert_int_equal(strv_length(taken), 3);
+        assert_quarantined(x, "00:1f.0", QUARANTINE_MODE_BLOCKED);
+        assert_quarantined(x, "00:1f.2", QUARANTINE_MODE_BLOCKED);
+        assert_quarantined(x, "00:1f.3", QUARANTINE_MODE_BLOCKED);
+}
+
+static void test_group_partial_failure_keeps_taken(void **state) {
+        Fixture *x = *state;
+
+        slot_of(x, "00:1f.3")->bind_error = -EIO;
+        slot_of(x, "00:1f.3")->bus_master = true;
+        assert_error(x, quarantine(x, SLOTS("00:1f.2"), QUARANTINE_MODE_BLOCKED, 0), -EIO, ENGINE_ERROR_SYSTEM,
+                     "0000:00:1f.3", "Failed to bind 0000:00:1f.3 to iommufd");
+        /* what got into quarantine stays there */
+        assert_quarantined(x, "00:1f.0", QUARANTINE_MODE_BLOCKED);
+        assert_quarantined(x, "00:1f.2", QUARANTINE_MODE_BLOCKED);
+        assert_failed_closed(x, "00:1f.3");
+}
+
+/* ---- quarantine: refusals and failures ------------------------------------------------------------ */
+
+static void test_quarantine_no_device(void **state) {
+        Fixture *x = *state;
+
+        assert_error(x, quarantine(x, SLOTS("00:09.0"), QUARANTINE_MODE_BLOCKED, 0), -ENODEV, ENGINE_ERROR_NO_DEVICE,
+                     "0000:00:09.0", "No PCI device 0000:00:09.0");
+        assert_int_equal(log_len(&x->fake), 0);
+}
+
+static void test_quarantine_invalid_address(void **state) {
+        Fixture *x = *state;
+
+        assert_error(x, quarantine(x, SLOTS("not-a-slot"), QUARANTINE_MODE_BLOCKED, 0), -EINVAL, ENGINE_ERROR_NO_DEVICE,
+                     "not-a-slot", "Invalid PCI address");
+        assert_error(x, quarantine(x, SLOTS(NULL), QUARANTINE_MODE_BLOCKED, 0), -EINVAL, ENGINE_ERROR_NO_DEVICE, NULL,
+                     "No device given");
+        assert_int_equal(log_len(&x->fake), 0);
+}
+
+static void test_quarantine_host_bridge(void **state) {
+        Fixture *x = *state;
+
+        assert_error(x, quarantine(x, SLOTS("00:00.0"), QUARANTINE_MODE_BLOCKED, 0), -EINVAL,
+                     ENGINE_ERROR_NOT_ISOLATABLE, "0000:00:00.0", "host bridge");
+        assert_int_equal(log_len(&x->fake), 0);
+}
+
+static void test_quarantine_pci_bridge(void **state) {
+        Fixture *x = *state;
+
+        assert_error(x, quarantine(x, SLOTS("01:00.0"), QUARANTINE_MODE_BLOCKED, 0), -EINVAL,
+                     ENGINE_ERROR_NOT_ISOLATABLE, "0000:01:00.0", "PCI bridge");
+        assert_error(x, quarantine(x, SLOTS("00:06.0"), QUARANTINE_MODE_BLOCKED, 0), -EINVAL,
+                     ENGINE_ERROR_NOT_ISOLATABLE, "0000:00:06.0", "PCI bridge");
+        assert_int_equal(log_len(&x->fake), 0);
+}
+
+static void test_quarantine_noiommu(void **state) {
+        Fixture *x = *state;
+
+        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0), -ENODEV,
+                     ENGINE_ERROR_NOT_ISOLATABLE, "0000:00:02.0", "no active IOMMU");
+        assert_int_equal(log_len(&x->fake), 0);
+}
+
+static void test_quarantine_virtio_iommu_itself(void **state) {
+        Fixture *x = *state;
+
+        assert_error(x, quarantine(x, SLOTS("00:07.0"), QUARANTINE_MODE_BLOCKED, 0), -EINVAL,
+                     ENGINE_ERROR_NOT_ISOLATABLE, "0000:00:07.0", "IOMMU itself");
+        assert_int_equal(log_len(&x->fake), 0);
+}
+
+static void test_quarantine_virtio_late_group(void **state) {
+        Fixture *x = *state;
+        FakeSlot *s = slot_of(x, "00:02.0");
+
+        /* virtio-iommu probes late: an unbound device has no group until a driver binds */
+        assert_int_equal(s->group, -1);
+        s->late_group = 7;
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
+        assert_int_equal(held(x, "00:02.0")->group, 7);
+}
+
+static void test_quarantine_virtio_no_group_after_bind(void **state) {
+        Fixture *x = *state;
+
+        slot_of(x, "00:02.0")->bus_master = true;
+        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0), -ENODEV,
+                     ENGINE_ERROR_NOT_ISOLATABLE, "0000:00:02.0", "no IOMMU group");
+        assert_int_equal(log_count(&x->fake, 0, "cdev_open "), 0);
+        assert_failed_closed(x, "00:02.0");
+}
+
+static void test_bind_eperm_unsafe_interrupts(void **state) {
+        Fixture *x = *state;
+
+        slot_of(x, "00:02.0")->bind_error = -EPERM;
+        slot_of(x, "00:02.0")->bus_master = true;
+        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0), -EPERM,
+                     ENGINE_ERROR_UNSAFE_INTERRUPTS, "0000:00:02.0", "allow_unsafe_interrupts");
+        assert_failed_closed(x, "00:02.0");
+        assert_string_equal(strna(slot_of(x, "00:02.0")->driver), "vfio-pci");
+}
+
+static void test_bind_eperm_unsafe_allowed(void **state) {
+        Fixture *x = *state;
+
+        /* iommufd.allow_unsafe_interrupts=Y: interrupts are not why iommufd refused */
+        assert_int_equal(x->t->host.iommufd_allow_unsafe_interrupts, TRISTATE_YES);
+        slot_of(x, "00:02.0")->bind_error = -EPERM;
+        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0), -EPERM,
+                     ENGINE_ERROR_GROUP_NOT_VIABLE, "0000:00:02.0", "another owner");
+        assert_failed_closed(x, "00:02.0");
+}
+
+static void test_bind_eperm_interrupts_safe(void **state) {
+        Fixture *x = *state;
+
+        /* interrupt remapping is on (default snapshot): EPERM means someone else owns the group */
+        slot_of(x, "00:02.0")->bind_error = -EPERM;
+        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0), -EPERM,
+                     ENGINE_ERROR_GROUP_NOT_VIABLE, "0000:00:02.0", "another owner");
+        assert_failed_closed(x, "00:02.0");
+}
+
+/* Someone else (a VMM) has the device: not held by us, fd closed, and its bus mastering left alone,
+ * since clearing it would break the device under the running guest. */
+static void assert_busy_left_alone(Fixture *x, const char *slot) {
+        FakeSlot *s = slot_of(x, slot);
+
+        assert_null(engine_find(x->e, slot));
+        assert_int_equal(fake_slot_fd(&x->fake, s), -EBADF);
+        assert_false(s->bound);
+        assert_true(log_find(&x->fake, 0, "disable_bus_master %s", s->slot) < 0);
+}
+
+static void test_bind_einval_busy(void **state) {
+        Fixture *x = *state;
+
+        slot_of(x, "00:02.0")->bind_error = -EINVAL;
+        slot_of(x, "00:02.0")->bus_master = true;
+        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0), -EBUSY, ENGINE_ERROR_BUSY,
+                     "0000:00:02.0", "already open");
+        assert_busy_left_alone(x, "00:02.0");
+        assert_true(slot_of(x, "00:02.0")->bus_master);
+}
+
+static void test_bind_ebusy_busy(void **state) {
+        Fixture *x = *state;
+
+        slot_of(x, "00:02.0")->bind_error = -EBUSY;
+        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0), -EBUSY, ENGINE_ERROR_BUSY,
+                     "0000:00:02.0", "legacy VFIO group");
+        assert_busy_left_alone(x, "00:02.0");
+}
+
+static void test_bind_enodev_not_isolatable(void **state) {
+        Fixture *x = *state;
+
+        slot_of(x, "00:02.0")->bind_error = -ENODEV;
+        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0), -ENODEV,
+                     ENGINE_ERROR_NOT_ISOLATABLE, "0000:00:02.0", "no IOMMU group");
+        assert_failed_closed(x, "00:02.0");
+}
+
+static void test_bind_other_error(void **state) {
+        Fixture *x = *state;
+
+        slot_of(x, "00:04.0")->bind_error = -ENOMEM;
+        assert_error(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0), -ENOMEM, ENGINE_ERROR_SYSTEM,
+                     "0000:00:04.0", "Failed to bind 0000:00:04.0 to iommufd");
+        assert_failed_closed(x, "00:04.0");
+}
+
+static void test_cdev_open_enoent_unsupported(void **state) {
+        Fixture *x = *state;
+
+        slot_of(x, "00:02.0")->cdev_open_error = -ENOENT;
+        slot_of(x, "00:02.0")->bus_master = true;
+        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0), -ENOENT, ENGINE_ERROR_UNSUPPORTED,
+                     "0000:00:02.0", "CONFIG_VFIO_DEVICE_CDEV");
+        assert_failed_closed(x, "00:02.0");
+}
+
+static void test_cdev_open_other_error(void **state) {
+        Fixture *x = *state;
+
+        slot_of(x, "00:02.0")->cdev_open_error = -EACCES;
+        slot_of(x, "00:02.0")->bus_master = true;
+        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0), -EACCES, ENGINE_ERROR_SYSTEM,
+                     "0000:00:02.0", "Failed to open the VFIO cdev");
+        assert_failed_closed(x, "00:02.0");
+}
+
+static void test_iommufd_open_enoent_unsupported(void **state) {
+        Fixture *x = *state;
+
+        x->fake.iommufd_open_error = -ENOENT;
+        assert_error(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0), -ENOENT, ENGINE_ERROR_UNSUPPORTED,
+                     NULL, "CONFIG_IOMMUFD");
+        /* checked before anything is taken from the host */
+        assert_int_equal(sysfs_writes(&x->fake, 0), 0);
+        assert_string_equal(strna(slot_of(x, "00:04.0")->driver), "e1000e");
+        assert_int_equal(x->e->iommufd, -EBADF);
+}
+
+static void test_iommufd_open_other_error(void **state) {
+        Fixture *x = *state;
+
+        x->fake.iommufd_open_error = -EACCES;
+        assert_error(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0), -EACCES, ENGINE_ERROR_SYSTEM, NULL,
+                     "/dev/iommu");
+        assert_int_equal(sysfs_writes(&x->fake, 0), 0);
+}
+
+static void test_vfio_pci_does_not_bind(void **state) {
+        Fixture *x = *state;
+
+        slot_of(x, "00:04.0")->probe_refuses = true;
+        slot_of(x, "00:04.0")->bus_master = true;
+        assert_error(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0), -ENXIO, ENGINE_ERROR_UNSUPPORTED,
+                     "0000:00:04.0", "vfio-pci did not bind");
+        assert_non_null(strstr(x->err.message, "now unbound"));
+        assert_int_equal(log_count(&x->fake, 0, "cdev_open "), 0);
+        assert_failed_closed(x, "00:04.0");
+        /* it is off its host driver: never back onto it by itself */
+        assert_null(slot_of(x, "00:04.0")->driver);
+        assert_string_equal(strna(slot_of(x, "00:04.0")->override), "vfio-pci");
+}
+
+static void test_attach_fails_stays_bound(void **state) {
+        Fixture *x = *state;
+        HeldDevice *h;
+
+        x->fake.attach_error = -ENOSPC;
+        slot_of(x, "00:02.0")->bus_master = true;
+        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0), -ENOSPC, ENGINE_ERROR_SYSTEM,
+                     "0000:00:02.0", "Failed to attach 0000:00:02.0 to the blocked IOAS");
+        /* Bound to iommufd but not attached: the kernel keeps the group on its blocking domain, so the
+         * engine keeps the device (and its fd) in quarantine rather than let it go. */
+        h = held(x, "00:02.0");
+        assert_int_equal(h->state, DEVICE_STATE_QUARANTINED);
+        assert_int_equal(h->mode, QUARANTINE_MODE_BLOCKED);
+        assert_int_equal(h->pt_id, 0);
+        assert_int_equal(h->fd, fake_slot_fd(&x->fake, slot_of(x, "00:02.0")));
+        assert_true(slot_of(x, "00:02.0")->bound);
+        assert_false(slot_of(x, "00:02.0")->bus_master);
+
+        /* and a retry attaches it */
+        x->fake.attach_error = 0;
+        assert_ok(x, engine_set_mode(x->e, x->t, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16, &x->err));
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_SCRATCH_PAGE);
+}
+
+static void test_scratch_extend_fails(void **state) {
+        Fixture *x = *state;
+        HeldDevice *h;
+
+        x->fake.scratch_extend_error = -ENOMEM;
+        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16), -ENOMEM,
+                     ENGINE_ERROR_SYSTEM, "0000:00:02.0", "Failed to map the scratch page");
+        /* Still held: bound to iommufd, fd open. */
+        h = held(x, "00:02.0");
+        assert_int_equal(h->state, DEVICE_STATE_QUARANTINED);
+        assert_true(h->fd >= 0);
+        assert_true(slot_of(x, "00:02.0")->bound);
+        assert_int_equal(x->e->scratch.covered, 0);
+        /* What is true is recorded: attached to the scratch IOAS, with the cover actually mapped (none);
+         * so a later switch to blocked acts instead of being a no-op. */
+        assert_int_equal(h->mode, QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_int_equal(h->pt_id, x->e->scratch.ioas);
+        assert_int_equal(h->cover, 0);
+        assert_int_equal(slot_of(x, "00:02.0")->pt, x->e->scratch.ioas);
+        x->fake.scratch_extend_error = 0;
+        assert_ok(x, engine_set_mode(x->e, x->t, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0, &x->err));
+        assert_int_equal(slot_of(x, "00:02.0")->pt, x->e->blocked_ioas);
+}
+
+/* ---- identity default domains (passthrough snapshot) ---------------------------------------------- */
+
+static void test_identity_switched_to_dma(void **state) {
+        Fixture *x = *state;
+
+        /* passthrough: 00:05.0 virtio-rng on virtio-pci, group 3 identity */
+        assert_ok(x, quarantine(x, SLOTS("00:05.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_log_order(&x->fake, 0,
+                         SLOTS("unbind 0000:00:05.0 virtio-pci", "set_group_type 3 DMA", "override 0000:00:05.0 vfio-pci",
+                               "probe 0000:00:05.0"));
+        assert_string_equal(fake_group(&x->fake, 3)->type, "DMA");
+        assert_true(held(x, "00:05.0")->group_type_changed);
+        assert_quarantined(x, "00:05.0", QUARANTINE_MODE_BLOCKED);
+}
+
+static void test_identity_restored_on_release_host(void **state) {
+        Fixture *x = *state;
+        size_t mark;
+
+        assert_ok(x, quarantine(x, SLOTS("00:05.0"), QUARANTINE_MODE_BLOCKED, 0));
+        mark = log_len(&x->fake);
+        assert_ok(x, engine_release_host(x->e, x->t, SLOTS("00:05.0"), NULL, &x->err));
+        assert_log_order(&x->fake, mark,
+                         SLOTS("close 0000:00:05.0", "unbind 0000:00:05.0 vfio-pci", "set_group_type 3 identity",
+                               "bind 0000:00:05.0 virtio-pci"));
+        assert_string_equal(fake_group(&x->fake, 3)->type, "identity");
+        assert_string_equal(strna(slot_of(x, "00:05.0")->driver), "virtio-pci");
+}
+
+static void test_identity_group_switched_once(void **state) {
+        Fixture *x = *state;
+        size_t mark;
+
+        /* group 4: 1f.0, 1f.2, 1f.3 */
+        assert_ok(x, quarantine(x, SLOTS("00:1f.2"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_int_equal(log_count(&x->fake, 0, "set_group_type "), 1);
+        assert_true(held(x, "00:1f.0")->group_type_changed);
+        assert_true(held(x, "00:1f.2")->group_type_changed);
+        assert_true(held(x, "00:1f.3")->group_type_changed);
+        mark = log_len(&x->fake);
+        assert_ok(x, engine_release_host(x->e, x->t, SLOTS("00:1f.3"), NULL, &x->err));
+        assert_int_equal(log_count(&x->fake, mark, "set_group_type "), 1);
+        assert_true(log_find(&x->fake, mark, "set_group_type 4 identity") >= 0);
+        assert_int_equal(x->e->n_devices, 0);
+}
+
+static void test_identity_set_group_type_fails(void **state) {
+        Fixture *x = *state;
+        size_t mark;
+
+        x->fake.set_group_type_error = -EBUSY;
+        assert_ok(x, quarantine(x, SLOTS("00:05.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_error_cleared(&x->err);
+        assert_quarantined(x, "00:05.0", QUARANTINE_MODE_BLOCKED);
+        assert_false(held(x, "00:05.0")->group_type_changed);
+        assert_string_equal(fake_group(&x->fake, 3)->type, "identity");
+
+        x->fake.set_group_type_error = 0;
+        mark = log_len(&x->fake);
+        assert_ok(x, engine_release_host(x->e, x->t, SLOTS("00:05.0"), NULL, &x->err));
+        assert_int_equal(log_count(&x->fake, mark, "set_group_type "), 0);
+}
+
+/* ---- release to a guest ---------------------------------------------------------------------------- */
+
+static void test_release_guest(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **released = NULL;
+        HeldDevice *h;
+
+        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0));
+        x->fake.now = 500;
+        assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("00:04.0"), &released, &x->err));
+        assert_error_cleared(&x->err);
+        assert_int_equal(strv_length(released), 1);
+        assert_string_equal(released[0], "0000:00:04.0");
+
+        h = held(x, "00:04.0");
+        assert_int_equal(h->state, DEVICE_STATE_RELEASED);
+        assert_int_equal(h->fd, -EBADF);
+        assert_int_equal(h->since, 500);
+        assert_string_equal(strna(h->host_driver), "e1000e");
+        assert_int_equal(fake_slot_fd(&x->fake, slot_of(x, "00:04.0")), -EBADF);
+        assert_false(slot_of(x, "00:04.0")->bound);
+        /* stays on vfio-pci for a VMM to open */
+        assert_string_equal(strna(slot_of(x, "00:04.0")->driver), "vfio-pci");
+        assert_string_equal(strna(slot_of(x, "00:04.0")->override), "vfio-pci");
+}
+
+static void test_release_guest_idempotent(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **released = NULL;
+        size_t mark;
+
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        x->fake.now = 500;
+        assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("00:02.0"), NULL, &x->err));
+        mark = log_len(&x->fake);
+        x->fake.now = 600;
+        assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("00:02.0"), &released, &x->err));
+        assert_int_equal(strv_length(released), 1);
+        assert_int_equal(log_len(&x->fake), mark);
+        assert_int_equal(held(x, "00:02.0")->state, DEVICE_STATE_RELEASED);
+        assert_int_equal(held(x, "00:02.0")->since, 500);
+}
+
+static void test_release_guest_not_held(void **state) {
+        Fixture *x = *state;
+
+        assert_error(x, engine_release_guest(x->e, x->t, SLOTS("00:02.0"), NULL, &x->err), -ENOENT,
+                     ENGINE_ERROR_NOT_HELD, "00:02.0", "not in quarantine");
+        assert_error(x, engine_release_guest(x->e, x->t, SLOTS(NULL), NULL, &x->err), -EINVAL, ENGINE_ERROR_NO_DEVICE,
+                     NULL, "No device given");
+        assert_int_equal(log_len(&x->fake), 0);
+}
+
+/* ---- release to the host ----------------------------------------------------------------------------- */
+
+static void test_release_host(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **released = NULL;
+        size_t mark;
+
+        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        mark = log_len(&x->fake);
+        assert_ok(x, engine_release_host(x->e, x->t, SLOTS("00:04.0"), &released, &x->err));
+        assert_error_cleared(&x->err);
+        assert_int_equal(strv_length(released), 1);
+        assert_string_equal(released[0], "0000:00:04.0");
+        assert_log_order(&x->fake, mark,
+                         SLOTS("close 0000:00:04.0", "override 0000:00:04.0 (null)", "unbind 0000:00:04.0 vfio-pci",
+                               "bind 0000:00:04.0 e1000e"));
+        assert_int_equal(fake_slot_fd(&x->fake, slot_of(x, "00:04.0")), -EBADF);
+        assert_null(slot_of(x, "00:04.0")->override);
+        assert_string_equal(strna(slot_of(x, "00:04.0")->driver), "e1000e");
+        assert_null(engine_find(x->e, "00:04.0"));
+        assert_int_equal(x->e->n_devices, 0);
+}
+
+static void test_release_host_no_host_driver(void **state) {
+        Fixture *x = *state;
+        size_t mark;
+
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        mark = log_len(&x->fake);
+        assert_ok(x, engine_release_host(x->e, x->t, SLOTS("00:02.0"), NULL, &x->err));
+        assert_int_equal(log_count(&x->fake, mark, "bind "), 0);
+        assert_null(slot_of(x, "00:02.0")->driver);
+        assert_null(slot_of(x, "00:02.0")->override);
+        assert_null(engine_find(x->e, "00:02.0"));
+}
+
+static void test_release_host_not_held(void **state) {
+        Fixture *x = *state;
+
+        assert_error(x, engine_release_host(x->e, x->t, SLOTS("00:04.0"), NULL, &x->err), -ENOENT,
+                     ENGINE_ERROR_NOT_HELD, "00:04.0", "not in quarantine");
+        assert_int_equal(log_len(&x->fake), 0);
+}
+
+/* The remembered driver does not bind again. What the code does: the device is out of quarantine
+ * (fd closed, driver_override cleared, off vfio-pci), so it is forgotten all the same and listed in
+ * *ret_released; the error names the driver and says it is unbound now. */
+static void test_release_host_driver_bind_fails(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **released = NULL;
+
+        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0));
+        x->fake.host_bind_error = -ENODEV;
+        assert_error(x, engine_release_host(x->e, x->t, SLOTS("00:04.0"), &released, &x->err), -ENODEV,
+                     ENGINE_ERROR_SYSTEM, "0000:00:04.0", "'e1000e' did not bind again");
+        assert_non_null(strstr(x->err.message, "it is unbound now"));
+        assert_null(engine_find(x->e, "00:04.0"));
+        assert_int_equal(strv_length(released), 1);
+        assert_null(slot_of(x, "00:04.0")->driver);
+        assert_null(slot_of(x, "00:04.0")->override);
+}
+
+static void test_release_host_driver_does_not_stick(void **state) {
+        Fixture *x = *state;
+
+        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0));
+        x->fake.host_bind_silent = true; /* bind "works", yet no driver is bound afterwards */
+        assert_error(x, engine_release_host(x->e, x->t, SLOTS("00:04.0"), NULL, &x->err), -ENXIO, ENGINE_ERROR_SYSTEM,
+                     "0000:00:04.0", "did not bind again");
+        assert_null(engine_find(x->e, "00:04.0"));
+}
+
+/* A device released to a guest is taken back first: then vfio-pci can be unbound without waiting for
+ * a VMM to let go. */
+static void test_release_host_retakes_released(void **state) {
+        Fixture *x = *state;
+        size_t mark;
+
+        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("00:04.0"), NULL, &x->err));
+        mark = log_len(&x->fake);
+        assert_ok(x, engine_release_host(x->e, x->t, SLOTS("00:04.0"), NULL, &x->err));
+        assert_log_order(&x->fake, mark,
+                         SLOTS("cdev_open 0000:00:04.0", "bind_iommufd 0000:00:04.0", "close 0000:00:04.0",
+                               "override 0000:00:04.0 (null)", "unbind 0000:00:04.0 vfio-pci", "bind 0000:00:04.0 e1000e"));
+        assert_string_equal(strna(slot_of(x, "00:04.0")->driver), "e1000e");
+        assert_null(engine_find(x->e, "00:04.0"));
+}
+
+static void test_release_host_released_in_use(void **state) {
+        Fixture *x = *state;
+        size_t mark;
+        HeldDevice *h;
+
+        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("00:04.0"), NULL, &x->err));
+        slot_of(x, "00:04.0")->vmm_open = true;
+        mark = log_len(&x->fake);
+
+        /* fails cleanly instead of hanging in the unbind (the fake fails the test on such an unbind) */
+        assert_error(x, engine_release_host(x->e, x->t, SLOTS("00:04.0"), NULL, &x->err), -EBUSY, ENGINE_ERROR_BUSY,
+                     "0000:00:04.0", "already open");
+        assert_int_equal(log_count(&x->fake, mark, "unbind "), 0);
+        assert_true(log_find(&x->fake, mark, "override 0000:00:04.0 (null)") < 0);
+        h = held(x, "00:04.0");
+        assert_int_equal(h->state, DEVICE_STATE_RELEASED);
+        assert_int_equal(h->fd, -EBADF);
+        assert_string_equal(strna(h->host_driver), "e1000e");
+        assert_string_equal(strna(slot_of(x, "00:04.0")->driver), "vfio-pci");
+        /* The device is in use by a VMM: clearing its bus mastering would break the guest's device. */
+        assert_true(log_find(&x->fake, mark, "disable_bus_master 0000:00:04.0") < 0);
+}
+
+/* Clearing driver_override fails after the fds were closed: the devices are not held any more, and
+ * must not be recorded as quarantined (with no fd) either; a later quarantine takes them again. */
+static void test_release_host_override_clear_fails(void **state) {
+        Fixture *x = *state;
+        HeldDevice *h;
+        size_t mark;
+
+        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0));
+        x->fake.override_clear_error = -EIO;
+        assert_error(x, engine_release_host(x->e, x->t, SLOTS("00:04.0"), NULL, &x->err), -EIO, ENGINE_ERROR_SYSTEM,
+                     "0000:00:04.0", "driver_override");
+        h = held(x, "00:04.0");
+        assert_int_equal(h->fd, -EBADF);
+        assert_int_equal(h->state, DEVICE_STATE_RELEASED);
+        assert_string_equal(strna(slot_of(x, "00:04.0")->driver), "vfio-pci");
+
+        x->fake.override_clear_error = 0;
+        mark = log_len(&x->fake);
+        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_true(log_find(&x->fake, mark, "cdev_open 0000:00:04.0") >= 0);
+        assert_quarantined(x, "00:04.0", QUARANTINE_MODE_BLOCKED);
+        assert_string_equal(strna(held(x, "00:04.0")->host_driver), "e1000e");
+}
+
+/* Bridge group, both released to a guest, the daemon forgets one (its new owner's business), then
+ * releases the other to the host: the re-take pulls the forgotten mate back in (it is still on
+ * vfio-pci), and the whole group goes back to the host. */
+static void test_release_host_retakes_forgotten_mate(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **released = NULL;
+
+        assert_ok(x, quarantine(x, SLOTS("02:01.0", "02:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("02:01.0"), NULL, &x->err));
+        engine_forget(x->e, "0000:02:02.0");
+        assert_int_equal(x->e->n_devices, 1);
+
+        assert_ok(x, engine_release_host(x->e, x->t, SLOTS("02:01.0"), &released, &x->err));
+        assert_int_equal(strv_length(released), 2);
+        assert_int_equal(x->e->n_devices, 0);
+        assert_null(slot_of(x, "02:01.0")->driver);
+        assert_null(slot_of(x, "02:02.0")->override);
+}
+
+/* ---- EngineError ----------------------------------------------------------------------------------- */
+
+static void fail_once(Fixture *x) {
+        assert_true(quarantine(x, SLOTS("00:09.0"), QUARANTINE_MODE_BLOCKED, 0) < 0);
+        assert_non_null(x->err.message);
+        assert_non_null(x->err.device);
+}
+
+static void test_error_reset_by_every_call(void **state) {
+        Fixture *x = *state;
+
+        fail_once(x);
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_error_cleared(&x->err);
+
+        fail_once(x);
+        assert_ok(x, quarantine(x, SLOTS("00:03.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_error_cleared(&x->err);
+
+        fail_once(x);
+        assert_ok(x, engine_set_mode(x->e, x->t, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16, &x->err));
+        assert_error_cleared(&x->err);
+
+        fail_once(x);
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16)); /* a no-op */
+        assert_error_cleared(&x->err);
+
+        fail_once(x);
+        assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("00:02.0"), NULL, &x->err));
+        assert_error_cleared(&x->err);
+
+        fail_once(x);
+        assert_ok(x, engine_release_host(x->e, x->t, SLOTS("00:03.0"), NULL, &x->err));
+        assert_error_cleared(&x->err);
+
+        /* a second failure replaces the first */
+        fail_once(x);
+        assert_error(x, engine_release_host(x->e, x->t, SLOTS("00:05.0"), NULL, &x->err), -ENOENT,
+                     ENGINE_ERROR_NOT_HELD, "00:05.0", "not in quarantine");
+}
+
+/* ---- persistence ------------------------------------------------------------------------------------ */
+
+typedef struct FdStore {
+        char *names[8];
+        int fds[8];
+        size_t n;
+        char **asked;
+} FdStore;
+
+static void store_put(FdStore *s, const char *name, int fd) {
+        assert_true(s->n < ELEMENTSOF(s->fds));
+        assert_non_null(s->names[s->n] = strdup(name));
+        s->fds[s->n++] = fd;
+}
+
+static void store_put_slot(FdStore *s, const char *slot, int fd) {
+        char name[32];
+        engine_fdname_for_slot(slot, name);
+        store_put(s, name, fd);
+}
+
+static void store_done(FdStore *s) {
+        for (size_t i = 0; i < s->n; i++)
+                free(s->names[i]);
+        strv_free(s->asked);
+}
+
+static int store_lookup(void *ud, const char *name) {
+        FdStore *s = ud;
+
+        assert_int_equal(strv_extend(&s->asked, name), 0);
+        for (size_t i = 0; i < s->n; i++)
+                if (streq(s->names[i], name))
+                        return s->fds[i];
+        return -EBADF;
+}
+
+/* The engine's state as JSON text, or one member of it. */
+static char *json_text(const Engine *e, const char *member) {
+        json_object *j = NULL, *m = NULL;
+        char *s;
+
+        assert_int_equal(engine_to_json(e, &j), 0);
+        if (member)
+                assert_true(json_object_object_get_ex(j, member, &m));
+        assert_non_null(s = strdup(json_object_to_json_string_ext(m ?: j, JSON_C_TO_STRING_PLAIN)));
+        json_object_put(j);
+        return s;
+}
+
+static json_object *json_state(const Engine *e) {
+        _cleanup_free_ char *text = json_text(e, NULL);
+        json_object *j = json_tokener_parse(text); /* through text, as the daemon stores it */
+        assert_non_null(j);
+        return j;
+}
+
+static void test_fdname(void **state) {
+        char name[32];
+
+        engine_fdname_for_slot("0000:03:00.0", name);
+        assert_string_equal(name, "vfio-0000-03-00.0");
+        assert_null(strchr(name, ':'));
+}
+
+static void test_persist_roundtrip(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **lost = NULL;
+        _cleanup_free_ char *before = NULL, *after = NULL;
+        FdStore store = {};
+        json_object *j;
+
+        x->fake.now = 100;
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        x->fake.now = 200;
+        slot_of(x, "00:04.0")->reset_works = true;
+        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_SCRATCH_PAGE, M64));
+        x->fake.now = 300;
+        assert_ok(x, quarantine(x, SLOTS("00:03.0"), QUARANTINE_MODE_BLOCKED, 0));
+        x->fake.now = 400;
+        assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("00:03.0"), NULL, &x->err));
+
+        j = json_state(x->e);
+        store_put(&store, ENGINE_FDNAME_IOMMUFD, fake_dup_fd(&x->fake, x->e->iommufd));
+        store_put_slot(&store, "0000:00:02.0", fake_dup_fd(&x->fake, held(x, "00:02.0")->fd));
+        store_put_slot(&store, "0000:00:04.0", fake_dup_fd(&x->fake, held(x, "00:04.0")->fd));
+
+        assert_int_equal(engine_new(x->copy ?: snapshot("default"), &fake_ops, &x->fake, &x->adopted), 0);
+        assert_int_equal(engine_adopt(x->adopted, j, store_lookup, &store, &lost), 0);
+        json_object_put(j);
+        assert_int_equal(strv_length(lost), 0);
+
+        /* every device field round-trips */
+        before = json_text(x->e, "devices");
+        after = json_text(x->adopted, "devices");
+        assert_string_equal(after, before);
+
+        assert_int_equal(x->adopted->n_devices, 3);
+        assert_int_equal(x->adopted->iommufd, store.fds[0]);
+        assert_int_equal(x->adopted->blocked_ioas, x->e->blocked_ioas);
+        assert_int_equal(x->adopted->scratch.ioas, x->e->scratch.ioas);
+        assert_int_equal(x->adopted->scratch.covered, M64);
+        assert_int_equal(x->adopted->scratch.source, x->e->scratch.source);
+        FOREACH_ARRAY(h, x->e->devices, x->e->n_devices) {
+                HeldDevice *a = engine_find(x->adopted, h->slot);
+                assert_non_null(a);
+                assert_int_equal(a->group, h->group);
+                assert_int_equal(a->state, h->state);
+                assert_int_equal(a->mode, h->mode);
+                assert_int_equal(a->dev_id, h->dev_id);
+                assert_int_equal(a->pt_id, h->pt_id);
+                assert_string_equal(strna(a->host_driver), strna(h->host_driver));
+                assert_int_equal(a->group_type_changed, h->group_type_changed);
+                assert_int_equal(a->reset_works, h->reset_works);
+                assert_int_equal(a->since, h->since);
+                assert_int_equal(a->cover, h->cover);
+        }
+        assert_int_equal(engine_find(x->adopted, "00:02.0")->fd, store.fds[1]);
+        assert_int_equal(engine_find(x->adopted, "00:04.0")->fd, store.fds[2]);
+        assert_int_equal(engine_find(x->adopted, "00:04.0")->since, 200);
+        assert_string_equal(strna(engine_find(x->adopted, "00:04.0")->host_driver), "e1000e");
+        assert_int_equal(engine_find(x->adopted, "00:03.0")->fd, -EBADF);
+        assert_int_equal(engine_find(x->adopted, "00:03.0")->state, DEVICE_STATE_RELEASED);
+        assert_int_equal(engine_find(x->adopted, "00:03.0")->since, 400);
+        /* a released device needs no fd: not even asked for */
+        assert_false(strv_contains(store.asked, "vfio-0000-00-03.0"));
+
+        store_done(&store);
+}
+
+static void test_persist_lost_device(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **lost = NULL;
+        FdStore store = {};
+        json_object *j;
+
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_ok(x, quarantine(x, SLOTS("00:03.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("00:03.0"), NULL, &x->err));
+
+        /* the fd store kept the iommufd, but not 00:02.0's cdev */
+        j = json_state(x->e);
+        store_put(&store, ENGINE_FDNAME_IOMMUFD, fake_dup_fd(&x->fake, x->e->iommufd));
+        assert_int_equal(engine_new(snapshot("default"), &fake_ops, &x->fake, &x->adopted), 0);
+        assert_int_equal(engine_adopt(x->adopted, j, store_lookup, &store, &lost), 0);
+        json_object_put(j);
+
+        assert_int_equal(strv_length(lost), 1);
+        assert_string_equal(lost[0], "0000:00:02.0");
+        assert_null(engine_find(x->adopted, "00:02.0"));
+        assert_non_null(engine_find(x->adopted, "00:03.0"));
+        assert_int_equal(engine_find(x->adopted, "00:03.0")->state, DEVICE_STATE_RELEASED);
+        assert_int_equal(x->adopted->n_devices, 1);
+        assert_true(strv_contains(store.asked, "vfio-0000-00-02.0"));
+        assert_false(strv_contains(store.asked, "vfio-0000-00-03.0"));
+        store_done(&store);
+}
+
+static void test_persist_fd_not_char_device(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **lost = NULL;
+        FdStore store = {};
+        json_object *j;
+        int p[2];
+
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        j = json_state(x->e);
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        store_put(&store, ENGINE_FDNAME_IOMMUFD, fake_dup_fd(&x->fake, x->e->iommufd));
+        store_put_slot(&store, "0000:00:02.0", p[0]); /* not a VFIO cdev */
+
+        assert_int_equal(engine_new(snapshot("default"), &fake_ops, &x->fake, &x->adopted), 0);
+        assert_int_equal(engine_adopt(x->adopted, j, store_lookup, &store, &lost), 0);
+        json_object_put(j);
+        assert_int_equal(strv_length(lost), 1);
+        assert_null(engine_find(x->adopted, "00:02.0"));
+        /* and the engine closed it */
+        assert_int_equal(fcntl(p[0], F_GETFD), -1);
+        assert_int_equal(close(p[1]), 0);
+        store_done(&store);
+}
+
+static void test_persist_no_iommufd(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **lost = NULL;
+        FdStore store = {};
+        json_object *j;
+        int fd;
+
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_ok(x, quarantine(x, SLOTS("00:03.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("00:03.0"), NULL, &x->err));
+        j = json_state(x->e);
+
+        /* without the iommufd the ids mean nothing: quarantined devices are lost (their fds closed) */
+        fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        assert_true(fd >= 0);
+        store_put_slot(&store, "0000:00:02.0", fd);
+        assert_int_equal(engine_new(snapshot("default"), &fake_ops, &x->fake, &x->adopted), 0);
+        assert_int_equal(engine_adopt(x->adopted, j, store_lookup, &store, &lost), 0);
+        json_object_put(j);
+        assert_int_equal(strv_length(lost), 1);
+        assert_string_equal(lost[0], "0000:00:02.0");
+        assert_int_equal(fcntl(fd, F_GETFD), -1);
+        assert_int_equal(x->adopted->iommufd, -EBADF);
+        assert_int_equal(x->adopted->blocked_ioas, 0);
+        assert_int_equal(x->adopted->n_devices, 1);
+        assert_int_equal(engine_find(x->adopted, "00:03.0")->state, DEVICE_STATE_RELEASED);
+        store_done(&store);
+}
+
+static void test_device_state_strings(void **state) {
+        for (DeviceState s = 0; s < _DEVICE_STATE_MAX; s++)
+                assert_int_equal(device_state_from_string(device_state_to_string(s)), s);
+        assert_int_equal(device_state_from_string("nope"), _DEVICE_STATE_INVALID);
+        assert_null(device_state_to_string(_DEVICE_STATE_MAX));
+}
+
+#define T(name, setup) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                T(test_quarantine_unbound_blocked, setup_default),
+                T(test_quarantine_blocked_ioas_shared, setup_default),
+                T(test_quarantine_clears_bus_master, setup_default),
+                T(test_quarantine_host_driver, setup_default),
+                T(test_quarantine_driver_hint, setup_default),
+                T(test_quarantine_driver_hint_vfio_pci, setup_default),
+                T(test_quarantine_already_vfio, setup_default_vfio),
+                T(test_quarantine_reset, setup_default),
+                T(test_quarantine_reset_unsupported, setup_default),
+                T(test_quarantine_requarantine_released, setup_default),
+
+                T(test_scratch_default_cover, setup_default),
+                T(test_scratch_direct_region_subtracted, setup_default_direct),
+                T(test_scratch_larger_cover_extends, setup_default),
+                T(test_scratch_smaller_cover_no_extend, setup_default),
+
+                T(test_set_mode_replaces, setup_default),
+                T(test_requarantine_other_mode_replaces, setup_default),
+                T(test_set_mode_same_is_noop, setup_default),
+                T(test_set_mode_not_held, setup_default),
+                T(test_set_mode_released, setup_default),
+
+                T(test_group_partial_not_viable, setup_bridge),
+                T(test_group_both_taken, setup_bridge),
+                T(test_group_unbound_mate_taken, setup_bridge),
+                T(test_group_bridge_bound_not_viable, setup_bridge),
+                T(test_group_bridge_pcieport_viable, setup_bridge),
+                T(test_group_release_host_one_releases_group, setup_bridge),
+                T(test_group_release_guest_one_releases_group, setup_bridge),
+                T(test_group_multifunction_taken_whole, setup_default),
+                T(test_group_partial_failure_keeps_taken, setup_default),
+
+                T(test_quarantine_no_device, setup_default),
+                T(test_quarantine_invalid_address, setup_default),
+                T(test_quarantine_host_bridge, setup_default),
+                T(test_quarantine_pci_bridge, setup_bridge),
+                T(test_quarantine_noiommu, setup_noiommu),
+                T(test_quarantine_virtio_iommu_itself, setup_virtio),
+                T(test_quarantine_virtio_late_group, setup_virtio),
+                T(test_quarantine_virtio_no_group_after_bind, setup_virtio),
+                T(test_bind_eperm_unsafe_interrupts, setup_nointremap),
+                T(test_bind_eperm_unsafe_allowed, setup_nointremap_unsafe),
+                T(test_bind_eperm_interrupts_safe, setup_default),
+                T(test_bind_einval_busy, setup_default),
+                T(test_bind_ebusy_busy, setup_default),
+                T(test_bind_enodev_not_isolatable, setup_default),
+                T(test_bind_other_error, setup_default),
+                T(test_cdev_open_enoent_unsupported, setup_default),
+                T(test_cdev_open_other_error, setup_default),
+                T(test_iommufd_open_enoent_unsupported, setup_default),
+                T(test_iommufd_open_other_error, setup_default),
+                T(test_vfio_pci_does_not_bind, setup_default),
+                T(test_attach_fails_stays_bound, setup_default),
+                T(test_scratch_extend_fails, setup_default),
+
+                T(test_identity_switched_to_dma, setup_passthrough),
+                T(test_identity_restored_on_release_host, setup_passthrough),
+                T(test_identity_group_switched_once, setup_passthrough),
+                T(test_identity_set_group_type_fails, setup_passthrough),
+
+                T(test_release_guest, setup_default),
+                T(test_release_guest_idempotent, setup_default),
+                T(test_release_guest_not_held, setup_default),
+                T(test_release_host, setup_default),
+                T(test_release_host_no_host_driver, setup_default),
+                T(test_release_host_not_held, setup_default),
+                T(test_release_host_driver_bind_fails, setup_default),
+                T(test_release_host_driver_does_not_stick, setup_default),
+                T(test_release_host_retakes_released, setup_default),
+                T(test_release_host_released_in_use, setup_default),
+                T(test_release_host_override_clear_fails, setup_default),
+                T(test_release_host_retakes_forgotten_mate, setup_bridge),
+
+                T(test_error_reset_by_every_call, setup_default),
+
+                cmocka_unit_test(test_fdname),
+                T(test_persist_roundtrip, setup_default),
+                T(test_persist_lost_device, setup_default),
+                T(test_persist_fd_not_char_device, setup_default),
+                T(test_persist_no_iommufd, setup_default),
+                cmocka_unit_test(test_device_state_strings),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
