@@ -277,7 +277,7 @@ static int on_dma_fault(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
         char t[64], human[512];
         json_object *o;
 
-        if (sd_bus_message_read(m, "sstststb", &slot, &access, &iova, &reason, &when, &quarantined) < 0)
+        if (sd_bus_message_read(m, "sststb", &slot, &access, &iova, &reason, &when, &quarantined) < 0)
                 return 0;
         o = json_object_new_object();
         json_object_object_add(o, "event", json_object_new_string("dma-fault"));

@@ -448,7 +448,7 @@ void bus_emit_dma_fault(Manager *m, const char *slot, const DmaFault *f, uint64_
         if (!m->bus)
                 return;
         h = engine_find(m->engine, slot);
-        (void) sd_bus_emit_signal(m->bus, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE, "DmaFault", "sstststb", slot,
+        (void) sd_bus_emit_signal(m->bus, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE, "DmaFault", "sststb", slot,
                                   f->interrupt ? "interrupt" : dma_access_to_string(f->access),
                                   (uint64_t) (f->has_iova ? f->iova : 0), f->reason_text, when,
                                   h && h->state == DEVICE_STATE_QUARANTINED);

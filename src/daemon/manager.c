@@ -238,12 +238,27 @@ static int fd_lookup(void *ud, const char *name) {
         return -EBADF;
 }
 
+/* The mode a device had in the previous instance's engine state ("" if unknown). */
+static const char *state_device_mode(json_object *engine, const char *slot) {
+        json_object *devs, *v;
+
+        if (!engine || !json_object_object_get_ex(engine, "devices", &devs) || !json_object_is_type(devs, json_type_array))
+                return "";
+        for (size_t i = 0; i < json_object_array_length(devs); i++) {
+                json_object *j = json_object_array_get_idx(devs, i);
+                if (json_object_object_get_ex(j, "slot", &v) && streq_ptr(json_object_get_string(v), slot) &&
+                    json_object_object_get_ex(j, "mode", &v))
+                        return strempty(json_object_get_string(v));
+        }
+        return "";
+}
+
 /* Takes back what a previous instance held: the fds systemd kept for us and state.json. A device whose
  * fd is gone (a clean stop empties the store on systemd < 254) fell back to its default domain (DMA
- * after we switched it): it is captured again at once. */
+ * after we switched it): it is captured again at once. *ret_lost gets those as slot, mode pairs. */
 static int manager_adopt(Manager *m, char ***ret_lost) {
         _cleanup_free_ char *path = state_path(m), *text = NULL;
-        _cleanup_strv_free_ char **names = NULL;
+        _cleanup_strv_free_ char **names = NULL, **lost = NULL;
         json_object *state = NULL, *engine = NULL, *devs = NULL;
         FdTable table = {};
         int n, r;
@@ -278,7 +293,9 @@ static int manager_adopt(Manager *m, char ***ret_lost) {
                         Device *d;
                         if (!json_object_object_get_ex(j, "slot", &v) || !(d = manager_get_device(m, json_object_get_string(v))))
                                 continue;
-                        if (json_object_object_get_ex(j, "host_driver", &v) && json_object_is_type(v, json_type_string))
+                        /* A host driver bound right now (read with the topology) is newer than the saved one. */
+                        if (!d->host_driver && json_object_object_get_ex(j, "host_driver", &v) &&
+                            json_object_is_type(v, json_type_string))
                                 d->host_driver = strdup(json_object_get_string(v));
                         if (json_object_object_get_ex(j, "faults_read", &v))
                                 d->faults_read = (unsigned) json_object_get_int64(v);
@@ -290,13 +307,20 @@ static int manager_adopt(Manager *m, char ***ret_lost) {
                                 d->last_fault = json_object_get_uint64(v);
                 }
 
-        r = engine_adopt(m->engine, engine, fd_lookup, &table, ret_lost);
+        r = engine_adopt(m->engine, engine, fd_lookup, &table, &lost);
         if (r < 0) {
                 json_object_put(state);
                 free(table.fds);
                 free(table.used);
                 return log_error_errno(r, "Failed to take back the previous state: %m");
         }
+        STRV_FOREACH(s, lost)
+                if (strv_extend(ret_lost, *s) < 0 || strv_extend(ret_lost, state_device_mode(engine, *s)) < 0) {
+                        json_object_put(state);
+                        free(table.fds);
+                        free(table.used);
+                        return log_oom();
+                }
         /* What was adopted stays in the store; anything else is closed. */
         for (size_t i = 0; i < table.n; i++)
                 if (!table.used[i])
@@ -756,12 +780,14 @@ int manager_startup(Manager *m) {
                 if (h->state == DEVICE_STATE_QUARANTINED)
                         register_request_eventfd(m, h->slot);
 
-        /* Devices whose fds were lost are outside quarantine right now: take them back first. */
-        STRV_FOREACH(s, lost) {
-                char *one[] = { *s, NULL };
+        /* Devices whose fds were lost are outside quarantine right now: take them back first, in the mode
+         * they had (slot, mode pairs). */
+        for (char **s = lost; s && s[0] && s[1]; s += 2) {
+                char *one[] = { s[0], NULL };
                 log_warning("%s was held by the previous instance but its file descriptor did not survive (a clean "
-                            "stop empties systemd's store before v254): taking it back.", *s);
-                (void) manager_quarantine(m, one, -1, "re-adopted after restart", (uid_t) -1, NULL, NULL);
+                            "stop empties systemd's store before v254): taking it back.", s[0]);
+                (void) manager_quarantine(m, one, quarantine_mode_from_string(s[1]), "re-adopted after restart",
+                                          (uid_t) -1, NULL, NULL);
         }
 
         /* Coldplug: devices on vfio-pci that the policy does not allow. */

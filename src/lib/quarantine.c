@@ -775,8 +775,14 @@ int engine_quarantine(Engine *e, const Topology *t, const QuarantineRequest *req
                         const char *hint = hint_for(req->driver_hints, m->slot);
                         if (hint && !streq(hint, "vfio-pci") && !(m->host_driver = strdup(hint)))
                                 return -ENOMEM;
-                } else if (h && h->host_driver && !(m->host_driver = strdup(h->host_driver)))
-                        return -ENOMEM;
+                } else {
+                        /* Already on vfio-pci: the host driver is the one we hold for it, else the one the
+                         * caller remembers (bound to vfio-pci by someone else, or held by an instance that
+                         * crashed and lost its fds). */
+                        const char *known = h && h->host_driver ? h->host_driver : hint_for(req->driver_hints, m->slot);
+                        if (known && !streq(known, "vfio-pci") && !(m->host_driver = strdup(known)))
+                                return -ENOMEM;
+                }
         }
 
         /* 2. While no driver is bound, turn an identity default domain into a translated one, so that

@@ -1,0 +1,1026 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# isolated's integration tests, outside the VM: each case starts a private D-Bus daemon and isolated
+# with --fake-engine on a fresh copy of a machine snapshot (tests/fixtures/sysfs/<name>), drives it
+# with isolatectl and busctl, and checks the answers, the exit codes (PRODUCT.md: 0 ok, 1 failed,
+# 2 usage), the D-Bus error names and the side effects in the copy (driver links, driver_override).
+# Every daemon is stopped with SIGTERM at the end of its case and must exit 0 without any sanitizer
+# report, so that the suite also proves a clean shutdown under -Db_sanitize=address,undefined.
+#
+#   ISOLATE_BUILD_ROOT   the build directory (default /work/main/build)
+#   ISOLATE_TEST_KEEP=1  keep the work directory (logs, copies) even when everything passed
+#   test-daemon.sh [CASE...]   run only these cases (names as printed, e.g. "persistence")
+#
+# Exit status: 0 all passed, 1 a case failed, 77 dbus-daemon or busctl is missing (skipped).
+
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC=${ISOLATE_SOURCE_ROOT:-$(cd "$HERE/../.." && pwd)}
+BUILD=${ISOLATE_BUILD_ROOT:-/work/main/build}
+ISOLATED=$BUILD/src/daemon/isolated
+ISOLATECTL=$BUILD/src/cli/isolatectl
+FIXTURES=$SRC/tests/fixtures/sysfs
+BUS_CONF=$HERE/bus.conf
+INTROSPECT_DIFF=$HERE/introspect-diff.py
+
+for tool in dbus-daemon busctl; do
+        if ! command -v "$tool" >/dev/null; then
+                echo "SKIP: $tool is not installed; the daemon tests need a private D-Bus daemon and busctl."
+                exit 77
+        fi
+done
+for tool in jq python3 diff mkfifo; do
+        command -v "$tool" >/dev/null || { echo "ERROR: $tool is needed by the daemon tests." >&2; exit 1; }
+done
+for bin in "$ISOLATED" "$ISOLATECTL"; do
+        [[ -x $bin ]] || { echo "ERROR: $bin is missing: build first (ninja -C $BUILD)." >&2; exit 1; }
+done
+
+# Sanitizer builds: a report must end the process with a failure, which the checks below see.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LC_ALL=C.UTF-8
+unset ISOLATE_FAKE_BIND_ERROR NOTIFY_SOCKET LISTEN_FDS LISTEN_PID LISTEN_FDNAMES JOURNAL_STREAM
+ulimit -c 0
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/isolate-daemon-test.XXXXXX")
+chmod 0755 "$WORK" # the authorization case runs clients as nobody: the bus socket must be reachable
+: >"$WORK/pids"
+
+# Every process we start is listed in $WORK/pids; whatever is still running at exit is killed (if it
+# is still ours: its command line or environment names $WORK, so a reused pid is left alone).
+on_exit() {
+        local pid
+        while read -r pid; do
+                if grep -qsF "$WORK" "/proc/$pid/cmdline" "/proc/$pid/environ"; then
+                        kill -KILL "$pid" 2>/dev/null || true
+                fi
+        done <"$WORK/pids"
+        if [[ ${ISOLATE_TEST_KEEP:-0} == 1 || ${FAILED_CASES:-0} != 0 ]]; then
+                echo "Logs and snapshot copies are in $WORK"
+        else
+                rm -rf "$WORK"
+        fi
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+track() { echo "$1" >>"$WORK/pids"; }
+
+# ---- assertions ------------------------------------------------------------------------------
+# A case runs in a subshell with errexit: an unexpected failure of any command ends it as failed.
+# The check helpers below do not stop the case; they count failures and print what went wrong.
+
+FAILURES=0
+
+ok() { echo "    ok: $*"; }
+fail() {
+        echo "    FAIL: $*"
+        FAILURES=$((FAILURES + 1))
+}
+
+# show a captured output, indented, for a failure report
+show() {
+        local label=$1 file=$2
+        [[ -s $file ]] || return 0
+        echo "      $label:"
+        head -n 20 "$file" | sed 's/^/        /'
+}
+
+# run CMD...: runs CMD with its output in $CASE_DIR/{stdout,stderr}; sets RC, OUT and ERR.
+run() {
+        echo "\$ $*" >>"$CASE_DIR/commands"
+        RC=0
+        "$@" >"$CASE_DIR/stdout" 2>"$CASE_DIR/stderr" </dev/null || RC=$?
+        OUT=$(cat "$CASE_DIR/stdout")
+        ERR=$(cat "$CASE_DIR/stderr")
+}
+
+ctl() { run "$ISOLATECTL" "$@"; }
+
+# the unprivileged user (nobody) for the authorization case
+as_nobody() {
+        if command -v setpriv >/dev/null; then
+                setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"
+        else
+                runuser -u nobody -- "$@"
+        fi
+}
+
+expect_rc() {
+        local want=$1 what=$2
+        if [[ $RC == "$want" ]]; then
+                ok "$what: exit status $want"
+        else
+                fail "$what: exit status $RC, expected $want"
+                show stdout "$CASE_DIR/stdout"
+                show stderr "$CASE_DIR/stderr"
+        fi
+}
+
+# expect_in WHERE(out|err) SUBSTRING WHAT
+expect_in() {
+        local where=$1 needle=$2 what=$3 text
+        [[ $where == out ]] && text=$OUT || text=$ERR
+        if [[ $text == *"$needle"* ]]; then
+                ok "$what"
+        else
+                fail "$what: '$needle' not in std$where"
+                show "std$where" "$CASE_DIR/std$where"
+        fi
+}
+
+# expect_json DESCRIPTION JQ-FILTER: the filter, applied to $OUT, must yield true.
+expect_json() {
+        local what=$1 filter=$2
+        if jq -e "$filter" >/dev/null 2>"$CASE_DIR/jq.err" <<<"$OUT"; then
+                ok "$what"
+        else
+                fail "$what: jq '$filter' is not true"
+                show stdout "$CASE_DIR/stdout"
+                show jq "$CASE_DIR/jq.err"
+        fi
+}
+
+# check WHAT CMD...: CMD must succeed.
+check() {
+        local what=$1
+        shift
+        if "$@"; then ok "$what"; else fail "$what"; fi
+}
+
+# expect_eq WHAT GOT WANT
+expect_eq() {
+        if [[ $2 == "$3" ]]; then
+                ok "$1 ($3)"
+        else
+                fail "$1: got '$2', expected '$3'"
+        fi
+}
+
+# wait_until SECONDS CMD...: polls CMD until it succeeds; returns 1 on timeout.
+wait_until() {
+        local deadline=$((SECONDS + $1))
+        shift
+        until "$@" >/dev/null 2>&1; do
+                ((SECONDS < deadline)) || return 1
+                sleep 0.05
+        done
+}
+
+# ---- the snapshot copy -----------------------------------------------------------------------
+
+# fresh_copy SNAPSHOT: $ROOT becomes a new copy of tests/fixtures/sysfs/SNAPSHOT, $STATE an empty
+# state directory.
+fresh_copy() {
+        SNAPSHOT=$1
+        rm -rf "$ROOT" "$STATE"
+        cp -a "$FIXTURES/$SNAPSHOT" "$ROOT"
+        mkdir -p "$STATE"
+}
+
+dev_dir() { echo "$ROOT/sys/bus/pci/devices/$1"; }
+# the driver a device is bound to in the copy ("" if none)
+driver_of() {
+        local link
+        link=$(readlink "$(dev_dir "$1")/driver" 2>/dev/null) || { echo ""; return 0; }
+        basename "$link"
+}
+override_of() { cat "$(dev_dir "$1")/driver_override"; }
+
+expect_driver() {
+        expect_eq "$1 is bound to '$2' in the copy" "$(driver_of "$1")" "$2"
+}
+
+# The bus master enable bit (bit 2 of the command register, config space offset 4).
+bus_master_of() { echo $(($(od -An -tu1 -j4 -N1 "$(dev_dir "$1")/config") & 4 ? 1 : 0)); }
+set_bus_master() {
+        local cfg byte
+        cfg=$(dev_dir "$1")/config
+        byte=$(od -An -tu1 -j4 -N1 "$cfg")
+        printf '%b' "\\x$(printf %02x $((byte | 4)))" | dd of="$cfg" bs=1 seek=4 conv=notrunc status=none
+}
+
+# expect_copy_unchanged REFERENCE WHAT: the copy still equals REFERENCE (files and symlinks as they are).
+expect_copy_unchanged() {
+        if diff -r --no-dereference "$1" "$ROOT" >"$CASE_DIR/copy.diff" 2>&1; then
+                ok "$2"
+        else
+                fail "$2: the copy changed"
+                show diff "$CASE_DIR/copy.diff"
+        fi
+}
+
+# ---- the private bus and the daemon ----------------------------------------------------------
+
+start_bus() {
+        BUS_SOCK=$CASE_DIR/bus
+        BUS_ADDR=unix:path=$BUS_SOCK
+        dbus-daemon --config-file="$BUS_CONF" --address="$BUS_ADDR" --nofork --nopidfile \
+                >"$CASE_DIR/bus.log" 2>&1 &
+        BUS_PID=$!
+        track "$BUS_PID"
+        export DBUS_SYSTEM_BUS_ADDRESS=$BUS_ADDR
+        if ! wait_until 10 busctl --address="$BUS_ADDR" list; then
+                cat "$CASE_DIR/bus.log"
+                echo "    the private bus did not come up" >&2
+                return 1
+        fi
+}
+
+stop_bus() {
+        [[ -n ${BUS_PID:-} ]] || return 0
+        kill -TERM "$BUS_PID" 2>/dev/null || true
+        wait "$BUS_PID" 2>/dev/null || true
+        BUS_PID=
+}
+
+# busctl for the Manager object; sets RC, OUT, ERR and ERROR_NAME (the D-Bus error's name, which
+# busctl only prints in its debug log). BUSCTL_AS: a command prefix to call as another user.
+BUSCTL_AS=()
+bus_call() {
+        run env SYSTEMD_LOG_LEVEL=debug "${BUSCTL_AS[@]}" busctl --address="$BUS_ADDR" call \
+                org.isolate1 /org/isolate1 org.isolate1.Manager "$@"
+        ERROR_NAME=$(sed -n 's/^Got message type=error .* error-name=\([^ ]*\) .*/\1/p' "$CASE_DIR/stderr" | tail -n 1)
+        ERR=$(grep -v -e '^Bus ' -e '^Sent message' -e '^Got message' "$CASE_DIR/stderr" || true)
+}
+
+expect_error_name() {
+        local want=$1 what=$2
+        if [[ $RC != 0 && $ERROR_NAME == "$want" ]]; then
+                ok "$what: $want"
+        else
+                fail "$what: exit $RC, error name '$ERROR_NAME', expected $want"
+                echo "      busctl said: $ERR"
+        fi
+}
+
+# get_property PATH INTERFACE PROPERTY: the value as busctl prints it, e.g. s "quarantined"
+get_property() {
+        busctl --address="$BUS_ADDR" get-property org.isolate1 "$1" "$2" "$3"
+}
+device_property() {
+        local p=${1//[:.]/_}
+        get_property "/org/isolate1/device/$p" org.isolate1.Device "$2"
+}
+manager_property() { get_property /org/isolate1 org.isolate1.Manager "$1"; }
+get_policy_json() {
+        busctl --address="$BUS_ADDR" --json=short call org.isolate1 /org/isolate1 org.isolate1.Manager GetPolicy |
+                jq -r '.data[0]'
+}
+
+daemon_owns_name() {
+        busctl --address="$BUS_ADDR" status org.isolate1 2>/dev/null | grep -qx "PID=$DAEMON_PID"
+}
+name_is_free() { ! busctl --address="$BUS_ADDR" status org.isolate1 >/dev/null 2>&1; }
+
+# start_daemon SNAPSHOT|- POLICY [VAR=VALUE...]: isolated on a fresh copy of SNAPSHOT (or, with "-", on
+# the current copy and state directory), with the given environment; waits until it owns org.isolate1.
+start_daemon() {
+        local snapshot=$1 policy=$2
+        shift 2
+        [[ $snapshot == - ]] || fresh_copy "$snapshot"
+        DAEMON_N=$((${DAEMON_N:-0} + 1))
+        DAEMON_LOG=$CASE_DIR/daemon.$DAEMON_N.log
+        echo "\$ ${*:+$* }isolated --root $ROOT --fake-engine --state-dir $STATE --policy $policy" >>"$CASE_DIR/commands"
+        env "$@" "$ISOLATED" --root "$ROOT" --fake-engine --state-dir "$STATE" --policy "$policy" \
+                --log-target=console --log-level=debug >"$DAEMON_LOG" 2>&1 </dev/null &
+        DAEMON_PID=$!
+        track "$DAEMON_PID"
+        local deadline=$((SECONDS + 20))
+        until daemon_owns_name; do
+                if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+                        wait "$DAEMON_PID" || true
+                        DAEMON_PID=
+                        fail "isolated exited during startup"
+                        show log "$DAEMON_LOG"
+                        return 1
+                fi
+                if ((SECONDS >= deadline)); then
+                        fail "isolated did not take org.isolate1 on the bus within 20 s"
+                        show log "$DAEMON_LOG"
+                        return 1
+                fi
+                sleep 0.05
+        done
+}
+
+# Sanitizer and crash reports in a log file.
+sanitizer_report() {
+        grep -E -m 5 'ERROR: (Address|Leak|Undefined|Memory|Thread)Sanitizer|runtime error:|SUMMARY: [A-Za-z]*Sanitizer' "$1"
+}
+
+# stop_daemon: SIGTERM; it must exit 0 within 10 s, and its log must carry no sanitizer report.
+stop_daemon() {
+        [[ -n ${DAEMON_PID:-} ]] || return 0
+        local pid=$DAEMON_PID rc=0 deadline=$((SECONDS + 10))
+        DAEMON_PID=
+        kill -TERM "$pid" 2>/dev/null || true
+        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+                sleep 0.05
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+                kill -KILL "$pid" 2>/dev/null || true
+                fail "isolated did not exit within 10 s of SIGTERM"
+        fi
+        wait "$pid" || rc=$?
+        if [[ $rc != 0 ]]; then
+                fail "isolated exited with status $rc on SIGTERM (expected a clean exit)"
+                show log "$DAEMON_LOG"
+        elif sanitizer_report "$DAEMON_LOG" >/dev/null; then
+                fail "isolated's log has a sanitizer report"
+                sanitizer_report "$DAEMON_LOG" | sed 's/^/        /'
+        else
+                ok "isolated stopped cleanly (SIGTERM, exit 0)"
+        fi
+}
+
+# kill_daemon: SIGKILL (a crash), then wait until the bus has dropped its name.
+kill_daemon() {
+        local pid=$DAEMON_PID
+        DAEMON_PID=
+        kill -KILL "$pid"
+        wait "$pid" 2>/dev/null || true
+        wait_until 10 name_is_free || { fail "org.isolate1 still owned after SIGKILL"; return 1; }
+}
+
+# kmsg LINE...: writes kernel log records into the FIFO $ROOT/dev/kmsg (open as fd 9). In a subshell
+# that ignores SIGPIPE, so that a daemon that died fails the case instead of killing it silently.
+kmsg() {
+        if ! (trap '' PIPE; printf '%s\n' "$@" >&9); then
+                fail "cannot write to the kernel log FIFO: is isolated still running?"
+                show log "$DAEMON_LOG"
+                return 1
+        fi
+}
+
+# monitor: isolatectl --json monitor in the background; its output is $CASE_DIR/monitor.out.
+start_monitor() {
+        "$ISOLATECTL" --json monitor >"$CASE_DIR/monitor.out" 2>"$CASE_DIR/monitor.err" </dev/null &
+        MONITOR_PID=$!
+        track "$MONITOR_PID"
+        # No readiness notice in JSON mode: reload until the monitor reports it, so that it is
+        # subscribed before the events the case is about.
+        local deadline=$((SECONDS + 10))
+        until grep -q '"event":"policy-reloaded"' "$CASE_DIR/monitor.out" 2>/dev/null; do
+                if ((SECONDS >= deadline)); then
+                        fail "isolatectl monitor reported no policy-reloaded event within 10 s"
+                        show stderr "$CASE_DIR/monitor.err"
+                        return 1
+                fi
+                "$ISOLATECTL" reload >/dev/null
+                sleep 0.1
+        done
+}
+
+stop_monitor() {
+        [[ -n ${MONITOR_PID:-} ]] || return 0
+        local pid=$MONITOR_PID rc=0
+        MONITOR_PID=
+        kill -INT "$pid" 2>/dev/null || true
+        wait "$pid" || rc=$?
+        if [[ $rc != 0 ]] || sanitizer_report "$CASE_DIR/monitor.err" >/dev/null; then
+                fail "isolatectl monitor exited with status $rc on SIGINT"
+                show stderr "$CASE_DIR/monitor.err"
+        fi
+}
+
+# monitor_has FILTER: some JSON line of the monitor's output satisfies the jq filter.
+monitor_has() { jq -e -s "any(.[]; $1)" "$CASE_DIR/monitor.out" >/dev/null 2>&1; }
+
+expect_monitor() {
+        local what=$1 filter=$2
+        if wait_until 10 monitor_has "$filter"; then
+                ok "monitor: $what"
+        else
+                fail "monitor: $what: no line with $filter"
+                show monitor "$CASE_DIR/monitor.out"
+        fi
+}
+
+# status_json [DEVICE...]: isolatectl --json=short status into $OUT, exit status checked.
+status_json() {
+        ctl --json=short status "$@"
+        [[ $RC == 0 ]] || fail "isolatectl --json=short status $* failed with $RC: $ERR"
+}
+
+# device_is SLOT JQ-CONDITION WHAT: the status record of SLOT satisfies the condition.
+device_is() {
+        status_json "$1"
+        expect_json "$3" "any(.[]; .slot == \"$1\" and ($2))"
+}
+
+# write_policy FILE JSON
+write_policy() { printf '%s\n' "$2" >"$1"; }
+
+EMPTY_POLICY='{ "version": 1 }'
+# edu (1234:11e8) in slot 0000:00:03.0 may pass through; nothing else.
+EDU3_POLICY='{
+  "version": 1,
+  "rules": [
+    { "id": "edu-03", "match": { "vendor": "1234", "device": "11e8", "slot": "0000:00:03.0" },
+      "passthrough": "allow" }
+  ]
+}'
+
+# ---- cases -----------------------------------------------------------------------------------
+
+# The running daemon serves exactly the documented D-Bus contract (dbus/*.xml), and the diff tool
+# does notice a difference.
+case_introspection() {
+        write_policy "$CASE_DIR/policy.json" "$EMPTY_POLICY"
+        start_daemon default "$CASE_DIR/policy.json"
+
+        run python3 "$INTROSPECT_DIFF" --address="$BUS_ADDR" \
+                "$SRC/dbus/org.isolate1.Manager.xml" /org/isolate1 \
+                "$SRC/dbus/org.isolate1.Device.xml" /org/isolate1/device/0000_00_02_0
+        expect_rc 0 "Manager and Device interfaces equal dbus/org.isolate1.{Manager,Device}.xml"
+
+        # Self-test: a contract with a changed argument type and a missing property must differ.
+        sed -e '/<method name="Release">/,/<\/method>/s/type="s" name="to"/type="u" name="to"/' \
+                "$SRC/dbus/org.isolate1.Manager.xml" >"$CASE_DIR/Manager-changed.xml"
+        grep -v 'name="LastError"' "$SRC/dbus/org.isolate1.Device.xml" >"$CASE_DIR/Device-changed.xml"
+        run python3 "$INTROSPECT_DIFF" --address="$BUS_ADDR" \
+                "$CASE_DIR/Manager-changed.xml" /org/isolate1 \
+                "$CASE_DIR/Device-changed.xml" /org/isolate1/device/0000_00_02_0
+        expect_rc 1 "introspect-diff.py reports a changed contract"
+        expect_in out "method Release differs" "the diff names the changed method"
+        expect_in out "property LastError" "the diff names the property the contract lacks"
+}
+
+# Quarantine of an unbound edu: exit 0, status, the copy's driver link and driver_override, the Device
+# object's State, and a mode switch of a held device.
+case_quarantine() {
+        write_policy "$CASE_DIR/policy.json" "$EMPTY_POLICY"
+        start_daemon default "$CASE_DIR/policy.json"
+
+        ctl quarantine 00:02.0
+        expect_rc 0 "isolatectl quarantine 00:02.0"
+        expect_in out "0000:00:02.0" "the reply names the device taken"
+        status_json
+        expect_json "status lists 0000:00:02.0 quarantined, mode blocked" \
+                'any(.[]; .slot == "0000:00:02.0" and .state == "quarantined" and .mode == "blocked")'
+        expect_driver 0000:00:02.0 vfio-pci
+        expect_eq "driver_override of 0000:00:02.0" "$(override_of 0000:00:02.0)" vfio-pci
+        expect_eq "Device State property" "$(device_property 0000:00:02.0 State)" 's "quarantined"'
+        expect_eq "Manager QuarantinedDevices" "$(manager_property QuarantinedDevices)" 'u 1'
+
+        ctl quarantine --mode=scratch-page 00:02.0
+        expect_rc 0 "isolatectl quarantine --mode=scratch-page 00:02.0 (held: a mode switch)"
+        device_is 0000:00:02.0 '.state == "quarantined" and .mode == "scratch-page"' \
+                "status shows 0000:00:02.0 quarantined in scratch-page mode"
+        expect_eq "Device Mode property" "$(device_property 0000:00:02.0 Mode)" 's "scratch-page"'
+        expect_driver 0000:00:02.0 vfio-pci
+}
+
+# A device bound to a host driver: the driver is remembered and bound again by release --to host.
+case_host_driver() {
+        write_policy "$CASE_DIR/policy.json" "$EMPTY_POLICY"
+        start_daemon default "$CASE_DIR/policy.json"
+        expect_driver 0000:00:04.0 e1000e
+
+        ctl quarantine 00:04.0
+        expect_rc 0 "isolatectl quarantine 00:04.0 (bound to e1000e)"
+        expect_driver 0000:00:04.0 vfio-pci
+        status_json
+        expect_json "status: 0000:00:04.0 quarantined, host_driver e1000e" \
+                'any(.[]; .slot == "0000:00:04.0" and .state == "quarantined" and .host_driver == "e1000e")'
+
+        ctl release 00:04.0 --to host
+        expect_rc 0 "isolatectl release 00:04.0 --to host"
+        expect_driver 0000:00:04.0 e1000e
+        check "driver_override no longer says vfio-pci" test "$(override_of 0000:00:04.0)" != vfio-pci
+        status_json
+        expect_json "status no longer lists 0000:00:04.0" 'all(.[]; .slot != "0000:00:04.0")'
+        expect_eq "Device State property" "$(device_property 0000:00:04.0 State)" 's "host"'
+}
+
+# Bad arguments: InvalidArgs over D-Bus, exit 2 (usage) from the CLI; nothing is touched.
+case_argument_validation() {
+        write_policy "$CASE_DIR/policy.json" "$EMPTY_POLICY"
+        start_daemon default "$CASE_DIR/policy.json"
+        local invalid=org.freedesktop.DBus.Error.InvalidArgs
+
+        bus_call Quarantine assb 1 0000:zz:00.0 "" false
+        expect_error_name $invalid "Quarantine(['0000:zz:00.0'])"
+        bus_call Release assb 1 0000:00:02.0 space false
+        expect_error_name $invalid "Release(to='space')"
+        bus_call Quarantine assb 1 0000:00:02.0 fast false
+        expect_error_name $invalid "Quarantine(mode='fast')"
+        bus_call Quarantine assb 0 "" false
+        expect_error_name $invalid "Quarantine([]) (no device)"
+        bus_call Release assb 0 guest false
+        expect_error_name $invalid "Release([]) (no device)"
+
+        ctl quarantine 0000:zz:00.0
+        expect_rc 2 "isolatectl quarantine 0000:zz:00.0"
+        expect_in err "0000:zz:00.0" "the usage error names the bad address"
+        ctl release 00:02.0
+        expect_rc 2 "isolatectl release 00:02.0 without --to"
+        expect_in err "--to" "the usage error asks for --to"
+        ctl quarantine --mode=fast 00:02.0
+        expect_rc 2 "isolatectl quarantine --mode=fast"
+        expect_in err "fast" "the usage error names the bad mode"
+        expect_copy_unchanged "$FIXTURES/default" "nothing changed in the copy"
+}
+
+# The named errors of PRODUCT.md/org.isolate1.Manager.xml, and fail-closed on a failed quarantine.
+case_named_errors() {
+        write_policy "$CASE_DIR/policy.json" "$EMPTY_POLICY"
+        start_daemon default "$CASE_DIR/policy.json"
+
+        ctl quarantine 0000:00:09.0
+        expect_rc 1 "isolatectl quarantine 0000:00:09.0 (no such device)"
+        expect_in err "No PCI device" "the CLI says there is no such device"
+        bus_call Quarantine assb 1 0000:00:09.0 "" false
+        expect_error_name org.isolate1.Error.NoSuchDevice "Quarantine(0000:00:09.0)"
+        bus_call Quarantine assb 1 0000:00:00.0 "" false
+        expect_error_name org.isolate1.Error.NotIsolatable "Quarantine(0000:00:00.0) (host bridge)"
+        ctl quarantine 00:00.0
+        expect_rc 1 "isolatectl quarantine 00:00.0 (host bridge)"
+        stop_daemon
+
+        # bridge: 02:01.0 shares group 6 with 02:02.0, which virtio-pci drives.
+        start_daemon bridge "$CASE_DIR/policy.json"
+        ctl quarantine 02:01.0
+        expect_rc 1 "isolatectl quarantine 02:01.0 (its group member is in use)"
+        expect_in err "0000:02:02.0" "the error names the blocking device 0000:02:02.0"
+        bus_call Quarantine assb 1 0000:02:01.0 "" false
+        expect_error_name org.isolate1.Error.GroupNotViable "Quarantine(0000:02:01.0)"
+        expect_in err "0000:02:02.0" "the D-Bus error names 0000:02:02.0"
+        expect_copy_unchanged "$FIXTURES/bridge" "nothing changed in the copy"
+        ctl quarantine 02:01.0 02:02.0
+        expect_rc 0 "isolatectl quarantine 02:01.0 02:02.0 (the whole group)"
+        status_json
+        expect_json "both are quarantined" \
+                '[.[] | select(.state == "quarantined") | .slot] | contains(["0000:02:01.0", "0000:02:02.0"])'
+        expect_driver 0000:02:02.0 vfio-pci
+        expect_json "0000:02:02.0 remembers virtio-pci" \
+                'any(.[]; .slot == "0000:02:02.0" and .host_driver == "virtio-pci")'
+        stop_daemon
+
+        # nointremap, and iommufd refuses the bind with EPERM (unsafe interrupts). The copy's edu has bus
+        # mastering on, to see that the failure leaves it off.
+        fresh_copy nointremap
+        set_bus_master 0000:00:02.0
+        expect_eq "bus mastering of 0000:00:02.0 is on before" "$(bus_master_of 0000:00:02.0)" 1
+        start_daemon - "$CASE_DIR/policy.json" ISOLATE_FAKE_BIND_ERROR=0000:00:02.0=1
+        bus_call Quarantine assb 1 0000:00:02.0 "" false
+        expect_error_name org.isolate1.Error.UnsafeInterrupts "Quarantine(0000:00:02.0), bind fails with EPERM"
+        ctl quarantine 00:02.0
+        expect_rc 1 "isolatectl quarantine 00:02.0 (EPERM)"
+        expect_in err "allow_unsafe_interrupts" "the message mentions allow_unsafe_interrupts"
+        status_json
+        expect_json "status shows the failure as last_error of 0000:00:02.0" \
+                'any(.[]; .slot == "0000:00:02.0" and (.last_error // "" | contains("allow_unsafe_interrupts")))'
+        expect_driver 0000:00:02.0 vfio-pci
+        expect_eq "driver_override of 0000:00:02.0 (no host driver may take it)" "$(override_of 0000:00:02.0)" vfio-pci
+        expect_eq "bus mastering of 0000:00:02.0 is off after the failure" "$(bus_master_of 0000:00:02.0)" 0
+        stop_daemon
+
+        # EINVAL from the bind: the device is open elsewhere.
+        start_daemon nointremap "$CASE_DIR/policy.json" ISOLATE_FAKE_BIND_ERROR=0000:00:02.0=22
+        bus_call Quarantine assb 1 0000:00:02.0 "" false
+        expect_error_name org.isolate1.Error.DeviceBusy "Quarantine(0000:00:02.0), bind fails with EINVAL"
+        ctl quarantine 00:02.0
+        expect_rc 1 "isolatectl quarantine 00:02.0 (EINVAL)"
+}
+
+# Release to a guest only what the policy allows, with safe interrupts; all or nothing.
+case_policy_enforcement() {
+        write_policy "$CASE_DIR/policy.json" "$EDU3_POLICY"
+        start_daemon default "$CASE_DIR/policy.json"
+        ctl quarantine 00:02.0 00:03.0
+        expect_rc 0 "isolatectl quarantine 00:02.0 00:03.0"
+
+        ctl release 00:02.0 00:03.0 --to guest
+        expect_rc 1 "release of 00:02.0 and 00:03.0 together (00:02.0 denied)"
+        status_json
+        expect_json "neither was released: both still quarantined" \
+                '[.[] | select(.state == "quarantined") | .slot] | contains(["0000:00:02.0", "0000:00:03.0"])'
+
+        ctl release 00:02.0 --to guest
+        expect_rc 1 "release 00:02.0 --to guest (no rule allows it)"
+        if [[ $ERR =~ "no policy rule"|denies ]]; then ok "the refusal says no rule allows it"; else
+                fail "the refusal does not say why: $ERR"; fi
+        bus_call Release assb 1 0000:00:02.0 guest false
+        expect_error_name org.isolate1.Error.NotAllowed "Release(0000:00:02.0, guest)"
+        device_is 0000:00:02.0 '.state == "quarantined"' "0000:00:02.0 stays quarantined"
+
+        ctl release 00:03.0 --to guest
+        expect_rc 0 "release 00:03.0 --to guest (rule edu-03 allows it)"
+        device_is 0000:00:03.0 '.state == "released" and .rule == "edu-03"' "0000:00:03.0 is released (rule edu-03)"
+        expect_driver 0000:00:03.0 vfio-pci
+        stop_daemon
+
+        # Without interrupt remapping, an allow rule is not enough...
+        start_daemon nointremap "$CASE_DIR/policy.json"
+        ctl quarantine 00:03.0
+        expect_rc 0 "nointremap: quarantine 00:03.0"
+        ctl release 00:03.0 --to guest
+        expect_rc 1 "nointremap: release 00:03.0 --to guest (interrupts not isolated)"
+        expect_in err "allow_unsafe_interrupts" "the refusal mentions allow_unsafe_interrupts"
+        bus_call Release assb 1 0000:00:03.0 guest false
+        expect_error_name org.isolate1.Error.UnsafeInterrupts "nointremap: Release(0000:00:03.0, guest)"
+        device_is 0000:00:03.0 '.state == "quarantined"' "0000:00:03.0 stays quarantined"
+
+        # ... unless the rule explicitly accepts unsafe interrupts.
+        write_policy "$CASE_DIR/policy.json" '{
+  "version": 1,
+  "rules": [
+    { "id": "edu-03", "match": { "vendor": "1234", "device": "11e8", "slot": "0000:00:03.0" },
+      "passthrough": "allow", "allow_unsafe_interrupts": true }
+  ]
+}'
+        ctl reload
+        expect_rc 0 "reload with allow_unsafe_interrupts: true"
+        ctl release 00:03.0 --to guest
+        expect_rc 0 "nointremap: release 00:03.0 --to guest (the rule accepts unsafe interrupts)"
+        device_is 0000:00:03.0 '.state == "released"' "0000:00:03.0 is released"
+}
+
+# Reads are open to everyone; changes need root (or polkit, absent here): nothing changes.
+case_authorization() {
+        write_policy "$CASE_DIR/policy.json" "$EDU3_POLICY"
+        start_daemon default "$CASE_DIR/policy.json"
+        ctl quarantine 00:02.0
+        expect_rc 0 "as root: quarantine 00:02.0"
+        cp -a "$ROOT" "$CASE_DIR/root-before"
+        cp "$STATE/state.json" "$CASE_DIR/state-before.json"
+        # a new rule that an unauthorized reload must not bring in
+        write_policy "$CASE_DIR/policy.json" "${EDU3_POLICY/edu-03/edu-renamed}"
+
+        run as_nobody "$ISOLATECTL" --json=short status
+        expect_rc 0 "as nobody: isolatectl status"
+        expect_json "as nobody: status lists 0000:00:02.0" 'any(.[]; .slot == "0000:00:02.0" and .state == "quarantined")'
+        run as_nobody busctl --address="$BUS_ADDR" get-property org.isolate1 /org/isolate1/device/0000_00_02_0 \
+                org.isolate1.Device State
+        expect_rc 0 "as nobody: busctl get-property State"
+
+        for args in "quarantine 00:03.0" "release 00:02.0 --to host" "release 00:02.0 --to guest" "reload"; do
+                # shellcheck disable=SC2086
+                run as_nobody "$ISOLATECTL" $args
+                expect_rc 1 "as nobody: isolatectl $args"
+                if [[ $ERR == *"Not authorized"* && $ERR == *polkit* ]]; then ok "it says: not authorized (polkit)"; else
+                        fail "as nobody: isolatectl $args: no 'Not authorized'/polkit message: $ERR"; fi
+        done
+
+        BUSCTL_AS=(setpriv --reuid=65534 --regid=65534 --clear-groups --)
+        command -v setpriv >/dev/null || BUSCTL_AS=(runuser -u nobody --)
+        bus_call Quarantine assb 1 0000:00:03.0 "" false
+        expect_error_name org.freedesktop.DBus.Error.AccessDenied "as nobody: Quarantine(0000:00:03.0)"
+        bus_call Release assb 1 0000:00:02.0 host false
+        expect_error_name org.freedesktop.DBus.Error.AccessDenied "as nobody: Release(0000:00:02.0, host)"
+        bus_call Reload b false
+        expect_error_name org.freedesktop.DBus.Error.AccessDenied "as nobody: Reload()"
+        BUSCTL_AS=()
+
+        expect_copy_unchanged "$CASE_DIR/root-before" "nothing changed in the copy"
+        check "state.json unchanged" cmp -s "$STATE/state.json" "$CASE_DIR/state-before.json"
+        device_is 0000:00:02.0 '.state == "quarantined"' "0000:00:02.0 is still quarantined"
+        check "the policy was not reloaded (no rule edu-renamed)" policy_lacks edu-renamed
+}
+
+# An invalid policy is refused as a whole with FILE:LINE:COLUMN errors; the old one stays in force
+# (by isolatectl reload and by SIGHUP); a fixed one is taken.
+case_reload_rollback() {
+        local policy=$CASE_DIR/policy.json before_files before_policy refusals
+        write_policy "$policy" "$EDU3_POLICY"
+        start_daemon default "$policy"
+        ctl quarantine 00:02.0 00:03.0
+        expect_rc 0 "quarantine 00:02.0 00:03.0"
+        before_files=$(manager_property PolicyFiles)
+        before_policy=$(get_policy_json)
+
+        write_policy "$policy" '{
+  "version": 1,
+  "rules": [
+    { "id": "edu-03",
+      "match": { "vendor": "xyz1", "slot": "0000:00:03.0" },
+      "passthrough": "allow",
+      "colour": "red" }
+  ]
+}'
+        ctl reload
+        expect_rc 1 "isolatectl reload of an invalid policy"
+        expect_in err "$policy:5:28: invalid vendor 'xyz1'" "stderr: FILE:LINE:COLUMN of the bad vendor"
+        expect_in err "$policy:7:7: unknown key 'colour'" "stderr: FILE:LINE:COLUMN of the unknown key"
+        expect_eq "PolicyFiles unchanged" "$(manager_property PolicyFiles)" "$before_files"
+        expect_eq "GetPolicy unchanged" "$(get_policy_json)" "$before_policy"
+        ctl release 00:03.0 --to guest
+        expect_rc 0 "the old policy still decides: release 00:03.0 --to guest allowed"
+
+        # fixed, with a new rule for 00:02.0
+        write_policy "$policy" '{
+  "version": 1,
+  "rules": [
+    { "id": "edu-02", "match": { "slot": "0000:00:02.0" }, "passthrough": "allow" },
+    { "id": "edu-03", "match": { "vendor": "1234", "slot": "0000:00:03.0" }, "passthrough": "allow" }
+  ]
+}'
+        ctl reload
+        expect_rc 0 "isolatectl reload of the fixed policy"
+        expect_eq "Device Rule of 0000:00:02.0" "$(device_property 0000:00:02.0 Rule)" 's "edu-02"'
+        ctl release 00:02.0 --to guest
+        expect_rc 0 "the new rule applies: release 00:02.0 --to guest allowed"
+
+        # SIGHUP reloads a valid policy...
+        write_policy "$policy" '{
+  "version": 1,
+  "rules": [ { "id": "edu-hup", "match": { "vendor": "1234" }, "passthrough": "allow" } ]
+}'
+        kill -HUP "$DAEMON_PID"
+        if wait_until 10 device_rule_is 0000:00:02.0 edu-hup; then ok "SIGHUP took a valid policy (rule edu-hup)"; else
+                fail "SIGHUP did not reload a valid policy"; fi
+        # ... and refuses an invalid one, keeping the previous.
+        before_policy=$(get_policy_json)
+        refusals=$(grep -c "Refused the new policy" "$DAEMON_LOG" || true)
+        printf '{ "version": 1, "rules": [ { "id": "x", "match": { "vendor": "8086" }, "passthrough": "maybe" } ] }\n' >"$policy"
+        kill -HUP "$DAEMON_PID"
+        if wait_until 10 log_count_above "Refused the new policy" "$refusals"; then
+                ok "SIGHUP with an invalid policy: refused (logged)"
+        else
+                fail "SIGHUP with an invalid policy: no refusal in the log"
+        fi
+        expect_eq "GetPolicy unchanged after SIGHUP" "$(get_policy_json)" "$before_policy"
+        expect_eq "Device Rule of 0000:00:02.0 still edu-hup" "$(device_property 0000:00:02.0 Rule)" 's "edu-hup"'
+        ctl quarantine 00:02.0
+        expect_rc 0 "quarantine 00:02.0 again"
+        ctl release 00:02.0 --to guest
+        expect_rc 0 "the previous policy still decides after SIGHUP: release 00:02.0 --to guest allowed"
+}
+policy_lacks() { [[ $(get_policy_json) != *"$1"* ]]; }
+device_rule_is() { [[ $(device_property "$1" Rule) == "s \"$2\"" ]]; }
+log_count_above() { (($(grep -c "$1" "$DAEMON_LOG" || true) > $2)); }
+
+# isolatectl --json monitor streams one JSON object per line for state changes and reloads.
+case_monitor() {
+        write_policy "$CASE_DIR/policy.json" '{
+  "version": 1,
+  "rules": [ { "id": "edu", "match": { "vendor": "1234", "device": "11e8" }, "passthrough": "allow" } ]
+}'
+        start_daemon default "$CASE_DIR/policy.json"
+        start_monitor
+        ctl quarantine 00:02.0
+        expect_rc 0 "quarantine 00:02.0"
+        ctl release 00:02.0 --to guest
+        expect_rc 0 "release 00:02.0 --to guest"
+        expect_monitor "quarantined state event" \
+                '.event == "state" and .device == "0000:00:02.0" and .state == "quarantined" and .mode == "blocked"'
+        expect_monitor "released state event" \
+                '.event == "state" and .device == "0000:00:02.0" and .state == "released" and .reason == "released-to-guest"'
+
+        # Signals arrive in order: with the released event printed, so are the start_monitor reloads.
+        local reloads
+        reloads=$(grep -c '"event":"policy-reloaded"' "$CASE_DIR/monitor.out" || true)
+        ctl reload
+        expect_rc 0 "reload"
+        if wait_until 10 monitor_count_above '"event":"policy-reloaded"' "$reloads"; then
+                ok "monitor: the reload was reported"
+        else
+                fail "monitor: the reload was not reported"
+                show monitor "$CASE_DIR/monitor.out"
+        fi
+        expect_monitor "policy-reloaded event names the policy file" \
+                ".event == \"policy-reloaded\" and .files == [\"$CASE_DIR/policy.json\"]"
+        run jq -e -s '[.[] | select(.event == "state") | .state] | index("quarantined") < index("released")' \
+                "$CASE_DIR/monitor.out"
+        expect_rc 0 "monitor: quarantined came before released"
+        stop_monitor
+        run python3 -c '
+import json, sys
+n = 0
+for i, line in enumerate(open(sys.argv[1]), 1):
+    o = json.loads(line)
+    assert isinstance(o, dict) and "event" in o and "time" in o, f"line {i}: {line!r}"
+    n += 1
+assert n >= 3, f"only {n} lines"
+print(n, "lines")' "$CASE_DIR/monitor.out"
+        expect_rc 0 "every monitor line is one JSON object with event and time ($OUT)"
+        [[ $RC == 0 ]] || show monitor "$CASE_DIR/monitor.out"
+}
+monitor_count_above() { (($(grep -c "$1" "$CASE_DIR/monitor.out" || true) > $2)); }
+
+# DMA faults from the kernel log (a FIFO at $ROOT/dev/kmsg) are counted and signalled; a bridge
+# alias is attributed to the devices behind the bridge.
+case_dma_faults() {
+        write_policy "$CASE_DIR/policy.json" "$EMPTY_POLICY"
+        fresh_copy default
+        rm -f "$ROOT/dev/kmsg"
+        mkfifo "$ROOT/dev/kmsg"
+        start_daemon - "$CASE_DIR/policy.json"
+        exec 9>"$ROOT/dev/kmsg" # the daemon holds the read end: this does not block
+        ctl quarantine 00:02.0
+        expect_rc 0 "quarantine 00:02.0"
+        start_monitor
+
+        kmsg \
+                '3,100,1000,-;DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x1000 [fault reason 0x06] PTE Read access is not set' \
+                '3,101,1001,-;DMAR: [DMA Write NO_PASID] Request device [00:02.0] fault addr 0x2000 [fault reason 0x05] PTE Write access is not set'
+        if wait_until 10 faults_are 0000:00:02.0 1 1; then ok "status: 0000:00:02.0 dma_faults read 1, write 1"; else
+                fail "status does not show read 1 / write 1 faults for 0000:00:02.0"
+                status_json 0000:00:02.0
+                echo "      $OUT"
+        fi
+        expect_monitor "dma-fault read event, quarantined" \
+                '.event == "dma-fault" and .device == "0000:00:02.0" and .access == "read" and .iova == 4096 and .quarantined == true'
+        expect_monitor "dma-fault write event, quarantined" \
+                '.event == "dma-fault" and .device == "0000:00:02.0" and .access == "write" and .quarantined == true'
+        expect_eq "Device DmaFaultsWrite property" "$(device_property 0000:00:02.0 DmaFaultsWrite)" 'u 1'
+        stop_monitor
+        exec 9>&-
+        stop_daemon
+
+        # bridge: [02:00.0] is the alias the PCIe-to-PCI bridge 01:00.0 uses for everything behind it.
+        fresh_copy bridge
+        rm -f "$ROOT/dev/kmsg"
+        mkfifo "$ROOT/dev/kmsg"
+        start_daemon - "$CASE_DIR/policy.json"
+        exec 9>"$ROOT/dev/kmsg"
+        kmsg \
+                '3,200,2000,-;DMAR: [DMA Read NO_PASID] Request device [02:00.0] fault addr 0x3000 [fault reason 0x06] PTE Read access is not set'
+        if wait_until 10 faults_are 0000:02:01.0 1 0 && faults_are 0000:02:02.0 1 0; then
+                ok "the [02:00.0] alias counts for 0000:02:01.0 and 0000:02:02.0"
+        else
+                fail "the [02:00.0] alias was not attributed to the devices behind the bridge"
+                status_json 0000:02:01.0 0000:02:02.0
+                echo "      $OUT"
+        fi
+        status_json 0000:01:00.0 0000:00:02.0
+        expect_json "neither the bridge itself nor 00:02.0 got the fault" 'all(.[]; .dma_faults.total == 0)'
+        exec 9>&-
+}
+faults_are() { # polled: a failure here is no verdict yet
+        ctl --json=short status "$1"
+        jq -e ".[0].dma_faults.read == $2 and .[0].dma_faults.write == $3" <<<"$OUT" >/dev/null
+}
+
+# Quarantine survives a crash: state.json, and a restart without the fd store takes the devices back
+# in the same mode, with the host driver still known.
+case_persistence() {
+        write_policy "$CASE_DIR/policy.json" "$EMPTY_POLICY"
+        start_daemon default "$CASE_DIR/policy.json"
+        ctl quarantine --mode=scratch-page 00:02.0
+        expect_rc 0 "quarantine --mode=scratch-page 00:02.0"
+        ctl quarantine 00:04.0
+        expect_rc 0 "quarantine 00:04.0 (e1000e)"
+
+        run jq -c . "$STATE/state.json"
+        expect_rc 0 "state.json exists and is valid JSON"
+        expect_json "state.json lists 0000:00:02.0 (scratch-page) and 0000:00:04.0 (blocked) as quarantined" '
+                ([.engine.devices[] | select(.state == "quarantined") | {slot, mode}] | sort_by(.slot)) ==
+                [{"slot": "0000:00:02.0", "mode": "scratch-page"}, {"slot": "0000:00:04.0", "mode": "blocked"}]'
+
+        kill_daemon
+        start_daemon - "$CASE_DIR/policy.json"
+        if grep -q "0000:00:02.0 was held by the previous instance.*taking it back" "$DAEMON_LOG"; then
+                ok "the restarted daemon logs that it takes 0000:00:02.0 back"
+        else
+                fail "the restarted daemon does not log that it takes 0000:00:02.0 back"
+                show log "$DAEMON_LOG"
+        fi
+        status_json
+        expect_json "0000:00:02.0 quarantined again, scratch-page" \
+                'any(.[]; .slot == "0000:00:02.0" and .state == "quarantined" and .mode == "scratch-page")'
+        expect_json "0000:00:04.0 quarantined again, blocked, host driver e1000e" \
+                'any(.[]; .slot == "0000:00:04.0" and .state == "quarantined" and .mode == "blocked" and .host_driver == "e1000e")'
+        expect_driver 0000:00:02.0 vfio-pci
+        ctl release 00:04.0 --to host
+        expect_rc 0 "release 00:04.0 --to host after the restart"
+        expect_driver 0000:00:04.0 e1000e
+}
+
+# An invalid policy at startup: the daemon runs on the built-in defaults, says why, and lets nothing
+# pass through (not even what a rule of the invalid file would allow).
+case_invalid_policy_at_startup() {
+        local policy=$CASE_DIR/policy.json slots s refused=0 total=0
+        write_policy "$policy" '{
+  "version": 1,
+  "rules": [
+    { "id": "all-edu", "match": { "vendor": "1234" }, "passthrough": "allow" },
+    { "id": "typo", "match": { "vendr": "8086" }, "passthrough": "allow" }
+  ]
+}'
+        start_daemon default "$policy"
+        local perr
+        perr=$(manager_property PolicyError)
+        if [[ $perr == *"$policy:5:"*vendr* ]]; then ok "PolicyError names the file and line ($perr)"; else
+                fail "PolicyError does not name $policy:5 and the bad key: $perr"; fi
+        expect_eq "DefaultMode (built-in)" "$(manager_property DefaultMode)" 's "blocked"'
+        expect_eq "QuarantineOnUnbind (built-in)" "$(manager_property QuarantineOnUnbind)" 's "all"'
+
+        ctl quarantine 00:02.0
+        expect_rc 0 "quarantine 00:02.0 still works"
+        slots=$(busctl --address="$BUS_ADDR" --json=short call org.isolate1 /org/isolate1 org.isolate1.Manager \
+                ListDevices | jq -r '.data[0][][0]')
+        for s in $slots; do
+                total=$((total + 1))
+                ctl release "$s" --to guest
+                if [[ $RC == 1 ]]; then refused=$((refused + 1)); else
+                        fail "release $s --to guest: exit $RC, expected 1 (refused)"; fi
+        done
+        check "release --to guest refused for all $total devices" test "$total" -gt 0 -a "$refused" -eq "$total"
+        device_is 0000:00:02.0 '.state == "quarantined" and .passthrough == "deny"' "0000:00:02.0 stays quarantined (deny)"
+}
+
+# Without the daemon, the CLI fails with exit 1 and says how to start it.
+case_daemon_not_running() {
+        write_policy "$CASE_DIR/policy.json" "$EMPTY_POLICY"
+        start_daemon default "$CASE_DIR/policy.json"
+        stop_daemon
+        ctl status
+        expect_rc 1 "isolatectl status without the daemon"
+        expect_in err "systemctl start isolated" "it says how to start the daemon"
+        ctl quarantine 00:02.0
+        expect_rc 1 "isolatectl quarantine without the daemon"
+        expect_in err "systemctl start isolated" "it says how to start the daemon"
+}
+
+# ---- runner ----------------------------------------------------------------------------------
+
+CASES=(
+        introspection
+        quarantine
+        host_driver
+        argument_validation
+        named_errors
+        policy_enforcement
+        authorization
+        reload_rollback
+        monitor
+        dma_faults
+        persistence
+        invalid_policy_at_startup
+        daemon_not_running
+)
+
+# Stops what the case left running; the daemon must still stop cleanly.
+finish_case() {
+        stop_monitor
+        stop_daemon
+        stop_bus
+}
+
+# After an aborted case: kill what it started (the EXIT trap of the script would, but later).
+kill_leftovers() {
+        local pid
+        for pid in ${MONITOR_PID:-} ${DAEMON_PID:-} ${BUS_PID:-}; do
+                kill -KILL "$pid" 2>/dev/null || true
+        done
+}
+
+run_case() {
+        local name=$1 n=$2 rc=0
+        CASE_DIR=$WORK/$(printf %02d "$n")-$name
+        mkdir -p "$CASE_DIR"
+        echo "=== $n. $name"
+        local start=$SECONDS
+        # Not "( ... ) || rc=$?": errexit would be off inside. The subshell keeps the case's variables
+        # (FAILURES, the pids) to itself.
+        set +e
+        (
+                set -eEuo pipefail
+                ROOT=$CASE_DIR/root STATE=$CASE_DIR/state
+                trap 'echo "    FAIL: unexpected failure at line $LINENO: $BASH_COMMAND"' ERR
+                trap kill_leftovers EXIT
+                start_bus
+                "case_$name"
+                trap - ERR
+                finish_case
+                exit $((FAILURES > 0))
+        )
+        rc=$?
+        set -e
+        if [[ $rc == 0 ]]; then
+                echo "PASS: $name ($((SECONDS - start)) s)"
+        else
+                echo "FAIL: $name (logs in $CASE_DIR)"
+                FAILED_CASES=$((FAILED_CASES + 1))
+                FAILED_NAMES+=("$name")
+        fi
+}
+
+FAILED_CASES=0
+FAILED_NAMES=()
+selected=("$@")
+[[ ${#selected[@]} -gt 0 ]] || selected=("${CASES[@]}")
+for s in "${selected[@]}"; do
+        [[ " ${CASES[*]} " == *" $s "* ]] || { echo "Unknown case '$s' (cases: ${CASES[*]})"; exit 2; }
+done
+i=0
+for c in "${CASES[@]}"; do
+        i=$((i + 1))
+        for s in "${selected[@]}"; do
+                [[ $s == "$c" ]] && run_case "$c" "$i"
+        done
+done
+
+echo
+if ((FAILED_CASES > 0)); then
+        echo "$FAILED_CASES of ${#selected[@]} case(s) failed: ${FAILED_NAMES[*]}"
+        exit 1
+fi
+echo "All ${#selected[@]} case(s) passed."
