@@ -302,16 +302,16 @@ static int on_policy_reloaded(sd_bus_message *m, void *userdata, sd_bus_error *r
 
         (void) sd_bus_message_read_strv(m, &files);
         clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t now = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
         o = json_object_new_object();
         a = json_object_new_array();
         STRV_FOREACH(f, files)
                 json_object_array_add(a, json_object_new_string(*f));
         json_object_object_add(o, "event", json_object_new_string("policy-reloaded"));
-        json_object_object_add(o, "time", json_object_new_string(format_iso_time((uint64_t) ts.tv_sec * 1000000, when)));
+        json_object_object_add(o, "time", json_object_new_string(format_iso_time(now, when)));
         json_object_object_add(o, "files", a);
         list = strv_join(files, ", ");
-        snprintf(human, sizeof(human), "%s  policy reloaded (%s)", format_time((uint64_t) ts.tv_sec * 1000000, when),
-                 files ? list : "built-in defaults");
+        snprintf(human, sizeof(human), "%s  policy reloaded (%s)", format_time(now, when), files ? list : "built-in defaults");
         emit(o, human);
         return 0;
 }
@@ -362,11 +362,18 @@ int verb_monitor(int argc, char **argv, void *userdata) {
         if (r < 0)
                 return log_error_errno(r, "Failed to attach the bus: %m");
 
-        if (arg_legend && arg_json == JSON_FORMAT_OFF) {
-                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-                int has = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                             "NameHasOwner", &error, NULL, "s", ISOLATE_BUS_NAME);
-                (void) has;
+        /* The matches are in place (AddMatch is synchronous): say so, so that a script knows from when
+         * on it sees every event. */
+        if (arg_json != JSON_FORMAT_OFF) {
+                struct timespec ts;
+                char when[64];
+                json_object *o = json_object_new_object();
+                clock_gettime(CLOCK_REALTIME, &ts);
+                json_object_object_add(o, "event", json_object_new_string("monitoring"));
+                json_object_object_add(o, "time", json_object_new_string(format_iso_time(
+                        (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000, when)));
+                emit(o, NULL);
+        } else if (arg_legend) {
                 printf("Monitoring isolated (state changes and DMA faults); press Ctrl-C to stop.\n");
                 fflush(stdout);
         }

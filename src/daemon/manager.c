@@ -140,6 +140,8 @@ void manager_log_decision(Manager *m, const char *action, const char *slot, cons
 
 /* ---- fd store and state --------------------------------------------------------------- */
 
+static void register_request_eventfd(Manager *m, const char *slot);
+
 void manager_fdstore_add(Manager *m, const char *name, int fd) {
         _cleanup_free_ char *msg = NULL;
         int r;
@@ -158,6 +160,31 @@ void manager_fdstore_remove(Manager *m, const char *name) {
         (void) sd_notify(0, msg);
 }
 
+/* Takes the devices' fds out of systemd's store and waits until systemd has closed its copies: a copy
+ * there keeps the VFIO file open, so the device would stay bound (a VMM could not bind it, an unbind
+ * of vfio-pci would hang) although isolated released it. */
+static void fdstore_drop(Manager *m, char **slots) {
+        bool any = false;
+        int r;
+
+        STRV_FOREACH(s, slots) {
+                Device *d = manager_find_device(m, *s);
+                char name[32];
+                if (!d || !d->fd_stored)
+                        continue;
+                engine_fdname_for_slot(d->slot, name);
+                manager_fdstore_remove(m, name);
+                d->fd_stored = false;
+                any = true;
+        }
+        if (!any)
+                return;
+        /* BARRIER=1: returns once systemd has processed every earlier notification. */
+        r = sd_notify_barrier(0, 5 * 1000000);
+        if (r < 0 && r != -ENOENT)
+                log_warning_errno(r, "systemd did not confirm that it closed the stored file descriptors, ignoring: %m");
+}
+
 static void fdstore_engine(Manager *m) {
         Engine *e = m->engine;
 
@@ -168,6 +195,24 @@ static void fdstore_engine(Manager *m) {
         if (!m->fdstore_scratch && e->scratch.memfd >= 0) {
                 manager_fdstore_add(m, ENGINE_FDNAME_SCRATCH, e->scratch.memfd);
                 m->fdstore_scratch = true;
+        }
+}
+
+/* Puts every quarantined device's fd (and the engine's) into the store that is not there yet. */
+static void fdstore_sync(Manager *m) {
+        fdstore_engine(m);
+        FOREACH_ARRAY(h, m->engine->devices, m->engine->n_devices) {
+                Device *d = manager_get_device(m, h->slot);
+                char name[32];
+                if (!d || h->state != DEVICE_STATE_QUARANTINED || h->fd < 0 || d->fd_stored)
+                        continue;
+                engine_fdname_for_slot(h->slot, name);
+                manager_fdstore_add(m, name, h->fd);
+                d->fd_stored = true;
+                d->since = h->since;
+                d->released_on_request = false;
+                d->last_error = mfree(d->last_error);
+                register_request_eventfd(m, h->slot);
         }
 }
 
@@ -363,6 +408,15 @@ static int on_device_request(sd_event_source *s, int fd, uint32_t revents, void 
         /* Someone is unbinding vfio-pci from a device we hold (an admin, libvirt's managed reattach,
          * rmmod). The kernel blocks them until we let go and asks again every 10 s: holding on would
          * hang them, so the device goes back to the host, loudly. */
+        {
+                /* the whole group goes: its stored fds first */
+                _cleanup_strv_free_ char **group = NULL;
+                HeldDevice *h = engine_find(m->engine, slot);
+                FOREACH_ARRAY(g, m->engine->devices, m->engine->n_devices)
+                        if ((g == h || (h && g->group >= 0 && g->group == h->group)) && strv_extend(&group, g->slot) < 0)
+                                return log_oom();
+                fdstore_drop(m, group);
+        }
         r = engine_release_guest(m->engine, m->topology, slots, &released, &err);
         if (r < 0) {
                 log_error("vfio-pci unbind requested for %s, but releasing it failed: %s", slot, strna(err.message));
@@ -373,10 +427,8 @@ static int on_device_request(sd_event_source *s, int fd, uint32_t revents, void 
                 Device *x = manager_get_device(m, *sl);
                 char name[32];
                 engine_fdname_for_slot(*sl, name);
-                manager_fdstore_remove(m, name);
                 engine_forget(m->engine, *sl);
                 if (x) {
-                        x->fd_stored = false;
                         x->released_on_request = true;
                         x->ignore_unbinds++;
                         x->since = now_realtime_usec();
@@ -476,20 +528,7 @@ int manager_quarantine(Manager *m, char **slots, QuarantineMode mode, const char
         r = engine_quarantine(m->engine, m->topology, &req, &taken, &err);
 
         /* Whatever got held (also on a partial failure) is kept: fds into the store, state saved. */
-        fdstore_engine(m);
-        FOREACH_ARRAY(h, m->engine->devices, m->engine->n_devices) {
-                Device *d = manager_get_device(m, h->slot);
-                char name[32];
-                if (!d || h->state != DEVICE_STATE_QUARANTINED || h->fd < 0 || d->fd_stored)
-                        continue;
-                engine_fdname_for_slot(h->slot, name);
-                manager_fdstore_add(m, name, h->fd);
-                d->fd_stored = true;
-                d->since = h->since;
-                d->released_on_request = false;
-                d->last_error = mfree(d->last_error);
-                register_request_eventfd(m, h->slot);
-        }
+        fdstore_sync(m);
         (void) manager_save_state(m);
 
         if (r < 0) {
@@ -594,6 +633,7 @@ int manager_release(Manager *m, char **slots, bool to_guest, uid_t caller_uid, c
                 return 0;
         }
 
+        fdstore_drop(m, check);
         if (to_guest)
                 r = engine_release_guest(m->engine, m->topology, held, &released, &err);
         else {
@@ -608,11 +648,7 @@ int manager_release(Manager *m, char **slots, bool to_guest, uid_t caller_uid, c
 
         STRV_FOREACH(s, released) {
                 Device *d = manager_get_device(m, *s);
-                char name[32];
-                engine_fdname_for_slot(*s, name);
-                manager_fdstore_remove(m, name);
                 if (d) {
-                        d->fd_stored = false;
                         d->since = now_realtime_usec();
                         d->req_source = sd_event_source_disable_unref(d->req_source);
                         d->req_fd = safe_close(d->req_fd);
@@ -622,6 +658,7 @@ int manager_release(Manager *m, char **slots, bool to_guest, uid_t caller_uid, c
                                               : "Released to the host: its driver is bound again.");
                 bus_emit_device_changed(m, *s, to_guest ? "released-to-guest" : "released-to-host");
         }
+        fdstore_sync(m); /* what a failed release left held goes back into the store */
         (void) manager_save_state(m);
 
         if (r < 0) {

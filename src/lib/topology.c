@@ -96,6 +96,9 @@ struct scan_ctx {
         Topology *t;
         size_t allocated;
         int error;
+        /* The config space buffer of the device being read. Kept here, not in a _cleanup_ variable: a
+         * fatal libpci error longjmps out of scan_fn, past its cleanup handlers. */
+        char *config;
 };
 
 static void pci_device_done(PciDevice *d) {
@@ -229,8 +232,8 @@ static int scan_fn(struct pci_access *acc, void *userdata) {
         pci_scan_bus(acc);
 
         for (struct pci_dev *p = acc->devices; p; p = p->next) {
-                _cleanup_free_ char *config_path = NULL, *removable = NULL;
-                _cleanup_free_ char *config = NULL;
+                _cleanup_free_ char *removable = NULL;
+                char config_path[PATH_MAX];
                 const char *s;
                 PciDevice *d;
                 size_t config_size = 0;
@@ -257,13 +260,13 @@ static int scan_fn(struct pci_access *acc, void *userdata) {
 
                 /* Read config space once ourselves and hand it to libpci as its cache: one read
                  * instead of one pread per capability header. */
-                config_path = rootf(t->root, "/sys/bus/pci/devices/%s/config", d->slot);
-                if (!config_path)
-                        return -ENOMEM;
-                r = read_full_file(config_path, 4096, &config, &config_size);
+                /* no heap allocation may be live across libpci calls (see scan_ctx.config) */
+                snprintf(config_path, sizeof(config_path), "%s/sys/bus/pci/devices/%s/config", t->root, d->slot);
+                c->config = mfree(c->config);
+                r = read_full_file(config_path, 4096, &c->config, &config_size);
                 if (r >= 0 && config_size >= 64) {
                         d->config_size = config_size;
-                        pci_setup_cache(p, (u8 *) config, (int) config_size);
+                        pci_setup_cache(p, (u8 *) c->config, (int) config_size);
                 }
 
                 pci_fill_info(p, PCI_FILL_IDENT | PCI_FILL_CLASS | PCI_FILL_CLASS_EXT | PCI_FILL_SUBSYS |
@@ -325,6 +328,7 @@ static int load_devices(Topology *t, char **reterr_message) {
         if (r < 0)
                 return r;
         r = pci_guarded(scan_fn, acc, &c, reterr_message);
+        free(c.config);
         if (r < 0)
                 return r;
         if (t->n_devices > 1)

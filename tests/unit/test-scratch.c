@@ -54,7 +54,8 @@ static bool spans_normalize(Spans *x) {
         size_t k = 0;
         bool disjoint = true;
 
-        qsort(x->v, x->n, sizeof(Span), span_cmp);
+        if (x->n > 1)
+                qsort(x->v, x->n, sizeof(Span), span_cmp);
         for (size_t i = 0; i < x->n; i++) {
                 if (k > 0 && x->v[i].s < x->v[k - 1].e)
                         disjoint = false;
