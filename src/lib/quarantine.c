@@ -1010,7 +1010,12 @@ int engine_release_host(Engine *e, const Topology *t, char **slots, char ***ret_
                 _cleanup_free_ char *driver = NULL;
 
                 if (h->host_driver) {
-                        r = e->ops->bind(e->ops_data, h->slot, h->host_driver);
+                        /* Through driver_override, so that drivers without an ID table (pci-stub, vfio
+                         * variants) bind too; cleared again right after: it only matters at probe time. */
+                        r = e->ops->set_driver_override(e->ops_data, h->slot, h->host_driver);
+                        if (r >= 0)
+                                r = e->ops->bind(e->ops_data, h->slot, h->host_driver);
+                        (void) e->ops->set_driver_override(e->ops_data, h->slot, NULL);
                         if (r >= 0)
                                 r = e->ops->driver(e->ops_data, h->slot, &driver);
                         if ((r < 0 || !driver || !streq(driver, h->host_driver)) && first_error == 0)

@@ -1,0 +1,58 @@
+# Shared helpers of the VM tier's guest tests (sourced; not a test itself). Bash.
+set -euo pipefail
+
+failures=0
+check() {
+    local what=$1; shift
+    if "$@"; then echo "  ok: $what"; else echo "  FAIL: $what"; failures=$((failures + 1)); fi
+}
+require() {
+    local what=$1; shift
+    if "$@"; then echo "  ok: $what"; else echo "  FAIL: $what (cannot go on)"; exit 1; fi
+}
+finish() {
+    echo "$failures failure(s)"
+    [ "$failures" = 0 ]
+}
+
+json_status() { isolatectl --json=short status "$@"; }
+state_of() { json_status "$1" | jq -r '.[0].state'; }
+mode_of() { json_status "$1" | jq -r '.[0].mode'; }
+faults_of() { json_status "$1" | jq -r ".[0].dma_faults.$2"; }
+driver_of() { basename "$(readlink "/sys/bus/pci/devices/$1/driver" 2>/dev/null)" 2>/dev/null || true; }
+
+# wait_for SECONDS CMD...: polls every 50 ms
+wait_for() {
+    local deadline=$(( $(date +%s%N) + $1 * 1000000000 )); shift
+    while ! "$@" >/dev/null 2>&1; do
+        [ "$(date +%s%N)" -lt "$deadline" ] || return 1
+        sleep 0.05
+    done
+}
+is_state() { [ "$(state_of "$1")" = "$2" ]; }
+is_state_mode() { [ "$(json_status "$1" | jq -r '.[0].state + " " + .[0].mode')" = "$2 $3" ]; }
+not_state() { [ "$(state_of "$1")" != "$2" ]; }
+
+write_policy() {
+    mkdir -p /etc/isolate
+    cat > /etc/isolate/policy.json
+}
+
+start_daemon() {
+    systemctl start isolated
+    wait_for 20 busctl status org.isolate1
+}
+daemon_pid() { systemctl show -P MainPID isolated; }
+
+# A device with an in-kernel host driver for edu: pci-stub (DMA-managed).
+bind_stub() {
+    echo pci-stub > "/sys/bus/pci/devices/$1/driver_override"
+    echo "$1" > /sys/bus/pci/drivers_probe
+    [ "$(driver_of "$1")" = pci-stub ]
+}
+
+# DMA faults the kernel logged for a requester (bus:dev.fn) since a dmesg line count.
+dmesg_mark() { dmesg | wc -l; }
+dmar_faults_since() { dmesg | tail -n +"$(( $1 + 1 ))" | grep -c "Request device \[$2\]" || true; }
+
+edu() { isolate-vm-edu "$@"; }
