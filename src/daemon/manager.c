@@ -283,8 +283,8 @@ static int fd_lookup(void *ud, const char *name) {
         return -EBADF;
 }
 
-/* The mode a device had in the previous instance's engine state ("" if unknown). */
-static const char *state_device_mode(json_object *engine, const char *slot) {
+/* A field of a device in the previous instance's engine state ("" if unknown). */
+static const char *state_device_field(json_object *engine, const char *slot, const char *field) {
         json_object *devs, *v;
 
         if (!engine || !json_object_object_get_ex(engine, "devices", &devs) || !json_object_is_type(devs, json_type_array))
@@ -292,7 +292,7 @@ static const char *state_device_mode(json_object *engine, const char *slot) {
         for (size_t i = 0; i < json_object_array_length(devs); i++) {
                 json_object *j = json_object_array_get_idx(devs, i);
                 if (json_object_object_get_ex(j, "slot", &v) && streq_ptr(json_object_get_string(v), slot) &&
-                    json_object_object_get_ex(j, "mode", &v))
+                    json_object_object_get_ex(j, field, &v))
                         return strempty(json_object_get_string(v));
         }
         return "";
@@ -300,7 +300,8 @@ static const char *state_device_mode(json_object *engine, const char *slot) {
 
 /* Takes back what a previous instance held: the fds systemd kept for us and state.json. A device whose
  * fd is gone (a clean stop empties the store on systemd < 254) fell back to its default domain (DMA
- * after we switched it): it is captured again at once. *ret_lost gets those as slot, mode pairs. */
+ * after we switched it): it is captured again at once. *ret_lost gets those as (slot, mode,
+ * group type changed "true"/"false") triples. */
 static int manager_adopt(Manager *m, char ***ret_lost) {
         _cleanup_free_ char *path = state_path(m), *text = NULL;
         _cleanup_strv_free_ char **names = NULL, **lost = NULL;
@@ -360,7 +361,8 @@ static int manager_adopt(Manager *m, char ***ret_lost) {
                 return log_error_errno(r, "Failed to take back the previous state: %m");
         }
         STRV_FOREACH(s, lost)
-                if (strv_extend(ret_lost, *s) < 0 || strv_extend(ret_lost, state_device_mode(engine, *s)) < 0) {
+                if (strv_extend(ret_lost, *s) < 0 || strv_extend(ret_lost, state_device_field(engine, *s, "mode")) < 0 ||
+                    strv_extend(ret_lost, state_device_field(engine, *s, "group_type_changed")) < 0) {
                         json_object_put(state);
                         free(table.fds);
                         free(table.used);
@@ -818,13 +820,16 @@ int manager_startup(Manager *m) {
                         register_request_eventfd(m, h->slot);
 
         /* Devices whose fds were lost are outside quarantine right now: take them back first, in the mode
-         * they had (slot, mode pairs). */
-        for (char **s = lost; s && s[0] && s[1]; s += 2) {
+         * they had, remembering that their group was identity before the previous instance changed it. */
+        for (char **s = lost; s && s[0] && s[1] && s[2]; s += 3) {
                 char *one[] = { s[0], NULL };
+                HeldDevice *h;
                 log_warning("%s was held by the previous instance but its file descriptor did not survive (a clean "
                             "stop empties systemd's store before v254): taking it back.", s[0]);
-                (void) manager_quarantine(m, one, quarantine_mode_from_string(s[1]), "re-adopted after restart",
-                                          (uid_t) -1, NULL, NULL);
+                if (manager_quarantine(m, one, quarantine_mode_from_string(s[1]), "re-adopted after restart", (uid_t) -1,
+                                       NULL, NULL) >= 0 &&
+                    streq(s[2], "true") && (h = engine_find(m->engine, s[0])))
+                        h->group_type_changed = true;
         }
 
         /* Coldplug: devices on vfio-pci that the policy does not allow. */
