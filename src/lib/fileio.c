@@ -85,8 +85,10 @@ int read_one_line_file(const char *path, char **ret_line) {
         if (r < 0)
                 return r;
         if (n > 0 && s[n - 1] == '\n')
-                s[n - 1] = '\0';
-        *ret_line = s;
+                s[--n] = '\0';
+        /* sysfs attributes are read into a page-sized buffer: keep only what the value needs */
+        char *shrunk = realloc(s, n + 1);
+        *ret_line = shrunk ?: s;
         return 0;
 }
 

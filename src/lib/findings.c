@@ -457,39 +457,59 @@ static void check_groups(Collector *c) {
 
 #define ACS_NEEDED (PCI_ACS_CTRL_VALID | PCI_ACS_CTRL_REQ_RED | PCI_ACS_CTRL_CMPLT_RED | PCI_ACS_CTRL_FORWARD)
 
+static bool port_lacks_acs(const PciDevice *port) {
+        if (port->pcie_type != PCI_EXP_TYPE_ROOT_PORT && port->pcie_type != PCI_EXP_TYPE_DOWNSTREAM)
+                return false;
+        if (port->config_size < 4096)
+                return false; /* extended capabilities unknown */
+        return !(port->has_acs && (port->acs_ctrl & ACS_NEEDED) == ACS_NEEDED);
+}
+
 static void check_acs(Collector *c) {
         const Topology *t = c->t;
+        char ***below = NULL;
+        bool *has_endpoint = NULL;
+
+        /* One pass over every device's parents instead of one pass over all devices per port. */
+        below = calloc(t->n_devices ?: 1, sizeof(char **));
+        has_endpoint = calloc(t->n_devices ?: 1, sizeof(bool));
+        if (!below || !has_endpoint) {
+                c->error = -ENOMEM;
+                goto finish;
+        }
+        FOREACH_ARRAY(d, t->devices, t->n_devices)
+                STRV_FOREACH(p, d->parents) {
+                        PciAddress a;
+                        const PciDevice *port;
+                        if (pci_address_parse_full(*p, &a) < 0 || !(port = topology_find_device(t, &a)) ||
+                            !port_lacks_acs(port))
+                                continue;
+                        size_t i = (size_t) (port - t->devices);
+                        if (strv_extend(&below[i], d->slot) < 0) {
+                                c->error = -ENOMEM;
+                                goto finish;
+                        }
+                        if (pci_device_is_endpoint(d))
+                                has_endpoint[i] = true;
+                }
 
         FOREACH_ARRAY(port, t->devices, t->n_devices) {
                 _cleanup_free_ char *list = NULL;
-                char **devices = NULL;
-                bool has_endpoint = false;
+                size_t i = (size_t) (port - t->devices), n;
+                char **devices;
 
-                if (port->pcie_type != PCI_EXP_TYPE_ROOT_PORT && port->pcie_type != PCI_EXP_TYPE_DOWNSTREAM)
+                if (!port_lacks_acs(port) || !has_endpoint[i])
                         continue;
-                if (port->config_size < 4096)
-                        continue; /* extended capabilities unknown */
-                if (port->has_acs && (port->acs_ctrl & ACS_NEEDED) == ACS_NEEDED)
-                        continue;
-
-                if (strv_extend(&devices, port->slot) < 0) {
+                n = strv_length(below[i]);
+                devices = calloc(n + 2, sizeof(char *));
+                if (!devices || !(devices[0] = strdup(port->slot))) {
+                        free(devices);
                         c->error = -ENOMEM;
-                        return;
+                        goto finish;
                 }
-                FOREACH_ARRAY(d, t->devices, t->n_devices)
-                        if (strv_contains(d->parents, port->slot)) {
-                                if (strv_extend(&devices, d->slot) < 0) {
-                                        strv_free(devices);
-                                        c->error = -ENOMEM;
-                                        return;
-                                }
-                                if (pci_device_is_endpoint(d))
-                                        has_endpoint = true;
-                        }
-                if (!has_endpoint) {
-                        strv_free(devices);
-                        continue;
-                }
+                memcpy(devices + 1, below[i], n * sizeof(char *));
+                free(below[i]);
+                below[i] = NULL;
                 list = join_slots(devices + 1);
                 add_finding(c, "acs-missing", raise_if_held(t, SEVERITY_WARNING, devices), devices,
                             "A PCIe port without ACS: devices below it can talk peer-to-peer past the IOMMU",
@@ -505,7 +525,8 @@ static void check_acs(Collector *c) {
                             list);
         }
 
-        /* Functions of one multi-function PCIe device without ACS can reach each other. */
+        /* Functions of one multi-function PCIe device without ACS can reach each other. The devices
+         * are sorted by address, so the functions of a slot follow its function 0. */
         FOREACH_ARRAY(d, t->devices, t->n_devices) {
                 char **devices = NULL;
                 _cleanup_free_ char *list = NULL;
@@ -513,14 +534,16 @@ static void check_acs(Collector *c) {
                 if (d->address.func != 0 || !d->multifunction || d->pcie_type == PCIE_TYPE_NONE ||
                     d->pcie_type == PCI_EXP_TYPE_ROOT_INT_EP || d->config_size < 4096 || !pci_device_is_endpoint(d))
                         continue;
-                FOREACH_ARRAY(e, t->devices, t->n_devices)
-                        if (e->address.domain == d->address.domain && e->address.bus == d->address.bus &&
-                            e->address.slot == d->address.slot && !e->has_acs && pci_device_is_endpoint(e))
-                                if (strv_extend(&devices, e->slot) < 0) {
-                                        strv_free(devices);
-                                        c->error = -ENOMEM;
-                                        return;
-                                }
+                for (const PciDevice *e = d; e < t->devices + t->n_devices; e++) {
+                        if (e->address.domain != d->address.domain || e->address.bus != d->address.bus ||
+                            e->address.slot != d->address.slot)
+                                break;
+                        if (!e->has_acs && pci_device_is_endpoint(e) && strv_extend(&devices, e->slot) < 0) {
+                                strv_free(devices);
+                                c->error = -ENOMEM;
+                                goto finish;
+                        }
+                }
                 if (strv_length(devices) < 2) {
                         strv_free(devices);
                         continue;
@@ -534,6 +557,13 @@ static void check_acs(Collector *c) {
                             "so one function may reach another by peer-to-peer DMA inside the device.",
                             list);
         }
+
+finish:
+        if (below)
+                for (size_t i = 0; i < t->n_devices; i++)
+                        strv_free(below[i]);
+        free(below);
+        free(has_endpoint);
 }
 
 static bool has_ats_enabled(const Topology *t, const PciDevice *d) {

@@ -59,17 +59,27 @@ void strv_sort(char **l) {
 
 int strv_split(const char *s, const char *separators, char ***ret) {
         _cleanup_strv_free_ char **l = NULL;
-        int r;
+        size_t n = 0, allocated = 0;
 
+        /* Grows geometrically: strv_consume() would walk and realloc the vector once per word. */
         for (const char *p = s; p && *p;) {
                 p += strspn(p, separators);
-                size_t n = strcspn(p, separators);
-                if (n == 0)
+                size_t k = strcspn(p, separators);
+                if (k == 0)
                         break;
-                r = strv_consume(&l, strndup(p, n));
-                if (r < 0)
-                        return r;
-                p += n;
+                if (n + 2 > allocated) {
+                        size_t m = allocated ? allocated * 2 : 8;
+                        char **t = reallocarray(l, m, sizeof(char *));
+                        if (!t)
+                                return -ENOMEM;
+                        l = t;
+                        allocated = m;
+                }
+                l[n] = strndup(p, k);
+                if (!l[n])
+                        return -ENOMEM;
+                l[++n] = NULL;
+                p += k;
         }
         if (!l) {
                 l = calloc(1, sizeof(char *));

@@ -48,6 +48,24 @@ char *root_path(const char *root, const char *path) {
         return p;
 }
 
+static int read_link(const char *path, char **ret) {
+        for (size_t size = 256;; size *= 2) {
+                _cleanup_free_ char *buf = malloc(size);
+                ssize_t n;
+
+                if (!buf)
+                        return -ENOMEM;
+                n = readlink(path, buf, size);
+                if (n < 0)
+                        return negative_errno();
+                if ((size_t) n < size) {
+                        buf[n] = '\0';
+                        *ret = TAKE_PTR(buf);
+                        return 0;
+                }
+        }
+}
+
 static char *rootf(const char *root, const char *fmt, ...) _printf_(2, 3);
 static char *rootf(const char *root, const char *fmt, ...) {
         _cleanup_free_ char *rel = NULL;
@@ -118,15 +136,22 @@ static int device_read_parents(const char *root, PciDevice *d) {
         link = rootf(root, "/sys/bus/pci/devices/%s", d->slot);
         if (!link)
                 return -ENOMEM;
-        resolved = realpath(link, NULL);
-        if (!resolved)
-                return negative_errno();
+        /* The link already names the whole chain ("../../../devices/pci0000:00/0000:00:1c.0/..."):
+         * one readlink() instead of realpath()'s one per path component. */
+        r = read_link(link, &resolved);
+        if (r < 0 || !(start = strstr(resolved, "devices/")) || (start != resolved && start[-1] != '/')) {
+                free(resolved);
+                resolved = realpath(link, NULL);
+                if (!resolved)
+                        return negative_errno();
+                start = strstr(resolved, "/devices/");
+                if (!start)
+                        return -EINVAL;
+                start++;
+        }
 
-        /* Components after ".../devices/": pci0000:00/0000:00:1c.0/0000:03:00.0 */
-        start = strstr(resolved, "/devices/");
-        if (!start)
-                return -EINVAL;
-        r = strv_split(start + strlen("/devices/"), "/", &comps);
+        /* Components after "devices/": pci0000:00/0000:00:1c.0/0000:03:00.0 */
+        r = strv_split(start + strlen("devices/"), "/", &comps);
         if (r < 0)
                 return r;
         n = strv_length(comps);
@@ -141,6 +166,24 @@ static int device_read_parents(const char *root, PciDevice *d) {
                         return r;
         }
         return 0;
+}
+
+static int link_basename(const char *root, const char *slot, const char *name, char **ret) {
+        _cleanup_free_ char *path = rootf(root, "/sys/bus/pci/devices/%s/%s", slot, name), *target = NULL;
+        const char *b;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = read_link(path, &target);
+        if (r < 0)
+                return r;
+        b = strrchr(target, '/');
+        b = b ? b + 1 : target;
+        if (!*b)
+                return -EINVAL;
+        *ret = strdup(b);
+        return *ret ? 0 : -ENOMEM;
 }
 
 static void device_read_reset(const char *root, PciDevice *d) {
@@ -234,7 +277,6 @@ static int scan_fn(struct pci_access *acc, void *userdata) {
         for (struct pci_dev *p = acc->devices; p; p = p->next) {
                 _cleanup_free_ char *removable = NULL;
                 char config_path[PATH_MAX];
-                const char *s;
                 PciDevice *d;
                 size_t config_size = 0;
                 int r;
@@ -269,8 +311,7 @@ static int scan_fn(struct pci_access *acc, void *userdata) {
                         pci_setup_cache(p, (u8 *) c->config, (int) config_size);
                 }
 
-                pci_fill_info(p, PCI_FILL_IDENT | PCI_FILL_CLASS | PCI_FILL_CLASS_EXT | PCI_FILL_SUBSYS |
-                                         PCI_FILL_DRIVER | PCI_FILL_IOMMU_GROUP);
+                pci_fill_info(p, PCI_FILL_IDENT | PCI_FILL_CLASS | PCI_FILL_CLASS_EXT | PCI_FILL_SUBSYS);
                 d->vendor = p->vendor_id;
                 d->device = p->device_id;
                 d->class = ((uint32_t) p->device_class << 8) | p->prog_if;
@@ -278,18 +319,19 @@ static int scan_fn(struct pci_access *acc, void *userdata) {
                 d->subsystem_vendor = p->subsys_vendor_id;
                 d->subsystem_device = p->subsys_id;
 
-                s = pci_get_string_property(p, PCI_FILL_DRIVER);
-                if (s) {
-                        d->driver = strdup(s);
-                        if (!d->driver)
-                                return -ENOMEM;
-                }
-                s = pci_get_string_property(p, PCI_FILL_IOMMU_GROUP);
-                if (s) {
-                        char *end;
-                        long g = strtol(s, &end, 10);
-                        if (*s && !*end && g >= 0 && g <= INT_MAX)
-                                d->iommu_group = (int) g;
+                /* libpci's PCI_FILL_DRIVER / PCI_FILL_IOMMU_GROUP resolve these links with realpath()
+                 * (a readlink() per path component); the name is just the link's last component. */
+                r = link_basename(t->root, d->slot, "driver", &d->driver);
+                if (r == -ENOMEM)
+                        return r;
+                {
+                        _cleanup_free_ char *group = NULL;
+                        if (link_basename(t->root, d->slot, "iommu_group", &group) >= 0) {
+                                char *end;
+                                long g = strtol(group, &end, 10);
+                                if (*group && !*end && g >= 0 && g <= INT_MAX)
+                                        d->iommu_group = (int) g;
+                        }
                 }
 
                 if (d->config_size > 0) {
@@ -636,39 +678,42 @@ static PciDevice *find_by_slot(Topology *t, const char *slot) {
 static void load_interrupts(Topology *t) {
         HostInfo *h = &t->host;
         _cleanup_free_ char *text = NULL, *path = root_path(t->root, "/proc/interrupts");
-        _cleanup_strv_free_ char **lines = NULL;
         bool seen_remapped = false, seen_plain = false, seen_ioapic = false, seen_ir_ioapic = false;
 
-        if (!path || read_full_file(path, 0, &text, NULL) < 0 || strv_split(text, "\n", &lines) < 0)
+        /* One line per interrupt with one count per CPU: on a large host this is tens of MiB. */
+        if (!path || read_full_file(path, 256U * 1024 * 1024, &text, NULL) < 0)
                 return;
 
-        STRV_FOREACH(l, lines) {
-                _cleanup_strv_free_ char **tok = NULL;
+        /* Tokenised in place: only the chip name (and the hwirq after it) matter. */
+        for (char *line = text, *next; line && *line; line = next) {
+                char *save = NULL;
 
-                if (strv_split(*l, " \t", &tok) < 0)
-                        return;
-                for (size_t i = 0; tok[i]; i++) {
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = '\0';
+                for (char *tok = strtok_r(line, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
                         const char *suffix;
                         MsiChip c;
 
-                        if (streq(tok[i], "IR-IO-APIC"))
+                        if (streq(tok, "IR-IO-APIC"))
                                 seen_ir_ioapic = true;
-                        else if (streq(tok[i], "IO-APIC"))
+                        else if (streq(tok, "IO-APIC"))
                                 seen_ioapic = true;
 
-                        c = classify_chip(tok[i], h, &suffix);
+                        c = classify_chip(tok, h, &suffix);
                         if (c == MSI_CHIP_NONE)
                                 continue;
 
                         PciDevice *d = NULL;
                         if (suffix)
                                 d = find_by_slot(t, suffix);
-                        else if (tok[i + 1]) {
+                        else {
+                                const char *hwirq = strtok_r(NULL, " \t", &save);
                                 /* Before per-device MSI domains the hwirq encodes the requester:
                                  * msi_index | pci_dev_id << 11 | domain << 27 (pci_msi_domain_calc_hwirq). */
                                 char *end;
-                                unsigned long long hw = strtoull(tok[i + 1], &end, 10);
-                                if (end != tok[i + 1] && *end == '-') {
+                                unsigned long long hw = hwirq ? strtoull(hwirq, &end, 10) : 0;
+                                if (hwirq && end != hwirq && *end == '-') {
                                         PciAddress a = {
                                                 .domain = (uint32_t) (hw >> 27),
                                                 .bus = (uint8_t) ((hw >> 19) & 0xff),
@@ -689,7 +734,7 @@ static void load_interrupts(Topology *t) {
                         }
                         if (!h->interrupt_evidence)
                                 h->interrupt_evidence =
-                                        strndup(tok[i], suffix ? (size_t) (suffix - 1 - tok[i]) : strlen(tok[i]));
+                                        strndup(tok, suffix ? (size_t) (suffix - 1 - tok) : strlen(tok));
                         break;
                 }
         }
