@@ -12,3 +12,4 @@ int verb_quarantine(int argc, char **argv, void *userdata);
 int verb_release(int argc, char **argv, void *userdata);
 int verb_reload(int argc, char **argv, void *userdata);
 int verb_monitor(int argc, char **argv, void *userdata);
+int verb_libvirt_hook(int argc, char **argv, void *userdata);
