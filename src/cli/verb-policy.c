@@ -182,8 +182,10 @@ static int policy_test(int argc, char **argv, void *userdata) {
         if (arg_json != JSON_FORMAT_OFF)
                 rules_json = json_object_new_array();
         else {
-                printf("Device:  %s %04x:%04x %s%s%s, class %06x, driver %s, interrupts %s\n", d->slot, d->vendor,
-                       d->device, vendor_name, vendor_name[0] ? " " : "", device_name, d->class, d->driver ?: "(none)",
+                /* names only when pci.ids knows them: no stray blank before the comma otherwise */
+                printf("Device:  %s %04x:%04x%s%s%s%s, class %06x, driver %s, interrupts %s\n", d->slot, d->vendor,
+                       d->device, vendor_name[0] ? " " : "", vendor_name,
+                       device_name[0] ? " " : "", device_name, d->class, d->driver ?: "(none)",
                        interrupt_safety_to_string(d->interrupts));
                 if (v.rule)
                         printf("Verdict: %s by rule '%s' (%s:%u)\n", passthrough_to_string(v.passthrough), v.rule->id,

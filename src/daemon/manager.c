@@ -712,11 +712,12 @@ static int device_depth_cmp(const void *a, const void *b) {
 
 /* Devices on vfio-pci that nobody holds and the policy does not allow are taken at once, so that no
  * VMM can open them. In topological order: parents before the devices below them. */
-static void capture_denied_vfio_devices(Manager *m, const char *reason) {
+static size_t capture_denied_vfio_devices(Manager *m, const char *reason) {
+        size_t taken = 0;
         _cleanup_free_ const PciDevice **order = calloc(m->topology->n_devices ?: 1, sizeof(PciDevice *));
 
         if (!order)
-                return (void) log_oom();
+                return log_oom(), 0;
         for (size_t i = 0; i < m->topology->n_devices; i++)
                 order[i] = &m->topology->devices[i];
         qsort(order, m->topology->n_devices, sizeof(PciDevice *), device_depth_cmp);
@@ -737,8 +738,10 @@ static void capture_denied_vfio_devices(Manager *m, const char *reason) {
                 log_notice("%s is on vfio-pci but the policy does not allow it to pass through: taking it into quarantine.",
                            pd->slot);
                 snprintf(slot, sizeof(slot), "%s", pd->slot);
-                (void) manager_quarantine(m, one, -1, reason, (uid_t) -1, NULL, NULL);
+                if (manager_quarantine(m, one, -1, reason, (uid_t) -1, NULL, NULL) >= 0)
+                        taken++;
         }
+        return taken;
 }
 
 int manager_reload_policy(Manager *m, char ***ret_errors, sd_bus_error *error) {
@@ -833,7 +836,13 @@ int manager_startup(Manager *m) {
         }
 
         /* Coldplug: devices on vfio-pci that the policy does not allow. */
-        capture_denied_vfio_devices(m, "coldplug");
+        {
+                uint64_t t0 = now_realtime_usec();
+                size_t n = capture_denied_vfio_devices(m, "coldplug");
+                if (n > 0)
+                        log_info("Coldplug: took %zu device(s) on vfio-pci into quarantine in %.1f ms.", n,
+                                 (now_realtime_usec() - t0) / 1000.0);
+        }
         (void) manager_save_state(m);
 
         r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m);

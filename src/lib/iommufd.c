@@ -137,3 +137,18 @@ int iommufd_get_hw_info(int fd, uint32_t dev_id, uint32_t *ret_type, void *data,
         *ret_type = cmd.out_data_type;
         return 0;
 }
+
+int iommufd_hwpt_alloc(int fd, uint32_t dev_id, uint32_t ioas_id, uint32_t *ret_hwpt_id) {
+        struct iommu_hwpt_alloc cmd = {
+                .size = sizeof(cmd),
+                .dev_id = dev_id,
+                .pt_id = ioas_id,
+                .data_type = IOMMU_HWPT_DATA_NONE,
+        };
+
+        /* EOPNOTSUPP/ENOTTY on kernels or IOMMU drivers without it. */
+        if (ioctl(fd, IOMMU_HWPT_ALLOC, &cmd) < 0)
+                return negative_errno();
+        *ret_hwpt_id = cmd.out_hwpt_id;
+        return 0;
+}

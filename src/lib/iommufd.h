@@ -30,3 +30,7 @@ int iommufd_ioas_unmap(int fd, uint32_t ioas_id, uint64_t iova, uint64_t length,
 int iommufd_ioas_iova_ranges(int fd, uint32_t ioas_id, IovaRange **ret, size_t *ret_n, uint64_t *ret_alignment);
 /* IOMMU_GET_HW_INFO for a bound device: the data type (IOMMU_HW_INFO_TYPE_*) and up to size bytes. */
 int iommufd_get_hw_info(int fd, uint32_t dev_id, uint32_t *ret_type, void *data, uint32_t size);
+/* Allocates a kernel-managed paging HWPT for a bound device on an IOAS (Linux ≥ 6.6). Unlike the
+ * automatic domain of an attach to the IOAS, it lives until destroyed, also with no device attached,
+ * so moving devices between page tables does not rebuild them. */
+int iommufd_hwpt_alloc(int fd, uint32_t dev_id, uint32_t ioas_id, uint32_t *ret_hwpt_id);

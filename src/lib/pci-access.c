@@ -104,7 +104,10 @@ struct name_args {
 static int name_fn(struct pci_access *acc, void *userdata) {
         struct name_args *a = userdata;
         const char *s = NULL;
-        int flags = PCI_LOOKUP_NO_NUMBERS;
+        /* pci.ids only, not udev's hwdb: libpci (3.9) calls udev_new() again on every lookup while
+         * the hwdb cannot be opened (no hwdb.bin, as in containers and initrds) and loses the old
+         * handle each time, a leak per unknown ID; and the names do not depend on udev's state. */
+        int flags = PCI_LOOKUP_NO_NUMBERS | PCI_LOOKUP_NO_HWDB;
 
         switch (a->kind) {
         case PCI_NAME_VENDOR:

@@ -129,6 +129,9 @@ static int k_ioas_alloc(void *ud, int fd, uint32_t *ret) {
 static int k_ioas_iova_ranges(void *ud, int fd, uint32_t ioas, IovaRange **ret, size_t *ret_n) {
         return iommufd_ioas_iova_ranges(fd, ioas, ret, ret_n, NULL);
 }
+static int k_hwpt_alloc(void *ud, int fd, uint32_t dev_id, uint32_t ioas, uint32_t *ret) {
+        return iommufd_hwpt_alloc(fd, dev_id, ioas, ret);
+}
 static int k_scratch_extend(void *ud, Scratch *s, int fd, uint64_t cover, const IovaRange *allowed, size_t n) {
         return scratch_extend(s, fd, cover, allowed, n);
 }
@@ -178,6 +181,7 @@ const QuarantineOps quarantine_ops_kernel = {
         .iommufd_open = k_iommufd_open,
         .ioas_alloc = k_ioas_alloc,
         .ioas_iova_ranges = k_ioas_iova_ranges,
+        .hwpt_alloc = k_hwpt_alloc,
         .scratch_extend = k_scratch_extend,
         .scratch_alloc = k_scratch_alloc,
         .cdev_open = k_cdev_open,
@@ -479,11 +483,33 @@ static int subtract_reserved(const Topology *t, IovaRange **ranges, size_t *n) {
         return 0;
 }
 
+/* Attaches a bound device to an IOAS through the engine's persistent HWPT for it, creating the HWPT
+ * with this device if there is none yet. A device the HWPT does not fit (another IOMMU instance) or a
+ * kernel without HWPT_ALLOC gets the IOAS itself (an automatic domain). */
+static int attach_via_hwpt(Engine *e, HeldDevice *h, uint32_t ioas, uint32_t *hwpt, uint32_t *ret_pt) {
+        int r;
+
+        if (*hwpt == 0 && e->ops->hwpt_alloc)
+                (void) e->ops->hwpt_alloc(e->ops_data, e->iommufd, h->dev_id, ioas, hwpt);
+        if (*hwpt != 0) {
+                r = e->ops->attach(e->ops_data, h->fd, *hwpt);
+                if (r >= 0) {
+                        *ret_pt = *hwpt;
+                        return 0;
+                }
+        }
+        r = e->ops->attach(e->ops_data, h->fd, ioas);
+        if (r >= 0)
+                *ret_pt = ioas;
+        return r;
+}
+
 /* Attaches a device to the scratch IOAS, creating and filling it as needed. The first device is
  * attached to the still-empty IOAS before anything is mapped, so its reserved regions narrow the
  * IOVA ranges before the plan is made. */
-static int attach_scratch(Engine *e, const Topology *t, int fd, const char *slot, uint64_t cover, uint32_t *ret_pt,
+static int attach_scratch(Engine *e, const Topology *t, HeldDevice *h, uint64_t cover, uint32_t *ret_pt,
                           EngineError *err) {
+        const char *slot = h->slot;
         _cleanup_free_ IovaRange *ranges = NULL;
         size_t n = 0;
         int r;
@@ -502,14 +528,13 @@ static int attach_scratch(Engine *e, const Topology *t, int fd, const char *slot
                         return engine_fail(err, ENGINE_ERROR_SYSTEM, r, slot, "Failed to allocate the scratch IOAS: %s.",
                                            strerror(-r));
         }
-        r = e->ops->attach(e->ops_data, fd, e->scratch.ioas);
+        r = attach_via_hwpt(e, h, e->scratch.ioas, &e->scratch_hwpt, ret_pt);
         if (r < 0)
                 return engine_fail(err, ENGINE_ERROR_SYSTEM, r, slot,
                                    "Failed to attach %s to the scratch-page IOAS: %s%s.", slot, strerror(-r),
                                    r == -EADDRINUSE || r == -EINVAL
                                            ? " (its reserved IOVA regions overlap the scratch mappings, or a group member is attached elsewhere)"
                                            : "");
-        *ret_pt = e->scratch.ioas;
 
         if (cover > e->scratch.covered) {
                 r = e->ops->ioas_iova_ranges(e->ops_data, e->iommufd, e->scratch.ioas, &ranges, &n);
@@ -535,7 +560,7 @@ static int attach_mode(Engine *e, const Topology *t, HeldDevice *h, QuarantineMo
 
         if (mode == QUARANTINE_MODE_SCRATCH_PAGE) {
                 cover = cover ?: POLICY_DEFAULT_SCRATCH_COVER;
-                r = attach_scratch(e, t, h->fd, h->slot, cover, &pt, err);
+                r = attach_scratch(e, t, h, cover, &pt, err);
                 if (r < 0) {
                         if (pt != 0) {
                                 /* Attached, but the cover could not be completed: record what is true
@@ -553,11 +578,10 @@ static int attach_mode(Engine *e, const Topology *t, HeldDevice *h, QuarantineMo
                         return r;
                 /* An empty IOAS rather than the core blocking domain: every DMA becomes a translation
                  * fault that the IOMMU reports, so an admin can see that the device is still active. */
-                r = e->ops->attach(e->ops_data, h->fd, e->blocked_ioas);
+                r = attach_via_hwpt(e, h, e->blocked_ioas, &e->blocked_hwpt, &pt);
                 if (r < 0)
                         return engine_fail(err, ENGINE_ERROR_SYSTEM, r, h->slot, "Failed to attach %s to the blocked IOAS: %s.",
                                            h->slot, strerror(-r));
-                pt = e->blocked_ioas;
         }
         h->pt_id = pt;
         h->mode = mode;
@@ -1055,6 +1079,8 @@ int engine_to_json(const Engine *e, json_object **ret) {
         }
         json_object_object_add(o, "version", json_object_new_int(1));
         json_object_object_add(o, "blocked_ioas", json_object_new_int64(e->blocked_ioas));
+        json_object_object_add(o, "blocked_hwpt", json_object_new_int64(e->blocked_hwpt));
+        json_object_object_add(o, "scratch_hwpt", json_object_new_int64(e->scratch_hwpt));
         json_object_object_add(s, "ioas", json_object_new_int64(e->scratch.ioas));
         json_object_object_add(s, "source", json_object_new_uint64(e->scratch.source));
         json_object_object_add(s, "covered", json_object_new_uint64(e->scratch.covered));
@@ -1116,6 +1142,8 @@ int engine_adopt(Engine *e, json_object *state, int (*fd_lookup)(void *ud, const
                 e->iommufd = fd;
         if (state && e->iommufd >= 0) {
                 e->blocked_ioas = (uint32_t) juint(state, "blocked_ioas");
+                e->blocked_hwpt = (uint32_t) juint(state, "blocked_hwpt");
+                e->scratch_hwpt = (uint32_t) juint(state, "scratch_hwpt");
                 if (json_object_object_get_ex(state, "scratch", &s) && juint(s, "ioas") != 0) {
                         int memfd = fd_lookup(ud, ENGINE_FDNAME_SCRATCH);
                         e->scratch.ioas = (uint32_t) juint(s, "ioas");

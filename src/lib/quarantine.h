@@ -76,6 +76,8 @@ typedef struct QuarantineOps {
         int (*iommufd_open)(void *ud, int *ret_fd);
         int (*ioas_alloc)(void *ud, int iommufd, uint32_t *ret_ioas);
         int (*ioas_iova_ranges)(void *ud, int iommufd, uint32_t ioas, IovaRange **ret, size_t *ret_n);
+        /* Optional (NULL: always attach to the IOAS itself). */
+        int (*hwpt_alloc)(void *ud, int iommufd, uint32_t dev_id, uint32_t ioas, uint32_t *ret_hwpt);
         /* Builds or extends the scratch mapping (scratch_extend on the real kernel). */
         int (*scratch_extend)(void *ud, Scratch *s, int iommufd, uint64_t cover, const IovaRange *allowed, size_t n);
         int (*scratch_alloc)(void *ud, Scratch *s);
@@ -115,6 +117,10 @@ typedef struct Engine {
         int iommufd; /* -EBADF until the first quarantine */
         uint32_t blocked_ioas; /* empty IOAS shared by blocked devices; 0: none yet */
         Scratch scratch;
+        /* Persistent page tables on those IOASes (0: none yet, or the kernel has no HWPT_ALLOC): a mode
+         * switch then only repoints the device, instead of tearing down and rebuilding the domain
+         * (which for a large scratch cover is thousands of map operations). */
+        uint32_t blocked_hwpt, scratch_hwpt;
         HeldDevice *devices;
         size_t n_devices;
 } Engine;

@@ -11,23 +11,34 @@
 
 size_t string_distance(const char *a, const char *b) {
         size_t n = strlen(a), m = strlen(b);
-        _cleanup_free_ size_t *row = calloc(m + 1, sizeof(size_t));
+        /* Three rows: the one before the previous is needed for transpositions. */
+        _cleanup_free_ size_t *buf = calloc(3 * (m + 1), sizeof(size_t));
+        size_t *prev2, *prev, *row;
 
-        if (!row)
+        if (!buf)
                 return SIZE_MAX;
+        prev2 = buf;
+        prev = buf + (m + 1);
+        row = buf + 2 * (m + 1);
         for (size_t j = 0; j <= m; j++)
-                row[j] = j;
+                prev[j] = j;
         for (size_t i = 1; i <= n; i++) {
-                size_t diag = row[0];
                 row[0] = i;
                 for (size_t j = 1; j <= m; j++) {
-                        size_t up = row[j];
-                        size_t cost = tolower((unsigned char) a[i - 1]) == tolower((unsigned char) b[j - 1]) ? 0 : 1;
-                        row[j] = MIN(MIN(row[j] + 1, row[j - 1] + 1), diag + cost);
-                        diag = up;
+                        int ca = tolower((unsigned char) a[i - 1]), cb = tolower((unsigned char) b[j - 1]);
+                        size_t cost = ca == cb ? 0 : 1;
+                        row[j] = MIN(MIN(prev[j] + 1, row[j - 1] + 1), prev[j - 1] + cost);
+                        /* Two swapped neighbours ("lsit" for "list") are one typo, not two. */
+                        if (i > 1 && j > 1 && ca == tolower((unsigned char) b[j - 2]) &&
+                            tolower((unsigned char) a[i - 2]) == cb)
+                                row[j] = MIN(row[j], prev2[j - 2] + 1);
                 }
+                size_t *t = prev2;
+                prev2 = prev;
+                prev = row;
+                row = t;
         }
-        return row[m];
+        return prev[m];
 }
 
 const char *string_closest(const char *s, const char *const *candidates) {

@@ -4,7 +4,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Edit distance (Levenshtein), for "did you mean" suggestions. */
+/* Edit distance (optimal string alignment: Levenshtein plus transpositions of neighbours), for
+ * "did you mean" suggestions. */
 size_t string_distance(const char *a, const char *b);
 
 /* The candidate closest to s, if it is close enough to be a plausible typo; else NULL.

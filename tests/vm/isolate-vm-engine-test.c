@@ -231,6 +231,15 @@ static bool edu_unload(Engine *e, HeldDevice *h, TestPage *tp, uint8_t *ret) {
 
 /* ---- checks ------------------------------------------------------------------------------ */
 
+/* What a device of the mode is attached to: the engine's persistent HWPT, or the IOAS itself. */
+static uint32_t scratch_pt(const Engine *e) {
+        return e->scratch_hwpt ?: e->scratch.ioas;
+}
+
+static uint32_t blocked_pt(const Engine *e) {
+        return e->blocked_hwpt ?: e->blocked_ioas;
+}
+
 static Engine *new_engine(void) {
         Engine *e;
         assert(engine_new(NULL, NULL, NULL, &e) >= 0);
@@ -258,7 +267,7 @@ static void check_blocked(void) {
         CHECK(driver_is(slot, "vfio-pci"), "%s is on vfio-pci", slot);
         CHECK(!(command_register(slot) & 0x4), "bus mastering is off after entering quarantine");
         HeldDevice *h = engine_find(e, slot);
-        CHECK(h && h->state == DEVICE_STATE_QUARANTINED && h->pt_id == e->blocked_ioas, "held in the blocked IOAS");
+        CHECK(h && h->state == DEVICE_STATE_QUARANTINED && h->pt_id == blocked_pt(e), "held in the blocked IOAS");
 
         dma(slot, false, 0x1000, 64, &f);
         CHECK(f.reads >= 1 && f.last_iova == 0x1000, "DMA read of IOVA 0x1000 faulted (%u read faults, last at 0x%" PRIx64 ")",
@@ -296,7 +305,7 @@ static void check_scratch(void) {
         r = quarantine(e, t, slot, QUARANTINE_MODE_SCRATCH_PAGE, cover, &err);
         REQUIRE(r >= 0, "quarantine %s scratch-page, cover 64 MiB (%s)", slot, err.message ?: "");
         HeldDevice *h = engine_find(e, slot);
-        REQUIRE(h && h->pt_id == e->scratch.ioas && e->scratch.ioas != 0, "attached to the scratch IOAS");
+        REQUIRE(h && h->pt_id == scratch_pt(e) && e->scratch.ioas != 0, "attached to the scratch IOAS");
         printf("  scratch: %s page, %" PRIu64 " MiB covered with %zu ioctls\n", e->scratch.huge ? "2 MiB huge" : "4 KiB",
                e->scratch.covered >> 20, e->scratch.ioctls);
         CHECK(e->scratch.covered == cover, "the whole cover is mapped");
@@ -305,21 +314,21 @@ static void check_scratch(void) {
 
         /* 1. read inside the cover: the buffer becomes the scratch's zeros, no fault */
         edu_load(e, h, &tp, 0xa5);
-        CHECK(vfio_device_attach_pt(h->fd, e->scratch.ioas, NULL) >= 0, "back to the scratch IOAS (replace)");
+        CHECK(vfio_device_attach_pt(h->fd, scratch_pt(e), NULL) >= 0, "back to the scratch IOAS (replace)");
         dma(slot, false, 0x10000, 2048, &f);
         CHECK(f.reads == 0 && f.writes == 0, "DMA read at IOVA 0x10000 inside the cover did not fault");
         CHECK(edu_unload(e, h, &tp, &b) && b == 0x00, "the device read zeros from the scratch page (buffer now 0x%02x)", b);
 
         /* 2. read at the top of the cover (a copied chunk, not the MAP'ed one) */
         edu_load(e, h, &tp, 0xa5);
-        CHECK(vfio_device_attach_pt(h->fd, e->scratch.ioas, NULL) >= 0, "back to the scratch IOAS");
+        CHECK(vfio_device_attach_pt(h->fd, scratch_pt(e), NULL) >= 0, "back to the scratch IOAS");
         dma(slot, false, cover - 4096, 2048, &f);
         CHECK(f.reads == 0, "DMA read at the last page of the cover did not fault");
         CHECK(edu_unload(e, h, &tp, &b) && b == 0x00, "and returned zeros (0x%02x)", b);
 
         /* 3. write inside the cover faults; the scratch stays zero */
         edu_load(e, h, &tp, 0xee);
-        CHECK(vfio_device_attach_pt(h->fd, e->scratch.ioas, NULL) >= 0, "back to the scratch IOAS");
+        CHECK(vfio_device_attach_pt(h->fd, scratch_pt(e), NULL) >= 0, "back to the scratch IOAS");
         dma(slot, true, 0x10000, 2048, &f);
         CHECK(f.writes >= 1, "DMA write inside the cover faulted (%u write faults)", f.writes);
         bool zero = true;

@@ -5,6 +5,8 @@
 # TOPOLOGY_DESCRIPTION. Guest slots are fixed (addr=) so that tests can name devices.
 
 VM_TOPOLOGIES="default bridge nointremap passthrough virtio noiommu"
+# Topologies for benchmarks only (not in "all"):
+VM_BENCH_TOPOLOGIES="many"
 
 vm_topology() {
     local name=$1
@@ -40,6 +42,16 @@ vm_topology() {
         TOPOLOGY_DESCRIPTION="virtio-iommu (no MSI isolation on x86)"
         QEMU_TOPOLOGY_ARGS="-device virtio-iommu-pci,addr=0x07 $edu2 $rng"
         KERNEL_TOPOLOGY_ARGS="iommu.strict=1"
+        ;;
+    many)
+        TOPOLOGY_DESCRIPTION="VT-d; 64 edu functions (8 multi-function slots of 8: 8 groups of 8)"
+        QEMU_TOPOLOGY_ARGS="$vtd"
+        for slot in 8 9 a b c d e f; do
+            for fn in 0 1 2 3 4 5 6 7; do
+                QEMU_TOPOLOGY_ARGS="$QEMU_TOPOLOGY_ARGS -device $edu,addr=0x0$slot.$fn$([ $fn = 0 ] && echo ,multifunction=on)"
+            done
+        done
+        KERNEL_TOPOLOGY_ARGS="intel_iommu=on iommu.strict=1"
         ;;
     noiommu)
         TOPOLOGY_DESCRIPTION="no IOMMU at all"
