@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "capture.h"
@@ -16,9 +18,28 @@ int verb_capture(int argc, char **argv, void *userdata) {
         const char *dir = argv[1];
         int r;
 
+        /* A --root that is no snapshot is the source's fault, not DIR's: say so as the other verbs do,
+         * rather than "Failed to capture a snapshot into 'DIR': No such file or directory". */
+        if (arg_root) {
+                _cleanup_free_ char *devices = NULL;
+                struct stat st;
+
+                if (asprintf(&devices, "%s/sys/bus/pci/devices", arg_root) < 0)
+                        return log_oom();
+                if (stat(devices, &st) < 0 || !S_ISDIR(st.st_mode))
+                        return log_error_errno(ENOTDIR, "'%s' is not a snapshot of a machine: %s is missing or not a "
+                                                        "directory (expected a copy of /sys and /proc such as "
+                                                        "'isolatectl capture' writes).",
+                                               arg_root, devices);
+        }
+
         r = capture_snapshot(arg_root, dir, "isolate " PACKAGE_VERSION, &report, &failed);
         if (r == -EEXIST)
                 return log_error_errno(r, "'%s' already exists; capture writes a new directory.", dir);
+        if (r == -EXDEV) /* strerror() would say "Invalid cross-device link" */
+                return log_error_errno(r, "Failed to capture a snapshot into '%s': '%s' lies outside '%s' (a link "
+                                          "that leads out of the tree being captured).",
+                                       dir, strna(failed), arg_root ?: "/");
         if (r < 0)
                 return log_error_errno(r, "Failed to capture a snapshot into '%s'%s%s%s: %m", dir,
                                        failed ? " (at '" : "", strempty(failed), failed ? "')" : "");

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,12 @@
 #include "manager.h"
 #include "strv.h"
 #include "vfio.h"
+
+uint64_t now_monotonic_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
 
 uint64_t now_realtime_usec(void) {
         struct timespec ts;
@@ -528,9 +535,14 @@ int manager_quarantine(Manager *m, char **slots, QuarantineMode mode, const char
                 .reset = true,
         };
         r = engine_quarantine(m->engine, m->topology, &req, &taken, &err);
+        uint64_t attached = now_monotonic_usec();
 
-        /* Whatever got held (also on a partial failure) is kept: fds into the store, state saved. */
+        /* Whatever got held (also on a partial failure) is kept: fds into the store first (a crash from
+         * here on keeps them), then clients hear of it, then the state file and the logs. */
         fdstore_sync(m);
+        if (r >= 0)
+                STRV_FOREACH(s, taken)
+                        bus_emit_device_changed(m, *s, reason);
         (void) manager_save_state(m);
 
         if (r < 0) {
@@ -550,15 +562,25 @@ int manager_quarantine(Manager *m, char **slots, QuarantineMode mode, const char
                 return r;
         }
 
+        {
+                const EngineTimings *et = &m->engine->last;
+                log_debug("Quarantine of %s: plan %" PRIu64 " µs, host unbind %" PRIu64 " µs, group type %" PRIu64
+                          " µs, vfio-pci bind %" PRIu64 " µs, open+bind+attach %" PRIu64 " µs, total %" PRIu64 " µs.",
+                          slots[0], et->plan, et->host_unbind, et->group_type, et->vfio_bind, et->take, et->total);
+        }
         STRV_FOREACH(s, taken) {
                 HeldDevice *h = engine_find(m->engine, *s);
-                _cleanup_free_ char *msg = NULL;
+                _cleanup_free_ char *msg = NULL, *latency = NULL;
                 PolicyVerdict sv = {};
                 (void) manager_verdict(m, *s, &sv);
-                if (asprintf(&msg, "%s quarantined (%s mode, %s).", *s, h ? quarantine_mode_to_string(h->mode) : "?",
-                             strna(reason)) >= 0)
+                /* The time from the unbind event to the attach: the window this daemon exists to shrink. */
+                if (m->event_usec > 0 && attached >= m->event_usec &&
+                    asprintf(&latency, ", attached %" PRIu64 " µs after the event", attached - m->event_usec) < 0)
+                        latency = NULL;
+                if (asprintf(&msg, "%s quarantined (%s mode, %s; %" PRIu64 " µs in the engine%s).", *s,
+                             h ? quarantine_mode_to_string(h->mode) : "?", strna(reason), m->engine->last.total,
+                             strempty(latency)) >= 0)
                         manager_log_decision(m, "quarantine", *s, "success", sv.rule ? sv.rule->id : NULL, caller_uid, msg);
-                bus_emit_device_changed(m, *s, reason);
         }
         if (ret_taken)
                 *ret_taken = TAKE_PTR(taken);
@@ -737,9 +759,10 @@ static size_t capture_denied_vfio_devices(Manager *m, const char *reason) {
                         continue;
                 log_notice("%s is on vfio-pci but the policy does not allow it to pass through: taking it into quarantine.",
                            pd->slot);
+                _cleanup_strv_free_ char **got = NULL;
                 snprintf(slot, sizeof(slot), "%s", pd->slot);
-                if (manager_quarantine(m, one, -1, reason, (uid_t) -1, NULL, NULL) >= 0)
-                        taken++;
+                if (manager_quarantine(m, one, -1, reason, (uid_t) -1, &got, NULL) >= 0)
+                        taken += strv_length(got); /* with their group mates */
         }
         return taken;
 }

@@ -66,6 +66,7 @@ struct Manager {
 
         void *polkit_registry;
         bool fdstore_iommufd, fdstore_scratch;
+        uint64_t event_usec; /* when the uevent being handled arrived (CLOCK_MONOTONIC), 0 outside one */
         uint64_t started;
 };
 
@@ -122,3 +123,4 @@ void *fake_ops_new(const char *root);
 void fake_ops_free(void *data);
 
 uint64_t now_realtime_usec(void);
+uint64_t now_monotonic_usec(void);

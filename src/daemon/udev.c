@@ -95,8 +95,10 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 struct udev_device *dev = udev_monitor_receive_device(m->monitor);
                 if (!dev)
                         break;
+                m->event_usec = now_monotonic_usec();
                 manager_handle_uevent(m, udev_device_get_action(dev), udev_device_get_sysname(dev),
                                       udev_device_get_driver(dev));
+                m->event_usec = 0;
                 udev_device_unref(dev);
         }
         return 0;

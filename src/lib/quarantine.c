@@ -739,10 +739,19 @@ fail:
         return r;
 }
 
+static uint64_t mono_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
 int engine_quarantine(Engine *e, const Topology *t, const QuarantineRequest *req, char ***ret_taken, EngineError *err) {
         _cleanup_(plan_done) Plan p = {};
         _cleanup_strv_free_ char **taken = NULL;
+        uint64_t t0 = mono_usec(), t1;
         int r;
+
+        e->last = (EngineTimings) {};
 
         if (err)
                 engine_error_done(err);
@@ -774,6 +783,8 @@ int engine_quarantine(Engine *e, const Topology *t, const QuarantineRequest *req
         r = ensure_iommufd(e, err);
         if (r < 0)
                 return r;
+        t1 = mono_usec();
+        e->last.plan = t1 - t0;
 
         /* 1. Take the members from their host drivers, remembering them. */
         FOREACH_ARRAY(m, p.members, p.n) {
@@ -809,6 +820,9 @@ int engine_quarantine(Engine *e, const Topology *t, const QuarantineRequest *req
                 }
         }
 
+        e->last.host_unbind = mono_usec() - t1;
+        t1 = mono_usec();
+
         /* 2. While no driver is bound, turn an identity default domain into a translated one, so that
          *    the devices have no mappings even at a moment nobody holds them (a stopped daemon). */
         FOREACH_ARRAY(gid, p.groups, p.n_groups) {
@@ -822,6 +836,9 @@ int engine_quarantine(Engine *e, const Topology *t, const QuarantineRequest *req
                         if (m->group == *gid)
                                 m->group_type_changed = true;
         }
+
+        e->last.group_type = mono_usec() - t1;
+        t1 = mono_usec();
 
         /* 3. vfio-pci, with driver_override so that no host driver grabs it again. */
         FOREACH_ARRAY(m, p.members, p.n) {
@@ -840,6 +857,9 @@ int engine_quarantine(Engine *e, const Topology *t, const QuarantineRequest *req
                                            m->slot);
                 }
         }
+
+        e->last.vfio_bind = mono_usec() - t1;
+        t1 = mono_usec();
 
         /* 4. Open, bind to iommufd (the group is blocked from here on), attach to the mode's IOAS. */
         int first_error = 0;
@@ -860,6 +880,8 @@ int engine_quarantine(Engine *e, const Topology *t, const QuarantineRequest *req
                 if (strv_extend(&taken, m->slot) < 0)
                         return -ENOMEM;
         }
+        e->last.take = mono_usec() - t1;
+        e->last.total = mono_usec() - t0;
         if (first_error < 0)
                 return first_error;
         if (ret_taken)

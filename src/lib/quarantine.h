@@ -110,6 +110,11 @@ typedef struct HeldDevice {
         uint64_t cover; /* scratch-page: the cover it asked for */
 } HeldDevice;
 
+/* Where the time of the last engine_quarantine() went (µs, CLOCK_MONOTONIC), for logs and benchmarks. */
+typedef struct EngineTimings {
+        uint64_t plan, host_unbind, group_type, vfio_bind, take, total;
+} EngineTimings;
+
 typedef struct Engine {
         char *root;
         const QuarantineOps *ops;
@@ -123,6 +128,7 @@ typedef struct Engine {
         uint32_t blocked_hwpt, scratch_hwpt;
         HeldDevice *devices;
         size_t n_devices;
+        EngineTimings last;
 } Engine;
 
 int engine_new(const char *root, const QuarantineOps *ops, void *ops_data, Engine **ret);

@@ -47,8 +47,9 @@ vm_topology() {
         TOPOLOGY_DESCRIPTION="VT-d; 64 edu functions (8 multi-function slots of 8: 8 groups of 8)"
         QEMU_TOPOLOGY_ARGS="$vtd"
         for slot in 8 9 a b c d e f; do
-            for fn in 0 1 2 3 4 5 6 7; do
-                QEMU_TOPOLOGY_ARGS="$QEMU_TOPOLOGY_ARGS -device $edu,addr=0x0$slot.$fn$([ $fn = 0 ] && echo ,multifunction=on)"
+            QEMU_TOPOLOGY_ARGS="$QEMU_TOPOLOGY_ARGS -device $edu,addr=0x0$slot.0,multifunction=on"
+            for fn in 1 2 3 4 5 6 7; do
+                QEMU_TOPOLOGY_ARGS="$QEMU_TOPOLOGY_ARGS -device $edu,addr=0x0$slot.$fn"
             done
         done
         KERNEL_TOPOLOGY_ARGS="intel_iommu=on iommu.strict=1"
