@@ -649,9 +649,11 @@ int manager_release(Manager *m, char **slots, bool to_guest, uid_t caller_uid, c
         }
         if (!held) {
                 /* Allowed and not held: nothing to hand over. */
-                STRV_FOREACH(s, check)
-                        manager_log_decision(m, "release-guest", *s, "success", NULL, caller_uid,
-                                             "Release to a guest allowed (the device was not in quarantine).");
+                STRV_FOREACH(s, check) {
+                        _cleanup_free_ char *msg = NULL;
+                        if (asprintf(&msg, "%s may go to a guest (it was not in quarantine: nothing to hand over).", *s) >= 0)
+                                manager_log_decision(m, "release-guest", *s, "success", NULL, caller_uid, msg);
+                }
                 if (ret_released)
                         *ret_released = TAKE_PTR(check);
                 return 0;
@@ -677,9 +679,14 @@ int manager_release(Manager *m, char **slots, bool to_guest, uid_t caller_uid, c
                         d->req_source = sd_event_source_disable_unref(d->req_source);
                         d->req_fd = safe_close(d->req_fd);
                 }
-                manager_log_decision(m, to_guest ? "release-guest" : "release-host", *s, "success", NULL, caller_uid,
-                                     to_guest ? "Released to a guest: the device stays on vfio-pci for the VMM to open."
-                                              : "Released to the host: its driver is bound again.");
+                {
+                        _cleanup_free_ char *msg = NULL;
+                        if (asprintf(&msg, to_guest ? "%s released to a guest: it stays on vfio-pci for the VMM to open."
+                                                    : "%s released to the host: its driver is bound again.",
+                                     *s) >= 0)
+                                manager_log_decision(m, to_guest ? "release-guest" : "release-host", *s, "success", NULL,
+                                                     caller_uid, msg);
+                }
                 bus_emit_device_changed(m, *s, to_guest ? "released-to-guest" : "released-to-host");
         }
         fdstore_sync(m); /* what a failed release left held goes back into the store */
