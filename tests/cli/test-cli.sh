@@ -23,6 +23,9 @@
 #
 # Exit status: 0 all passed, 1 a case failed.
 
+# jq filters name their $variables in single quotes; the cases are run through t(), indirectly.
+# shellcheck disable=SC2016,SC2317
+
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -378,7 +381,7 @@ usage_valid_args_reach_bus() {
 }
 
 usage_help() {
-        local verb
+        local verb args
         for args in "--help" "-h" "list --help" "policy --help"; do
                 # shellcheck disable=SC2086
                 ctl $args
@@ -656,18 +659,19 @@ group_audit() {
 
 bad_root_not_snapshot() {
         # A missing directory, an empty one and a regular file: exit 1 with a clear message, for
-        # every verb that reads the machine.
+        # every verb that reads the machine (capture included: the source is at fault, not DIR).
         local root verb
         mkdir "$WORK/empty-root"
         : >"$WORK/file-root"
         for root in "$WORK/does-not-exist" "$WORK/empty-root" "$WORK/file-root"; do
-                for verb in list audit "policy generate" "policy test 00:02.0"; do
+                for verb in list audit "policy generate" "policy test 00:02.0" "capture $WORK/cap-bad-root"; do
                         # shellcheck disable=SC2086
                         ctl --root "$root" $verb
                         expect_rc 1
                         err_has "'$root' is not a snapshot"
                         out_empty
                 done
+                [[ -z $(find "$WORK" -maxdepth 1 -name 'cap-bad-root*') ]] || fail "capture left something behind"
                 ctl --root "$root" --json=short list
                 expect_rc 1
                 out_empty
@@ -1226,6 +1230,7 @@ capture_impossible() {
         ctl --root "$parent/src" capture "$parent/snap"
         expect_rc 1
         err_has "$parent/snap"
+        err_has "lies outside '$parent/src'"
         [[ ! -e $parent/snap ]] || fail "$parent/snap was left behind"
         [[ -z $(find "$parent" -maxdepth 1 -name 'snap.partial-*') ]] || fail "partial directory left behind"
         # a dangling device link, likewise
@@ -1236,6 +1241,7 @@ capture_impossible() {
         # not a snapshot at all
         ctl --root "$WORK/does-not-exist" capture "$parent/snap"
         expect_rc 1
+        err_has "is not a snapshot"
         [[ ! -e $parent/snap && -z $(find "$parent" -maxdepth 1 -name 'snap.partial-*') ]] || fail "left behind"
 }
 
@@ -1395,7 +1401,7 @@ group_libvirt_hook() {
 json_forms() {
         # For every read-only verb: --json=short is one value on one line, --json=pretty and -j /
         # --json (short, since stdout is not a terminal) are the same value.
-        local n=0 spec
+        local n=0 spec short form
         write_test_policies
         local -a specs=(
                 "--root $SNAPS/default list"
@@ -1412,7 +1418,6 @@ json_forms() {
         )
         for spec in "${specs[@]}"; do
                 n=$((n + 1))
-                local short pretty form
                 # shellcheck disable=SC2086
                 ctl --json=short ${spec//@/short-$n}
                 [[ $RC == 0 || $RC == 3 ]] || fail "$spec: exit $RC"
@@ -1424,6 +1429,7 @@ json_forms() {
                         json_one
                         [[ $(jq -S 'del(.directory?)' "$OUT") == "$short" ]] || fail "$spec: $form differs from --json=short"
                 done
+                # shellcheck disable=SC2086
                 ctl -j ${spec//@/j2-$n}
                 json_lines 1
         done

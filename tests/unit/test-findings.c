@@ -347,6 +347,22 @@ static void test_dma_faults(void **state) {
         with_snapshot("default", check_default); /* an empty log: no dma-faults */
 }
 
+static void check_default_faults(const Audit *a) {
+        /* real DMAR lines from the kernel (captured in the VM tier): a read at 0x1000, a write at 0x2000 */
+        const Finding *x = find(a, "dma-faults", "0000:00:03.0");
+        assert_true(a->have_faults);
+        assert_non_null(x);
+        assert_int_equal(x->severity, SEVERITY_HIGH);
+        assert_non_null(strstr(x->detail, "2 DMA faults (1 read, 1 write)"));
+        assert_non_null(strstr(x->detail, "0x2000"));
+        assert_non_null(strstr(x->detail, "PTE Write access is not set"));
+        expect_none(a, "dma-faults", "0000:00:02.0");
+}
+
+static void test_dma_faults_real_kernel(void **state) {
+        with_snapshot("default-faults", check_default_faults);
+}
+
 /* ---- filtering and JSON ---- */
 
 static void test_filter(void **state) {
@@ -415,6 +431,7 @@ int main(void) {
                 cmocka_unit_test(test_untrusted),
                 cmocka_unit_test(test_held_raises),
                 cmocka_unit_test(test_dma_faults),
+                cmocka_unit_test(test_dma_faults_real_kernel),
                 cmocka_unit_test(test_filter),
                 cmocka_unit_test(test_json),
         };

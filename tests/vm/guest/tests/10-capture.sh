@@ -41,6 +41,13 @@ default)
     echo vfio-pci > /sys/bus/pci/devices/0000:00:03.0/driver_override
     echo 0000:00:03.0 > /sys/bus/pci/drivers_probe
     snap default-vfio
+    # DMA from it while nobody holds it: the translated default domain has nothing mapped, so the
+    # IOMMU faults; the kernel's DMAR lines go into the snapshot's dev/kmsg.
+    isolate-vm-edu 0000:00:03.0 read 0x1000 64
+    isolate-vm-edu 0000:00:03.0 write 0x2000 64
+    sleep 1
+    snap default-faults
+    jq -e '.findings[] | select(.id == "dma-faults")' "$out/default-faults.snapshot.json" > /dev/null
     echo 0000:00:03.0 > /sys/bus/pci/drivers/vfio-pci/unbind
     echo > /sys/bus/pci/devices/0000:00:03.0/driver_override
     ;;
