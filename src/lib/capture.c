@@ -105,6 +105,8 @@ static int copy_file(Capture *c, const char *rel) {
 
         safe_close(TAKE_FD(fd));
         fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0 && errno == EEXIST)
+                return 0; /* copied already (the "uevent" of a directory a link led to first) */
         if (fd < 0)
                 return fail(c, negative_errno(), to);
         if (size > 0 && write(fd, data, size) != (ssize_t) size)
@@ -153,6 +155,7 @@ static char *relative_to_src(Capture *c, const char *resolved) {
 /* Makes the directory a copied symlink points to, so that the link resolves in the snapshot. */
 static int make_link_target_dir(Capture *c, const char *rel_link) {
         _cleanup_free_ char *from = NULL, *resolved = NULL, *rel = NULL, *to = NULL;
+        int r;
 
         if (asprintf(&from, "%s%s", c->src, rel_link) < 0)
                 return -ENOMEM;
@@ -164,7 +167,16 @@ static int make_link_target_dir(Capture *c, const char *rel_link) {
                 return 0;
         if (asprintf(&to, "%s%s", c->dst, rel) < 0)
                 return -ENOMEM;
-        return mkdir_p(to, 0755);
+        r = mkdir_p(to, 0755);
+        if (r < 0)
+                return r;
+        /* Its "uevent" too (every sysfs directory a link points to has one): the directory is then
+         * not empty, so the snapshot survives tools that drop empty directories (git, some archivers)
+         * and its links still resolve. */
+        free(to);
+        if (asprintf(&to, "%s/uevent", rel) < 0)
+                return -ENOMEM;
+        return copy_file(c, to);
 }
 
 static int copy_dir_files(Capture *c, const char *rel) {
