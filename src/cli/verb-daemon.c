@@ -318,7 +318,7 @@ static int on_policy_reloaded(sd_bus_message *m, void *userdata, sd_bus_error *r
 
 static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         const char *name, *old, *new;
-        if (sd_bus_message_read(m, "sss", &name, &old, &new) < 0)
+        if (sd_bus_message_read(m, "sss", &name, &old, &new) < 0 || !streq(name, ISOLATE_BUS_NAME))
                 return 0;
         if (arg_json == JSON_FORMAT_OFF)
                 printf("-- isolated %s --\n", isempty(new) ? "stopped" : "started");
@@ -354,8 +354,11 @@ int verb_monitor(int argc, char **argv, void *userdata) {
                 r = sd_bus_match_signal(bus, NULL, ISOLATE_BUS_NAME, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE,
                                         "PolicyReloaded", on_policy_reloaded, NULL);
         if (r >= 0)
-                r = sd_bus_match_signal(bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                        "org.freedesktop.DBus", "NameOwnerChanged", on_owner_changed, NULL);
+                r = sd_bus_add_match(bus, NULL,
+                                     "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                                     "interface='org.freedesktop.DBus',member='NameOwnerChanged',"
+                                     "arg0='" ISOLATE_BUS_NAME "'",
+                                     on_owner_changed, NULL);
         if (r < 0)
                 return log_error_errno(r, "Failed to subscribe to isolated's signals: %m");
         r = sd_bus_attach_event(bus, event, 0);

@@ -132,7 +132,7 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                 return r;
         if (r == 0)
                 return 1;
-        r = manager_reload_policy(m, NULL, error);
+        r = manager_reload_policy(m, NULL, caller_uid(msg), error);
         if (r < 0)
                 return r;
         return sd_bus_reply_method_return(msg, NULL);
@@ -467,6 +467,14 @@ void bus_emit_policy_reloaded(Manager *m) {
                 (void) sd_bus_send(m->bus, sig, NULL);
         (void) sd_bus_emit_properties_changed(m->bus, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE, "DefaultMode",
                                               "QuarantineOnUnbind", "PolicyFiles", "PolicyError", NULL);
+}
+
+void bus_emit_device_verdict_changed(Manager *m, const char *slot) {
+        _cleanup_free_ char *path = NULL;
+
+        if (m->bus && isolate_bus_device_path(slot, &path) >= 0)
+                (void) sd_bus_emit_properties_changed(m->bus, path, ISOLATE_BUS_DEVICE_INTERFACE, "Passthrough",
+                                                      "Rule", NULL);
 }
 
 /* ---- setup ---------------------------------------------------------------------------------- */

@@ -31,7 +31,7 @@ static void help(void) {
                "     --root=DIR           read DIR/sys and DIR/proc instead of /sys and /proc (testing)\n"
                "     --fake-engine        with --root: act on the files below DIR instead of the kernel (testing)\n"
                "     --session-bus        serve on the session bus instead of the system bus (testing)\n"
-               "     --log-level=LEVEL    debug, info, notice, warning or err (default info)\n"
+               "     --log-level=LEVEL    emerg, alert, crit, err, warning, notice, info or debug (default info)\n"
                "     --log-target=TARGET  journal or console (default: journal when started by systemd)\n\n"
                "Signals: SIGHUP reloads the policy (an invalid one is refused and the old one stays).\n"
                "See isolated(8), org.isolate1(5), isolate-policy.json(5).\n",

@@ -306,9 +306,9 @@ static const char *state_device_field(json_object *engine, const char *slot, con
 }
 
 /* Takes back what a previous instance held: the fds systemd kept for us and state.json. A device whose
- * fd is gone (a clean stop empties the store on systemd < 254) fell back to its default domain (DMA
- * after we switched it): it is captured again at once. *ret_lost gets those as (slot, mode,
- * group type changed "true"/"false") triples. */
+ * fd is gone (a clean stop empties the store unless FileDescriptorStorePreserve=yes keeps it, systemd
+ * ≥ 254) fell back to its default domain (DMA after we switched it): it is captured again at once.
+ * *ret_lost gets those as (slot, mode, group type changed "true"/"false") triples. */
 static int manager_adopt(Manager *m, char ***ret_lost) {
         _cleanup_free_ char *path = state_path(m), *text = NULL;
         _cleanup_strv_free_ char **names = NULL, **lost = NULL;
@@ -774,8 +774,39 @@ static size_t capture_denied_vfio_devices(Manager *m, const char *reason) {
         return taken;
 }
 
-int manager_reload_policy(Manager *m, char ***ret_errors, sd_bus_error *error) {
+/* A device's verdict as clients see it (Passthrough, Rule), kept across a reload to tell which changed. */
+typedef struct SeenVerdict {
+        Passthrough passthrough;
+        char *rule;
+} SeenVerdict;
+
+static SeenVerdict *verdicts_snapshot(Manager *m) {
+        SeenVerdict *v = calloc(MAX(m->topology->n_devices, (size_t) 1), sizeof(SeenVerdict));
+        if (!v)
+                return NULL;
+        for (size_t i = 0; i < m->topology->n_devices; i++) {
+                PolicyVerdict pv = {};
+                (void) manager_verdict(m, m->topology->devices[i].slot, &pv);
+                v[i].passthrough = pv.passthrough;
+                v[i].rule = pv.rule ? strdup(pv.rule->id) : NULL;
+                if (pv.rule && !v[i].rule) {
+                        for (size_t j = 0; j < i; j++)
+                                free(v[j].rule);
+                        return mfree(v);
+                }
+        }
+        return v;
+}
+
+static void verdicts_free(Manager *m, SeenVerdict *v) {
+        for (size_t i = 0; v && i < m->topology->n_devices; i++)
+                free(v[i].rule);
+        free(v);
+}
+
+int manager_reload_policy(Manager *m, char ***ret_errors, uid_t caller_uid, sd_bus_error *error) {
         _cleanup_(policy_errors_done) PolicyErrors errors = {};
+        SeenVerdict *before;
         Policy *p = NULL;
         int r;
 
@@ -786,20 +817,31 @@ int manager_reload_policy(Manager *m, char ***ret_errors, sd_bus_error *error) {
                 _cleanup_strv_free_ char **lines = format_errors(&errors);
                 _cleanup_free_ char *joined = strv_join(lines, "\n");
                 log_error("Refused the new policy, keeping the previous one:\n%s", strna(joined));
-                manager_log_decision(m, "reload", NULL, "refused", NULL, (uid_t) -1,
+                manager_log_decision(m, "reload", NULL, "refused", NULL, caller_uid,
                                      "Refused an invalid policy; the previous policy stays in force.");
                 if (ret_errors)
                         *ret_errors = TAKE_PTR(lines);
                 return sd_bus_error_setf(error, ISOLATE_ERROR_POLICY_INVALID,
                                          "The policy is invalid; the previous policy stays in force:\n%s", strna(joined));
         }
+        before = verdicts_snapshot(m); /* NULL (no memory): every device is announced as changed */
         policy_free(m->policy);
         m->policy = p;
         free(m->policy_error);
         m->policy_error = NULL;
         log_info("Policy reloaded: %zu rule(s) from %zu file(s).", p->n_rules, strv_length(p->files));
-        manager_log_decision(m, "reload", NULL, "success", NULL, (uid_t) -1, "Policy reloaded.");
+        manager_log_decision(m, "reload", NULL, "success", NULL, caller_uid, "Policy reloaded.");
         bus_emit_policy_reloaded(m);
+        for (size_t i = 0; i < m->topology->n_devices; i++) {
+                const char *slot = m->topology->devices[i].slot;
+                PolicyVerdict now = {};
+                (void) manager_verdict(m, slot, &now);
+                if (before && before[i].passthrough == now.passthrough &&
+                    streq_ptr(before[i].rule, now.rule ? now.rule->id : NULL))
+                        continue;
+                bus_emit_device_verdict_changed(m, slot);
+        }
+        verdicts_free(m, before);
         capture_denied_vfio_devices(m, "policy reload");
         return 0;
 }
@@ -809,7 +851,7 @@ int manager_reload_policy(Manager *m, char ***ret_errors, sd_bus_error *error) {
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
         (void) sd_notify(0, "RELOADING=1");
-        (void) manager_reload_policy(m, NULL, NULL);
+        (void) manager_reload_policy(m, NULL, (uid_t) -1, NULL);
         (void) sd_notify(0, "READY=1");
         return 0;
 }
@@ -858,7 +900,7 @@ int manager_startup(Manager *m) {
                 char *one[] = { s[0], NULL };
                 HeldDevice *h;
                 log_warning("%s was held by the previous instance but its file descriptor did not survive (a clean "
-                            "stop empties systemd's store before v254): taking it back.", s[0]);
+                            "stop empties systemd's store unless FileDescriptorStorePreserve= keeps it): taking it back.", s[0]);
                 if (manager_quarantine(m, one, quarantine_mode_from_string(s[1]), "re-adopted after restart", (uid_t) -1,
                                        NULL, NULL) >= 0 &&
                     streq(s[2], "true") && (h = engine_find(m->engine, s[0])))

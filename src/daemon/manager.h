@@ -90,7 +90,7 @@ int manager_quarantine(Manager *m, char **slots, QuarantineMode mode, const char
 int manager_release(Manager *m, char **slots, bool to_guest, uid_t caller_uid, char ***ret_released,
                     sd_bus_error *error);
 /* Parses the policy anew; an invalid one is refused (the old one stays) and the errors are returned. */
-int manager_reload_policy(Manager *m, char ***ret_errors, sd_bus_error *error);
+int manager_reload_policy(Manager *m, char ***ret_errors, uid_t caller_uid, sd_bus_error *error);
 
 /* Persist the engine's state and the device table (state.json) and keep the fds in systemd's store. */
 int manager_save_state(Manager *m);
@@ -111,6 +111,7 @@ int manager_bus_setup(Manager *m);
 void bus_emit_device_changed(Manager *m, const char *slot, const char *reason);
 void bus_emit_dma_fault(Manager *m, const char *slot, const DmaFault *fault, uint64_t when);
 void bus_emit_policy_reloaded(Manager *m);
+void bus_emit_device_verdict_changed(Manager *m, const char *slot);
 int bus_device_record(Manager *m, sd_bus_message *reply, const char *slot);
 
 /* Structured audit trail in the journal (ISOLATE_* fields), one record per decision. */

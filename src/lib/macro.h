@@ -26,7 +26,6 @@
 
 #define streq(a, b) (strcmp((a), (b)) == 0)
 #define strneq(a, b, n) (strncmp((a), (b), (n)) == 0)
-#define streq_ptr(a, b) ((a) == (b) || ((a) && (b) && streq((a), (b))))
 
 static inline const char *strempty(const char *s) {
         return s ?: "";
@@ -70,6 +69,11 @@ static inline bool isempty(const char *s) {
                         *p = (empty);                                                                    \
                 }                                                                                        \
         }
+
+/* Both NULL, or equal strings. */
+static inline bool streq_ptr(const char *a, const char *b) {
+        return a == b || (a && b && strcmp(a, b) == 0);
+}
 
 static inline void *mfree(void *p) {
         free(p);

@@ -1191,8 +1191,9 @@ int engine_adopt(Engine *e, json_object *state, int (*fd_lookup)(void *ud, const
                                 engine_fdname_for_slot(slot, name);
                                 fd = fd_lookup(ud, name);
                                 if (e->iommufd < 0 || !fd_is_char_device(fd)) {
-                                        /* Its fd is gone (a clean stop on systemd < 254 empties the
-                                         * store): the device fell back to its default domain. */
+                                        /* Its fd is gone (a clean stop empties the store unless
+                                         * systemd ≥ 254 preserves it): the device fell back to its
+                                         * default domain. */
                                         if (fd >= 0)
                                                 safe_close(fd);
                                         if (strv_extend(&lost, slot) < 0)

@@ -721,8 +721,27 @@ case_reload_rollback() {
     { "id": "edu-03", "match": { "vendor": "1234", "slot": "0000:00:03.0" }, "passthrough": "allow" }
   ]
 }'
+        # Clients that cache device properties learn of the changed verdicts: PropertiesChanged for
+        # 0000:00:02.0 (now allowed by edu-02), none for 0000:00:03.0 (still edu-03, allowed).
+        busctl --address="$BUS_ADDR" --json=short monitor org.isolate1 >"$CASE_DIR/bus-monitor.json" 2>/dev/null &
+        local monitor_pid=$!
+        if ! wait_until 10 monitor_saw_get; then
+                fail "busctl monitor did not start"
+        fi
         ctl reload
         expect_rc 0 "isolatectl reload of the fixed policy"
+        if wait_until 10 props_changed 0000_00_02_0; then
+                ok "reload: PropertiesChanged (Passthrough, Rule) for 0000:00:02.0, whose verdict changed"
+        else
+                fail "reload: no PropertiesChanged with Passthrough and Rule for 0000:00:02.0"
+        fi
+        kill "$monitor_pid" 2>/dev/null
+        wait "$monitor_pid" 2>/dev/null || true
+        if props_changed 0000_00_03_0; then
+                fail "reload: PropertiesChanged for 0000:00:03.0, whose verdict did not change"
+        else
+                ok "reload: no PropertiesChanged for 0000:00:03.0, whose verdict did not change"
+        fi
         expect_eq "Device Rule of 0000:00:02.0" "$(device_property 0000:00:02.0 Rule)" 's "edu-02"'
         ctl release 00:02.0 --to guest
         expect_rc 0 "the new rule applies: release 00:02.0 --to guest allowed"
@@ -753,6 +772,16 @@ case_reload_rollback() {
         expect_rc 0 "the previous policy still decides after SIGHUP: release 00:02.0 --to guest allowed"
 }
 policy_lacks() { [[ $(get_policy_json) != *"$1"* ]]; }
+# The monitor is attached once it shows a Get that was made after it started.
+monitor_saw_get() {
+        manager_property Version >/dev/null
+        grep -q '"member":"Get"' "$CASE_DIR/bus-monitor.json"
+}
+# props_changed ESCAPED_SLOT: a PropertiesChanged of that Device object carries Passthrough and Rule.
+props_changed() {
+        jq -e -s --arg path "/org/isolate1/device/$1" 'any(.[]; .member == "PropertiesChanged" and .path == $path
+                and (.payload.data[1] | has("Passthrough") and has("Rule")))' "$CASE_DIR/bus-monitor.json" >/dev/null
+}
 device_rule_is() { [[ $(device_property "$1" Rule) == "s \"$2\"" ]]; }
 log_count_above() { (($(grep -c "$1" "$DAEMON_LOG" || true) > $2)); }
 

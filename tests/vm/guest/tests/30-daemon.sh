@@ -42,6 +42,8 @@ if isolatectl release $EDU_A --to guest 2>/tmp/err; then rc=0; else rc=$?; fi
 check "refused with exit 1" [ "$rc" = 1 ]
 check "the refusal says why" grep -q "may not be passed through" /tmp/err
 check "$EDU_A still quarantined" is_state $EDU_A quarantined
+check "isolatectl list asks isolated: $EDU_A quarantined (on vfio-pci, which alone would read 'released')" bash -c "isolatectl --json=short list | jq -e '.[] | select(.slot == \"$EDU_A\") | .state == \"quarantined\"'"
+check "  and says where its states come from" bash -c "isolatectl list | tail -n 1 | grep -q 'states from isolated'"
 require "quarantine $EDU_B" isolatectl quarantine $EDU_B
 check "release $EDU_B --to guest accepted" isolatectl release $EDU_B --to guest
 check "$EDU_B released, still on vfio-pci for a VMM" bash -c "[ \$(isolatectl --json=short status $EDU_B | jq -r '.[0].state') = released ] && [ \$(basename \$(readlink /sys/bus/pci/devices/$EDU_B/driver)) = vfio-pci ]"
