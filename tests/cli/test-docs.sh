@@ -300,17 +300,17 @@ completion_checks() {
         # comp LINE: complete at the end of LINE, with COMP_WORDS split as bash splits them when
         # COMP_WORDBREAKS has '=' and ':' (the default); REPLY gets the candidates.
         comp() {
-                local line=$1 cur= c i brk=
+                local line=$1 cur='' c i brk=''
                 local -a w=()
                 for ((i = 0; i < ${#line}; i++)); do
                         c=${line:i:1}
                         if [[ $c == [[:blank:]] ]]; then
                                 [[ -n $cur ]] && w+=("$cur")
-                                cur= brk=
+                                cur='' brk=''
                         elif [[ $c == [=:] ]]; then
                                 if [[ -n $brk ]]; then cur+=$c; else [[ -n $cur ]] && w+=("$cur"); cur=$c brk=1; fi
                         else
-                                if [[ -n $brk ]]; then w+=("$cur"); cur= brk=; fi
+                                if [[ -n $brk ]]; then w+=("$cur"); cur='' brk=''; fi
                                 cur+=$c
                         fi
                 done
