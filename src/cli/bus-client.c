@@ -91,7 +91,8 @@ int bus_read_device_record(sd_bus_message *m, DeviceRecord *ret) {
         return r;
 }
 
-int bus_list_devices(sd_bus *bus, bool auto_start, sd_bus_message **ret_reply, sd_bus_error *error) {
+int bus_list_devices(sd_bus *bus, bool auto_start, uint64_t timeout_usec, sd_bus_message **ret_reply,
+                     sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
@@ -100,7 +101,7 @@ int bus_list_devices(sd_bus *bus, bool auto_start, sd_bus_message **ret_reply, s
         if (r < 0)
                 return r;
         (void) sd_bus_message_set_auto_start(m, auto_start);
-        r = sd_bus_call(bus, m, 0, error, ret_reply);
+        r = sd_bus_call(bus, m, timeout_usec, error, ret_reply);
         if (r < 0)
                 return r;
         return sd_bus_message_enter_container(*ret_reply, 'a', ISOLATE_DEVICE_RECORD);

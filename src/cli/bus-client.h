@@ -30,5 +30,7 @@ typedef struct DeviceRecord {
 } DeviceRecord;
 
 int bus_read_device_record(sd_bus_message *m, DeviceRecord *ret);
-/* Calls ListDevices and enters the array; read records until bus_read_device_record() returns 0. */
-int bus_list_devices(sd_bus *bus, bool auto_start, sd_bus_message **ret_reply, sd_bus_error *error);
+/* Calls ListDevices and enters the array; read records until bus_read_device_record() returns 0.
+ * auto_start false: fail rather than start isolated. timeout_usec 0: sd-bus's default (25 s). */
+int bus_list_devices(sd_bus *bus, bool auto_start, uint64_t timeout_usec, sd_bus_message **ret_reply,
+                     sd_bus_error *error);

@@ -73,7 +73,7 @@ int verb_status(int argc, char **argv, void *userdata) {
         r = bus_connect(&bus);
         if (r < 0)
                 return r;
-        r = bus_list_devices(bus, true, &reply, &error);
+        r = bus_list_devices(bus, true, 0, &reply, &error);
         if (r < 0)
                 return bus_log_error(&error, r, "show the status");
 

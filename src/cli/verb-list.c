@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,7 @@ static const char *offline_state(const PciDevice *d, const PolicyVerdict *v) {
  * below --root, never by starting it: list stays a read-only verb). Returns 1 when it answered. */
 static int daemon_states(char ***ret) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_strv_free_ char **l = NULL;
         DeviceRecord rec;
@@ -38,20 +39,14 @@ static int daemon_states(char ***ret) {
         *ret = NULL;
         if (arg_root || sd_bus_open_system(&bus) < 0)
                 return 0;
-        r = sd_bus_message_new_method_call(bus, &m, ISOLATE_BUS_NAME, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE,
-                                           "ListDevices");
-        if (r < 0)
-                return log_oom();
-        (void) sd_bus_message_set_auto_start(m, false);
-        r = sd_bus_call(bus, m, 5 * 1000 * 1000, &error, &reply);
-        if (r >= 0)
-                r = sd_bus_message_enter_container(reply, 'a', ISOLATE_DEVICE_RECORD);
+        r = bus_list_devices(bus, false, 5 * 1000 * 1000, &reply, &error);
         while (r >= 0 && (r = bus_read_device_record(reply, &rec)) > 0)
                 if (strv_extend(&l, rec.slot) < 0 || strv_extend(&l, rec.state) < 0 ||
                     strv_extend(&l, rec.host_driver) < 0)
                         return log_oom();
         if (r < 0) {
-                if (!bus_error_is_not_running(&error))
+                /* No system bus at all (ENOENT, ECONNREFUSED) is not running either. */
+                if (!bus_error_is_not_running(&error) && r != -ENOENT && r != -ECONNREFUSED)
                         log_warning("isolated did not say which devices it holds (%s); the states below follow "
                                     "from the drivers alone.",
                                     sd_bus_error_is_set(&error) ? error.message ?: error.name : strerror(-r));
