@@ -37,7 +37,7 @@ static const Verb verbs[] = {
         { "reload", 0, 0, VERB_ONLINE, verb_reload, NULL, "ask isolated to re-read the policy", 0 },
         { "monitor", 0, 0, VERB_ONLINE, verb_monitor, NULL, "stream state changes and DMA faults (JSON lines with --json)", 0 },
         { "libvirt-hook", 4, 4, VERB_RAW_ARGS | VERB_ONLINE, verb_libvirt_hook,
-          "[--dry-run] OBJECT OPERATION SUB-OPERATION EXTRA",
+          "[--dry-run] [--] OBJECT OPERATION SUB-OPERATION EXTRA",
           "libvirt's qemu hook: domain XML on stdin; prepare releases, release/stopped re-quarantine", OPT_DRY_RUN },
         { "capture", 1, 1, 0, verb_capture, "DIR", "write a snapshot of what isolate reads (for --root, bug reports)",
           0 },
@@ -58,7 +58,8 @@ static int help(void) {
                "     --json=pretty|short|off\n"
                "                            print JSON instead of tables\n"
                "     --no-legend            omit table headers and summaries\n"
-               "     --root=DIR             read DIR/sys and DIR/proc instead of /sys and /proc (a snapshot)\n"
+               "     --root=DIR             read DIR/sys and DIR/proc instead of /sys and /proc (a snapshot;\n"
+               "                            the verbs that work without isolated)\n"
                "     --policy=FILE          use this policy file instead of %s/policy.json and policy.d/\n"
                "     --no-ask-password      do not ask for a password when polkit authorization is needed\n"
                "     --mode=blocked|scratch-page\n"
@@ -213,12 +214,19 @@ static int run(int argc, char *argv[]) {
                 argc = first + 1 + (sub_argc - optind);
                 memmove(argv + first + 1, sub_argv + optind, sizeof(char *) * (size_t) (sub_argc - optind));
         } else if (first < argc && v && (v->flags & VERB_RAW_ARGS)) {
-                /* Only the verb's own leading flags: libvirt passes names that may start with '-'. */
-                while (first + 1 < argc && streq(argv[first + 1], "--dry-run")) {
-                        arg_dry_run = true;
-                        seen_options |= OPT_DRY_RUN;
+                /* Only the verb's own leading flags, up to a "--": libvirt passes names that may start
+                 * with '-' (the installed hook passes them after "--", so even a domain named
+                 * "--dry-run" is one). */
+                while (first + 1 < argc && (streq(argv[first + 1], "--dry-run") || streq(argv[first + 1], "--"))) {
+                        bool end = streq(argv[first + 1], "--");
+                        if (!end) {
+                                arg_dry_run = true;
+                                seen_options |= OPT_DRY_RUN;
+                        }
                         memmove(argv + first + 1, argv + first + 2, sizeof(char *) * (size_t) (argc - first - 2));
                         argc--;
+                        if (end)
+                                break;
                 }
         }
 
@@ -232,6 +240,13 @@ static int run(int argc, char *argv[]) {
                         return usage_error("-s and -d only apply to 'list'.");
                 if (extra & OPT_DRY_RUN)
                         return usage_error("--dry-run only applies to 'libvirt-hook'.");
+                /* The daemon verbs act on this machine through isolated, which reads its own policy: a
+                 * --root or --policy there would be silently ignored, and act on the real machine. */
+                if ((v->flags & VERB_ONLINE) && !arg_dry_run && (arg_root || arg_policy))
+                        return usage_error("%s only applies to the verbs that work without isolated (list, audit, "
+                                           "policy, capture); '%s' goes through isolated, which reads the "
+                                           "machine and its own policy.",
+                                           arg_root ? "--root=" : "--policy=", v->name);
         }
 
         return dispatch_verb(argc - first, argv + first, verbs, NULL);

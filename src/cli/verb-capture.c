@@ -34,7 +34,7 @@ int verb_capture(int argc, char **argv, void *userdata) {
         }
 
         r = capture_snapshot(arg_root, dir, "isolate " PACKAGE_VERSION, &report, &failed);
-        if (r == -EEXIST)
+        if (r == -EEXIST && failed && streq(failed, dir)) /* not some file inside that exists already */
                 return log_error_errno(r, "'%s' already exists; capture writes a new directory.", dir);
         if (r == -EXDEV) /* strerror() would say "Invalid cross-device link" */
                 return log_error_errno(r, "Failed to capture a snapshot into '%s': '%s' lies outside '%s' (a link "

@@ -55,6 +55,10 @@ void verbs_print_help(const Verb verbs[], const char *prefix) {
                 char left[128];
                 snprintf(left, sizeof(left), "%s%s%s%s", strempty(prefix), verbs[i].name,
                          verbs[i].synopsis ? " " : "", strempty(verbs[i].synopsis));
-                printf("  %-44s %s\n", left, verbs[i].help);
+                /* A synopsis too long for the column gets its own line, as the options' do. */
+                if (strlen(left) > 32)
+                        printf("  %s\n  %-32s %s\n", left, "", verbs[i].help);
+                else
+                        printf("  %-32s %s\n", left, verbs[i].help);
         }
 }
