@@ -38,8 +38,10 @@ write_policy() {
     cat > /etc/isolate/policy.json
 }
 
+# (Re)starts isolated, so that it reads the policy the test just wrote: tests share the boot, and an
+# earlier one may have left the daemon running with its own policy.
 start_daemon() {
-    systemctl start isolated
+    systemctl restart isolated
     wait_for 20 busctl status org.isolate1
 }
 daemon_pid() { systemctl show -P MainPID isolated; }
