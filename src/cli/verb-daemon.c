@@ -15,6 +15,7 @@
 #include "isolatectl.h"
 #include "log.h"
 #include "strv.h"
+#include "time-util.h"
 
 static char *format_time(uint64_t usec, char buf[static 64]) {
         time_t t = (time_t) (usec / 1000000);
@@ -250,13 +251,11 @@ static int on_state_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret
         const char *slot, *state, *mode, *reason;
         char when[64], human[512];
         uint64_t now;
-        struct timespec ts;
         json_object *o;
 
         if (sd_bus_message_read(m, "ssss", &slot, &state, &mode, &reason) < 0)
                 return 0;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        now = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+        now = now_realtime_usec();
         o = json_object_new_object();
         json_object_object_add(o, "event", json_object_new_string("state"));
         json_object_object_add(o, "time", json_object_new_string(format_iso_time(now, when)));
@@ -297,12 +296,11 @@ static int on_policy_reloaded(sd_bus_message *m, void *userdata, sd_bus_error *r
         _cleanup_strv_free_ char **files = NULL;
         _cleanup_free_ char *list = NULL;
         char when[64], human[512];
-        struct timespec ts;
         json_object *o, *a;
+        uint64_t now;
 
         (void) sd_bus_message_read_strv(m, &files);
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t now = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+        now = now_realtime_usec();
         o = json_object_new_object();
         a = json_object_new_array();
         STRV_FOREACH(f, files)
@@ -368,13 +366,10 @@ int verb_monitor(int argc, char **argv, void *userdata) {
         /* The matches are in place (AddMatch is synchronous): say so, so that a script knows from when
          * on it sees every event. */
         if (arg_json != JSON_FORMAT_OFF) {
-                struct timespec ts;
                 char when[64];
                 json_object *o = json_object_new_object();
-                clock_gettime(CLOCK_REALTIME, &ts);
                 json_object_object_add(o, "event", json_object_new_string("monitoring"));
-                json_object_object_add(o, "time", json_object_new_string(format_iso_time(
-                        (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000, when)));
+                json_object_object_add(o, "time", json_object_new_string(format_iso_time(now_realtime_usec(), when)));
                 emit(o, NULL);
         } else if (arg_legend) {
                 printf("Monitoring isolated (state changes and DMA faults); press Ctrl-C to stop.\n");

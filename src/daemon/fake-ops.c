@@ -19,6 +19,7 @@
 #include "fileio.h"
 #include "manager.h"
 #include "strv.h"
+#include "time-util.h"
 #include "vfio.h"
 
 typedef struct Fake {

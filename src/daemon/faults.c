@@ -10,6 +10,7 @@
 #include "log.h"
 #include "manager.h"
 #include "strv.h"
+#include "time-util.h"
 
 /* DMA faults: the IOMMU drivers report unrecoverable faults only in the kernel log, so isolated
  * follows /dev/kmsg, attributes each fault to a device and counts it. The kernel rate-limits these

@@ -19,19 +19,8 @@
 #include "log.h"
 #include "manager.h"
 #include "strv.h"
+#include "time-util.h"
 #include "vfio.h"
-
-uint64_t now_monotonic_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
-
-uint64_t now_realtime_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
 
 /* ---- device table ----------------------------------------------------------------------- */
 
@@ -774,40 +763,10 @@ static size_t capture_denied_vfio_devices(Manager *m, const char *reason) {
         return taken;
 }
 
-/* A device's verdict as clients see it (Passthrough, Rule), kept across a reload to tell which changed. */
-typedef struct SeenVerdict {
-        Passthrough passthrough;
-        char *rule;
-} SeenVerdict;
-
-static SeenVerdict *verdicts_snapshot(Manager *m) {
-        SeenVerdict *v = calloc(MAX(m->topology->n_devices, (size_t) 1), sizeof(SeenVerdict));
-        if (!v)
-                return NULL;
-        for (size_t i = 0; i < m->topology->n_devices; i++) {
-                PolicyVerdict pv = {};
-                (void) manager_verdict(m, m->topology->devices[i].slot, &pv);
-                v[i].passthrough = pv.passthrough;
-                v[i].rule = pv.rule ? strdup(pv.rule->id) : NULL;
-                if (pv.rule && !v[i].rule) {
-                        for (size_t j = 0; j < i; j++)
-                                free(v[j].rule);
-                        return mfree(v);
-                }
-        }
-        return v;
-}
-
-static void verdicts_free(Manager *m, SeenVerdict *v) {
-        for (size_t i = 0; v && i < m->topology->n_devices; i++)
-                free(v[i].rule);
-        free(v);
-}
-
 int manager_reload_policy(Manager *m, char ***ret_errors, uid_t caller_uid, sd_bus_error *error) {
         _cleanup_(policy_errors_done) PolicyErrors errors = {};
-        SeenVerdict *before;
-        Policy *p = NULL;
+        _cleanup_free_ PolicyVerdict *before = NULL;
+        Policy *p = NULL, *old;
         int r;
 
         r = load_policy(m, &p, &errors);
@@ -824,8 +783,13 @@ int manager_reload_policy(Manager *m, char ***ret_errors, uid_t caller_uid, sd_b
                 return sd_bus_error_setf(error, ISOLATE_ERROR_POLICY_INVALID,
                                          "The policy is invalid; the previous policy stays in force:\n%s", strna(joined));
         }
-        before = verdicts_snapshot(m); /* NULL (no memory): every device is announced as changed */
-        policy_free(m->policy);
+        /* The verdicts as clients saw them (Passthrough, Rule), to announce the ones that change. Their
+         * rules point into the old policy, which lives until they are compared. NULL (no memory): every
+         * device is announced. */
+        before = calloc(MAX(m->topology->n_devices, (size_t) 1), sizeof(PolicyVerdict));
+        for (size_t i = 0; before && i < m->topology->n_devices; i++)
+                (void) manager_verdict(m, m->topology->devices[i].slot, &before[i]);
+        old = m->policy;
         m->policy = p;
         free(m->policy_error);
         m->policy_error = NULL;
@@ -837,11 +801,11 @@ int manager_reload_policy(Manager *m, char ***ret_errors, uid_t caller_uid, sd_b
                 PolicyVerdict now = {};
                 (void) manager_verdict(m, slot, &now);
                 if (before && before[i].passthrough == now.passthrough &&
-                    streq_ptr(before[i].rule, now.rule ? now.rule->id : NULL))
+                    streq_ptr(before[i].rule ? before[i].rule->id : NULL, now.rule ? now.rule->id : NULL))
                         continue;
                 bus_emit_device_verdict_changed(m, slot);
         }
-        verdicts_free(m, before);
+        policy_free(old);
         capture_denied_vfio_devices(m, "policy reload");
         return 0;
 }

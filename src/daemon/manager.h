@@ -123,5 +123,3 @@ extern const QuarantineOps quarantine_ops_fake;
 void *fake_ops_new(const char *root);
 void fake_ops_free(void *data);
 
-uint64_t now_realtime_usec(void);
-uint64_t now_monotonic_usec(void);

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "manager.h"
 #include "strv.h"
+#include "time-util.h"
 
 /* PCI bind/unbind/add/remove events, straight from the kernel's netlink socket (the "kernel" source):
  * udevd's own events trail the kernel's by tens to hundreds of milliseconds, and the window between

@@ -17,6 +17,7 @@
 #include "quarantine.h"
 #include "string-util.h"
 #include "strv.h"
+#include "time-util.h"
 #include "vfio.h"
 
 static const char *const device_state_table[_DEVICE_STATE_MAX] = {
@@ -163,9 +164,7 @@ static void k_close(void *ud, int fd) {
         safe_close(fd);
 }
 static uint64_t k_now(void *ud) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+        return now_realtime_usec();
 }
 
 const QuarantineOps quarantine_ops_kernel = {
@@ -739,16 +738,10 @@ fail:
         return r;
 }
 
-static uint64_t mono_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
-
 int engine_quarantine(Engine *e, const Topology *t, const QuarantineRequest *req, char ***ret_taken, EngineError *err) {
         _cleanup_(plan_done) Plan p = {};
         _cleanup_strv_free_ char **taken = NULL;
-        uint64_t t0 = mono_usec(), t1;
+        uint64_t t0 = now_monotonic_usec(), t1;
         int r;
 
         e->last = (EngineTimings) {};
@@ -783,7 +776,7 @@ int engine_quarantine(Engine *e, const Topology *t, const QuarantineRequest *req
         r = ensure_iommufd(e, err);
         if (r < 0)
                 return r;
-        t1 = mono_usec();
+        t1 = now_monotonic_usec();
         e->last.plan = t1 - t0;
 
         /* 1. Take the members from their host drivers, remembering them. */
@@ -820,8 +813,8 @@ int engine_quarantine(Engine *e, const Topology *t, const QuarantineRequest *req
                 }
         }
 
-        e->last.host_unbind = mono_usec() - t1;
-        t1 = mono_usec();
+        e->last.host_unbind = now_monotonic_usec() - t1;
+        t1 = now_monotonic_usec();
 
         /* 2. While no driver is bound, turn an identity default domain into a translated one, so that
          *    the devices have no mappings even at a moment nobody holds them (a stopped daemon). */
@@ -837,8 +830,8 @@ int engine_quarantine(Engine *e, const Topology *t, const QuarantineRequest *req
                                 m->group_type_changed = true;
         }
 
-        e->last.group_type = mono_usec() - t1;
-        t1 = mono_usec();
+        e->last.group_type = now_monotonic_usec() - t1;
+        t1 = now_monotonic_usec();
 
         /* 3. vfio-pci, with driver_override so that no host driver grabs it again. */
         FOREACH_ARRAY(m, p.members, p.n) {
@@ -858,8 +851,8 @@ int engine_quarantine(Engine *e, const Topology *t, const QuarantineRequest *req
                 }
         }
 
-        e->last.vfio_bind = mono_usec() - t1;
-        t1 = mono_usec();
+        e->last.vfio_bind = now_monotonic_usec() - t1;
+        t1 = now_monotonic_usec();
 
         /* 4. Open, bind to iommufd (the group is blocked from here on), attach to the mode's IOAS. */
         int first_error = 0;
@@ -880,8 +873,8 @@ int engine_quarantine(Engine *e, const Topology *t, const QuarantineRequest *req
                 if (strv_extend(&taken, m->slot) < 0)
                         return -ENOMEM;
         }
-        e->last.take = mono_usec() - t1;
-        e->last.total = mono_usec() - t0;
+        e->last.take = now_monotonic_usec() - t1;
+        e->last.total = now_monotonic_usec() - t0;
         if (first_error < 0)
                 return first_error;
         if (ret_taken)

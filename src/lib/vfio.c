@@ -166,7 +166,8 @@ static int config_region(int device_fd, uint64_t *ret_offset, uint64_t *ret_size
         return 0;
 }
 
-int vfio_device_config_read(int device_fd, uint32_t offset, void *buf, size_t size) {
+/* One access to the config space region; buf is read into or written from. */
+static int config_access(int device_fd, uint32_t offset, void *buf, size_t size, bool is_write) {
         uint64_t base, len;
         ssize_t n;
         int r;
@@ -176,26 +177,19 @@ int vfio_device_config_read(int device_fd, uint32_t offset, void *buf, size_t si
                 return r;
         if (offset + size > len)
                 return -ERANGE;
-        n = pread(device_fd, buf, size, (off_t) (base + offset));
+        n = is_write ? pwrite(device_fd, buf, size, (off_t) (base + offset))
+                  : pread(device_fd, buf, size, (off_t) (base + offset));
         if (n < 0)
                 return negative_errno();
         return (size_t) n == size ? 0 : -EIO;
 }
 
-int vfio_device_config_write(int device_fd, uint32_t offset, const void *buf, size_t size) {
-        uint64_t base, len;
-        ssize_t n;
-        int r;
+int vfio_device_config_read(int device_fd, uint32_t offset, void *buf, size_t size) {
+        return config_access(device_fd, offset, buf, size, false);
+}
 
-        r = config_region(device_fd, &base, &len);
-        if (r < 0)
-                return r;
-        if (offset + size > len)
-                return -ERANGE;
-        n = pwrite(device_fd, buf, size, (off_t) (base + offset));
-        if (n < 0)
-                return negative_errno();
-        return (size_t) n == size ? 0 : -EIO;
+int vfio_device_config_write(int device_fd, uint32_t offset, const void *buf, size_t size) {
+        return config_access(device_fd, offset, (void *) buf, size, true);
 }
 
 int pci_sysfs_driver(const char *root, const char *slot, char **ret_driver) {

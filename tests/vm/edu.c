@@ -123,3 +123,16 @@ int edu_dma_to_memory(Edu *e, uint64_t iova, uint32_t offset, uint32_t len) {
                 return -EINVAL;
         return run(e, EDU_BUFFER + offset, iova, len, CMD_TO_MEMORY);
 }
+
+uint64_t edu_phys_addr(void *p) {
+        uint64_t entry = 0;
+        int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        if (pread(fd, &entry, sizeof(entry), (off_t) ((uintptr_t) p / 4096 * 8)) != sizeof(entry))
+                entry = 0;
+        close(fd);
+        if (!(entry & (UINT64_C(1) << 63)))
+                return 0;
+        return (entry & ((UINT64_C(1) << 55) - 1)) * 4096;
+}

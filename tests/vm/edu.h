@@ -27,3 +27,6 @@ int edu_enable_bus_master(const char *slot);
 int edu_dma_from_memory(Edu *e, uint64_t iova, uint32_t offset, uint32_t len);
 /* Device writes len bytes from its buffer (EDU_BUFFER + offset) to memory at iova. */
 int edu_dma_to_memory(Edu *e, uint64_t iova, uint32_t offset, uint32_t len);
+/* The physical address of a page of this process (root reads PFNs from /proc/self/pagemap), for DMA
+ * that bypasses translation (identity domains); 0 if unknown. */
+uint64_t edu_phys_addr(void *p);

@@ -19,22 +19,12 @@
 
 #include <systemd/sd-bus.h>
 
-static uint64_t now_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000 + (uint64_t) ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b) {
-        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-        return x < y ? -1 : x > y;
-}
+#include "bench.h"
 
 static void report(const char *what, uint64_t *v, size_t n) {
-        size_t p99 = (n * 99) / 100;
-        qsort(v, n, sizeof(uint64_t), cmp_u64);
-        printf("  %-50s p50 %9.1f µs   p99 %9.1f µs   max %9.1f µs   (n=%zu)\n", what, v[n / 2] / 1000.0,
-               v[p99 >= n ? n - 1 : p99] / 1000.0, v[n - 1] / 1000.0, n);
+        bench_sort(v, n);
+        printf("  %-50s p50 %9.1f µs   p99 %9.1f µs   max %9.1f µs   (n=%zu)\n", what, bench_pct(v, n, 50) / 1000.0,
+               bench_pct(v, n, 99) / 1000.0, v[n - 1] / 1000.0, n);
 }
 
 static int write_file(const char *path, const char *s) {
@@ -63,14 +53,14 @@ static int on_state(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) 
 }
 
 static int wait_state(sd_bus *bus, Wait *w, uint64_t timeout_ns) {
-        uint64_t deadline = now_ns() + timeout_ns;
+        uint64_t deadline = bench_now_ns() + timeout_ns;
         while (!w->seen) {
                 int r = sd_bus_process(bus, NULL);
                 if (r < 0)
                         return r;
                 if (r > 0)
                         continue;
-                if (now_ns() > deadline)
+                if (bench_now_ns() > deadline)
                         return -ETIMEDOUT;
                 r = sd_bus_wait(bus, 100000);
                 if (r < 0)
@@ -113,14 +103,14 @@ static int bench_unbind(const char *slot, const char *driver, size_t n) {
                 while (sd_bus_process(bus, NULL) > 0)
                         ;
                 w.seen = false;
-                t0 = now_ns();
+                t0 = bench_now_ns();
                 r = write_file(unbind, slot);
                 if (r < 0)
                         return fprintf(stderr, "unbind: %s\n", strerror(-r)), 1;
                 r = wait_state(bus, &w, UINT64_C(20) * 1000000000);
                 if (r < 0)
                         return fprintf(stderr, "no DeviceStateChanged(quarantined) for %s: %s\n", slot, strerror(-r)), 1;
-                v[i] = now_ns() - t0;
+                v[i] = bench_now_ns() - t0;
         }
         report("unbind write → DeviceStateChanged(quarantined)", v, n);
         sd_bus_unref(bus);
@@ -138,10 +128,10 @@ static int bench_roundtrip(const char *slot, size_t n) {
                 return 1;
         for (size_t i = 0; i < n; i++) {
                 sd_bus_message *reply = NULL;
-                uint64_t t0 = now_ns();
+                uint64_t t0 = bench_now_ns();
                 r = sd_bus_call_method(bus, "org.isolate1", "/org/isolate1", "org.isolate1.Manager", "GetDevice", NULL,
                                        &reply, "s", slot);
-                v[i] = now_ns() - t0;
+                v[i] = bench_now_ns() - t0;
                 sd_bus_message_unref(reply);
                 if (r < 0)
                         return fprintf(stderr, "GetDevice: %s\n", strerror(-r)), 1;
@@ -149,10 +139,10 @@ static int bench_roundtrip(const char *slot, size_t n) {
         report("GetDevice() round trip (what 'status DEVICE' asks)", v, n);
         for (size_t i = 0; i < n; i++) {
                 sd_bus_message *reply = NULL;
-                uint64_t t0 = now_ns();
+                uint64_t t0 = bench_now_ns();
                 r = sd_bus_call_method(bus, "org.isolate1", "/org/isolate1", "org.isolate1.Manager", "ListDevices", NULL,
                                        &reply, NULL);
-                v[i] = now_ns() - t0;
+                v[i] = bench_now_ns() - t0;
                 sd_bus_message_unref(reply);
                 if (r < 0)
                         return 1;

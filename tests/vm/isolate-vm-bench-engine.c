@@ -18,27 +18,17 @@
 
 #include <linux/iommufd.h>
 
+#include "bench.h"
 #include "iommufd.h"
 #include "quarantine.h"
 #include "scratch.h"
 #include "topology.h"
 #include "vfio.h"
 
-static uint64_t now_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000 + (uint64_t) ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b) {
-        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-        return x < y ? -1 : x > y;
-}
-
 static void report(const char *what, uint64_t *v, size_t n) {
-        qsort(v, n, sizeof(uint64_t), cmp_u64);
-        printf("  %-58s p50 %8.1f µs   p99 %8.1f µs   (n=%zu)\n", what, v[n / 2] / 1000.0,
-               v[(n * 99) / 100 >= n ? n - 1 : (n * 99) / 100] / 1000.0, n);
+        bench_sort(v, n);
+        printf("  %-58s p50 %8.1f µs   p99 %8.1f µs   (n=%zu)\n", what, bench_pct(v, n, 50) / 1000.0,
+               bench_pct(v, n, 99) / 1000.0, n);
 }
 
 static Topology *topo(void) {
@@ -76,32 +66,32 @@ static int bench_take(const char *slot, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 uint64_t t0;
                 (void) engine_release_guest(e, t, slots, NULL, &err);
-                t0 = now_ns();
+                t0 = bench_now_ns();
                 if (engine_quarantine(e, t, &req, NULL, &err) < 0) {
                         fprintf(stderr, "quarantine: %s\n", err.message);
                         return 1;
                 }
-                take[i] = now_ns() - t0;
+                take[i] = bench_now_ns() - t0;
         }
         /* mode switch: replace-attach between the blocked and the scratch IOAS */
         req.mode = QUARANTINE_MODE_SCRATCH_PAGE;
         req.cover = UINT64_C(4) << 30;
         (void) engine_set_mode(e, t, slots, QUARANTINE_MODE_SCRATCH_PAGE, req.cover, &err); /* builds the scratch once */
         for (size_t i = 0; i < n; i++) {
-                uint64_t t0 = now_ns();
+                uint64_t t0 = bench_now_ns();
                 QuarantineMode m = i % 2 ? QUARANTINE_MODE_SCRATCH_PAGE : QUARANTINE_MODE_BLOCKED;
                 if (engine_set_mode(e, t, slots, m, req.cover, &err) < 0) {
                         fprintf(stderr, "set mode: %s\n", err.message);
                         return 1;
                 }
-                sw[i] = now_ns() - t0;
+                sw[i] = bench_now_ns() - t0;
         }
         for (size_t i = 0; i < n; i++) {
                 uint64_t t0;
                 (void) engine_quarantine(e, t, &req, NULL, &err);
-                t0 = now_ns();
+                t0 = bench_now_ns();
                 (void) engine_release_guest(e, t, slots, NULL, &err);
-                rel[i] = now_ns() - t0;
+                rel[i] = bench_now_ns() - t0;
         }
         engine_free(e);
 
@@ -110,16 +100,16 @@ static int bench_take(const char *slot, size_t n) {
                 return 1;
         for (size_t i = 0; i < n; i++) {
                 int dfd;
-                uint64_t t0 = now_ns();
+                uint64_t t0 = bench_now_ns();
                 if (vfio_cdev_open(NULL, slot, &dfd) < 0 || vfio_device_bind_iommufd(dfd, ifd, &devid) < 0 ||
                     vfio_device_attach_pt(dfd, ioas, NULL) < 0) {
                         fprintf(stderr, "bare ioctls failed\n");
                         return 1;
                 }
-                bare[i] = now_ns() - t0;
-                t0 = now_ns();
+                bare[i] = bench_now_ns() - t0;
+                t0 = bench_now_ns();
                 (void) vfio_device_attach_pt(dfd, ioas2, NULL);
-                bare_sw[i] = now_ns() - t0;
+                bare_sw[i] = bench_now_ns() - t0;
                 close(dfd);
         }
         close(ifd);
@@ -184,12 +174,12 @@ static int bench_cover_one(int ifd, int dfd, uint64_t cover, bool huge) {
         sec0 = meminfo("SecPageTables");
         slab0 = slab_kb();
         free0 = meminfo("MemFree");
-        t0 = now_ns();
+        t0 = bench_now_ns();
         /* the 4 KiB fallback is capped by the engine; here the cost is measured uncapped up to 4 GiB */
         if (!huge)
                 s.huge = true, s.size = SCRATCH_SMALL_SIZE; /* lift the cap, keep the 4K granule */
         r = scratch_extend(&s, ifd, cover, ranges, n);
-        uint64_t took = now_ns() - t0;
+        uint64_t took = bench_now_ns() - t0;
         pt1 = vmstat("nr_iommu_pages");
         sec1 = meminfo("SecPageTables");
         slab1 = slab_kb();

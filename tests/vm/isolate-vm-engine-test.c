@@ -518,20 +518,6 @@ static void check_unsafe_interrupts(void) {
         topology_free(t);
 }
 
-/* Physical address of a page of ours (root can read PFNs from pagemap). */
-static uint64_t phys_addr(void *p) {
-        uint64_t entry = 0;
-        int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return 0;
-        if (pread(fd, &entry, sizeof(entry), (off_t) ((uintptr_t) p / 4096 * 8)) != sizeof(entry))
-                entry = 0;
-        close(fd);
-        if (!(entry & (UINT64_C(1) << 63)))
-                return 0;
-        return (entry & ((UINT64_C(1) << 55) - 1)) * 4096;
-}
-
 static void check_passthrough(void) {
         Topology *t = topo();
         Engine *e = new_engine();
@@ -548,7 +534,7 @@ static void check_passthrough(void) {
         page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED, -1, 0);
         REQUIRE(page != MAP_FAILED, "a locked page");
         memset(page, 0x11, 4096);
-        pa = phys_addr(page);
+        pa = edu_phys_addr(page);
         REQUIRE(pa != 0, "its physical address 0x%" PRIx64, pa);
         REQUIRE(pci_sysfs_group_type(NULL, group, &type) >= 0 && streq(type, "identity"), "group %d starts identity", group);
 

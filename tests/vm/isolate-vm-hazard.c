@@ -14,19 +14,6 @@
 
 #include "edu.h"
 
-static uint64_t phys_addr(void *p) {
-        uint64_t entry = 0;
-        int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return 0;
-        if (pread(fd, &entry, sizeof(entry), (off_t) ((uintptr_t) p / 4096 * 8)) != sizeof(entry))
-                entry = 0;
-        close(fd);
-        if (!(entry & (UINT64_C(1) << 63)))
-                return 0;
-        return (entry & ((UINT64_C(1) << 55) - 1)) * 4096;
-}
-
 int main(int argc, char *argv[]) {
         uint8_t *page;
         uint64_t pa;
@@ -42,7 +29,7 @@ int main(int argc, char *argv[]) {
                 return 2;
         memset(page, 0x11, 2048);
         memset(page + 2048, 0x22, 2048);
-        pa = phys_addr(page);
+        pa = edu_phys_addr(page);
         if (!pa) {
                 fprintf(stderr, "cannot read the physical address (pagemap)\n");
                 return 2;
