@@ -4,7 +4,7 @@
 # and KERNEL_TOPOLOGY_ARGS (guest kernel command line additions), and describes itself in
 # TOPOLOGY_DESCRIPTION. Guest slots are fixed (addr=) so that tests can name devices.
 
-VM_TOPOLOGIES="default bridge nointremap passthrough virtio noiommu"
+VM_TOPOLOGIES="default bridge nointremap passthrough virtio noiommu amd lockdown"
 # Topologies for benchmarks only (not in "all"):
 VM_BENCH_TOPOLOGIES="many"
 
@@ -42,6 +42,16 @@ vm_topology() {
         TOPOLOGY_DESCRIPTION="virtio-iommu (no MSI isolation on x86)"
         QEMU_TOPOLOGY_ARGS="-device virtio-iommu-pci,addr=0x07 $edu2 $rng"
         KERNEL_TOPOLOGY_ARGS="iommu.strict=1"
+        ;;
+    amd)
+        TOPOLOGY_DESCRIPTION="AMD-Vi (amd-iommu with interrupt remapping and device IOTLB); two edu, one virtio-rng"
+        QEMU_TOPOLOGY_ARGS="-device amd-iommu,intremap=on,device-iotlb=on $edu2 $rng"
+        KERNEL_TOPOLOGY_ARGS="iommu.strict=1"
+        ;;
+    lockdown)
+        TOPOLOGY_DESCRIPTION="VT-d under kernel lockdown (lockdown=integrity, as with Secure Boot): sysfs config writes fail"
+        QEMU_TOPOLOGY_ARGS="$vtd $edu2 $rng"
+        KERNEL_TOPOLOGY_ARGS="intel_iommu=on iommu.strict=1 lockdown=integrity"
         ;;
     many)
         TOPOLOGY_DESCRIPTION="VT-d; 64 edu functions (8 multi-function slots of 8: 8 groups of 8)"
