@@ -138,23 +138,50 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         return sd_bus_reply_method_return(msg, NULL);
 }
 
+/* What a device's record says about failures: its last error, else (held, protection incomplete) why. */
+static int device_problems(Manager *m, const char *slot, char **ret_error, char **ret_degraded) {
+        HeldDevice *h = engine_find(m->engine, slot);
+        Device *d = manager_find_device(m, slot);
+        _cleanup_strv_free_ char **ids = NULL;
+        _cleanup_free_ char *error = NULL, *degraded = NULL;
+
+        if (h && h->degraded != 0 && (degradation_to_strv(h->degraded, &ids) < 0 || !(degraded = strv_join(ids, ","))))
+                return -ENOMEM;
+        if (d && d->last_error)
+                error = strdup(d->last_error);
+        else if (h && h->degraded != 0)
+                error = degradation_explain(h);
+        else
+                error = strdup("");
+        if (!error)
+                return -ENOMEM;
+        *ret_error = TAKE_PTR(error);
+        *ret_degraded = degraded ? TAKE_PTR(degraded) : strdup("");
+        return *ret_degraded ? 0 : -ENOMEM;
+}
+
 int bus_device_record(Manager *m, sd_bus_message *reply, const char *slot) {
         HeldDevice *h = engine_find(m->engine, slot);
         Device *d = manager_find_device(m, slot);
+        _cleanup_free_ char *error = NULL, *degraded = NULL;
         const PciDevice *pd;
         PolicyVerdict v = {};
         DeviceState state = manager_device_state(m, slot);
         PciAddress a;
+        int r;
 
         if (pci_address_parse(slot, &a) < 0 || !(pd = topology_find_device(m->topology, &a)))
                 return -ENODEV;
         (void) manager_verdict(m, slot, &v);
+        r = device_problems(m, pd->slot, &error, &degraded);
+        if (r < 0)
+                return r;
         return sd_bus_message_append(reply, ISOLATE_DEVICE_RECORD, pd->slot, strempty(device_state_to_string(state)),
                                      h && h->state == DEVICE_STATE_QUARANTINED ? quarantine_mode_to_string(h->mode) : "",
                                      pd->iommu_group, d && d->host_driver ? d->host_driver : "",
                                      d ? d->since : 0, d ? d->faults_read : 0, d ? d->faults_write : 0,
                                      d ? d->faults_other : 0, d ? d->last_fault : 0, passthrough_to_string(v.passthrough),
-                                     v.rule ? v.rule->id : "", d && d->last_error ? d->last_error : "");
+                                     v.rule ? v.rule->id : "", error, degraded);
 }
 
 static int method_list_devices(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -399,7 +426,25 @@ DEVICE_PROPERTY_GETTER(faults_other, "u", d->faults_other)
 DEVICE_PROPERTY_GETTER(last_fault, "t", d->last_fault)
 DEVICE_PROPERTY_GETTER(passthrough, "s", passthrough_to_string(v.passthrough))
 DEVICE_PROPERTY_GETTER(rule, "s", v.rule ? v.rule->id : "")
-DEVICE_PROPERTY_GETTER(last_error, "s", strempty(d->last_error))
+static int property_device_last_error(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                      sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Device *d = userdata;
+        _cleanup_free_ char *e = NULL, *degraded = NULL;
+        int r = device_problems(d->manager, d->slot, &e, &degraded);
+        if (r < 0)
+                return r;
+        return sd_bus_message_append(reply, "s", e);
+}
+
+static int property_device_degraded(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Device *d = userdata;
+        HeldDevice *h = engine_find(d->manager->engine, d->slot);
+        _cleanup_strv_free_ char **ids = NULL;
+        if (h && degradation_to_strv(h->degraded, &ids) < 0)
+                return -ENOMEM;
+        return sd_bus_message_append_strv(reply, ids);
+}
 
 static const sd_bus_vtable device_vtable[] = {
         SD_BUS_VTABLE_START(0),
@@ -416,6 +461,7 @@ static const sd_bus_vtable device_vtable[] = {
         SD_BUS_PROPERTY("Passthrough", "s", property_device_passthrough, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Rule", "s", property_device_rule, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LastError", "s", property_device_last_error, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Degraded", "as", property_device_degraded, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_VTABLE_END,
 };
 
@@ -436,7 +482,7 @@ void bus_emit_device_changed(Manager *m, const char *slot, const char *reason) {
                                   strempty(reason));
         if (isolate_bus_device_path(slot, &path) >= 0)
                 (void) sd_bus_emit_properties_changed(m->bus, path, ISOLATE_BUS_DEVICE_INTERFACE, "State", "Mode",
-                                                      "Since", "HostDriver", "LastError", NULL);
+                                                      "Since", "HostDriver", "LastError", "Degraded", NULL);
         (void) sd_bus_emit_properties_changed(m->bus, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE,
                                               "QuarantinedDevices", NULL);
 }

@@ -38,5 +38,7 @@ int isolate_bus_device_slot(const char *path, char **ret);
 
 /* The signature of one device record in ListDevices()/GetDevice():
  * slot, state, mode, IOMMU group, host driver, since (µs, realtime), DMA faults (read, write, other),
- * last fault (µs, realtime; 0: none), passthrough verdict, deciding rule ("" if none), last error. */
-#define ISOLATE_DEVICE_RECORD "(sssistuuutsss)"
+ * last fault (µs, realtime; 0: none), passthrough verdict, deciding rule ("" if none), last error (or,
+ * for a held device whose protection is incomplete, why), protections that could not be set up
+ * (comma-separated: group-type, bus-master, scratch-cover; "" if none). */
+#define ISOLATE_DEVICE_RECORD "(sssistuuutssss)"

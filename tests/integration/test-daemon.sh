@@ -581,12 +581,33 @@ case_named_errors() {
         expect_eq "bus mastering of 0000:00:02.0 is off after the failure" "$(bus_master_of 0000:00:02.0)" 0
         stop_daemon
 
-        # EINVAL from the bind: the device is open elsewhere.
-        start_daemon nointremap "$CASE_DIR/policy.json" ISOLATE_FAKE_BIND_ERROR=0000:00:02.0=22
+        # EINVAL from the bind while vfio-pci has the device enabled: it is open elsewhere (a VMM), and left
+        # alone (bus mastering stays on: clearing it would break the guest's device).
+        fresh_copy nointremap
+        set_bus_master 0000:00:02.0
+        echo 1 > "$(dev_dir 0000:00:02.0)/enable"
+        start_daemon - "$CASE_DIR/policy.json" ISOLATE_FAKE_BIND_ERROR=0000:00:02.0=22
         bus_call Quarantine assb 1 0000:00:02.0 "" false
-        expect_error_name org.isolate1.Error.DeviceBusy "Quarantine(0000:00:02.0), bind fails with EINVAL"
+        expect_error_name org.isolate1.Error.DeviceBusy "Quarantine(0000:00:02.0), bind fails with EINVAL, device enabled"
         ctl quarantine 00:02.0
         expect_rc 1 "isolatectl quarantine 00:02.0 (EINVAL)"
+        expect_eq "bus mastering of the VMM's 0000:00:02.0 is left on" "$(bus_master_of 0000:00:02.0)" 1
+        stop_daemon
+
+        # EINVAL from the bind with nobody having it open: the IOMMU cannot block it (RMRR/IVMD, no cache
+        # coherency). Nobody owns it: it is failed, with bus mastering off, and status says so.
+        fresh_copy nointremap
+        set_bus_master 0000:00:02.0
+        echo 0 > "$(dev_dir 0000:00:02.0)/enable"
+        start_daemon - "$CASE_DIR/policy.json" ISOLATE_FAKE_BIND_ERROR=0000:00:02.0=22
+        bus_call Quarantine assb 1 0000:00:02.0 "" false
+        expect_error_name org.isolate1.Error.NotIsolatable "Quarantine(0000:00:02.0), bind fails with EINVAL, nobody has it"
+        expect_eq "bus mastering of 0000:00:02.0 is off" "$(bus_master_of 0000:00:02.0)" 0
+        status_json
+        expect_json "status shows 0000:00:02.0 failed, with the reason" \
+                'any(.[]; .slot == "0000:00:02.0" and .state == "failed" and (.last_error // "" | contains("RMRR")))'
+        ctl --no-legend list
+        expect_in out "failed" "isolatectl list shows the failed state"
 }
 
 # Release to a guest only what the policy allows, with safe interrupts; all or nothing.
