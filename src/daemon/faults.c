@@ -87,16 +87,18 @@ void manager_handle_fault(Manager *m, const DmaFault *f, uint64_t now) {
 }
 
 static void handle_record(Manager *m, const char *text, size_t n) {
-        KmsgRecord rec;
         DmaFault f;
 
-        if (kmsg_record_parse(text, n, &rec) < 0)
-                return;
-        if (dma_fault_parse_message(rec.message, &f) == 1)
+        switch (dma_fault_parse_kmsg_record(text, n, &f)) {
+        case KMSG_RECORD_FAULT:
                 manager_handle_fault(m, &f, now_realtime_usec());
-        else if (dma_fault_message_is_suppression(rec.message))
+                break;
+        case KMSG_RECORD_SUPPRESSION:
                 m->kmsg_suppressed = true;
-        kmsg_record_done(&rec);
+                break;
+        default:
+                break;
+        }
 }
 
 static int on_kmsg(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
