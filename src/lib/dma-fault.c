@@ -156,10 +156,12 @@ static const char *copy_token(const char *p, char *buf, size_t size) {
         return p + n;
 }
 
+/* The reason is printed in log lines, sent on D-Bus and shown by isolatectl: escape whatever in it is
+ * not printable ASCII once, here, so that no consumer can be handed a newline or an escape sequence. */
 static void set_reason_text(DmaFault *f, const char *s, size_t n) {
         while (n > 0 && isspace((unsigned char) s[n - 1]))
                 n--;
-        snprintf(f->reason_text, sizeof(f->reason_text), "%.*s", (int) MIN(n, (size_t) INT_MAX), s);
+        string_escape_nonprint(s, n, f->reason_text, sizeof(f->reason_text));
 }
 
 static DmaFault dma_fault_new(DmaFaultVendor vendor) {

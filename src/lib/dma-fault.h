@@ -55,7 +55,9 @@ typedef struct DmaFault {
         /* Intel: fault reason code. AMD: event flags. SMMUv3: event id (0x10 = F_TRANSLATION). */
         bool has_reason;
         unsigned reason;
-        /* "PTE Read access is not set", "IO_PAGE_FAULT", "F_TRANSLATION"; "" if the line has none. */
+        /* "PTE Read access is not set", "IO_PAGE_FAULT", "F_TRANSLATION"; "" if the line has none.
+         * Printable ASCII only: control characters, DEL, bytes ≥ 0x80 and backslashes from the log
+         * are written as "\xNN" (string_escape_nonprint()), so it is safe to print and to send. */
         char reason_text[DMA_FAULT_REASON_TEXT_MAX];
         /* An interrupt-remapping fault (Intel [INTR-REMAP], AMD flags I bit), not a DMA. */
         bool interrupt;

@@ -14,6 +14,7 @@
 
 #include "dma-fault.h"
 #include "macro.h"
+#include "string-util.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
@@ -264,6 +265,29 @@ static void test_intel_reason_text_truncated(void **state) {
         f = parse_ok(line);
         assert_int_equal(strlen(f.reason_text), sizeof(f.reason_text) - 1);
         assert_int_equal(f.reason_text[0], '0');
+}
+
+static void test_reason_text_escaped(void **state) {
+        char buf[8];
+        DmaFault f;
+
+        /* The reason is copied from the log: a terminal escape, a tab, DEL, non-ASCII bytes and a
+         * backslash come out as \xNN, so that printing it cannot inject anything. */
+        f = parse_ok("DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x1 [fault reason 0x06] "
+                     "PTE\x1b[2J Read\tis\x7f not \xc3\xa9 set\\");
+        assert_string_equal(f.reason_text, "PTE\\x1b[2J Read\\x09is\\x7f not \\xc3\\xa9 set\\x5c");
+
+        /* Through a kmsg record, whose \xNN escapes are decoded first. */
+        static const char rec[] = "3,1,1,-;DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x1 "
+                                  "[fault reason 0x06] PTE\\x1b]0;owned\\x07 Read";
+        assert_int_equal(dma_fault_parse_kmsg_record(rec, strlen(rec), &f), KMSG_RECORD_FAULT);
+        assert_string_equal(f.reason_text, "PTE\\x1b]0;owned\\x07 Read");
+
+        /* Truncation keeps escapes whole. */
+        assert_string_equal(string_escape_nonprint("ab\001", 3, buf, 6), "ab");
+        assert_string_equal(string_escape_nonprint("ab\001", 3, buf, 7), "ab\\x01");
+        assert_string_equal(string_escape_nonprint("abc\ndef", 3, buf, sizeof(buf)), "abc");
+        assert_string_equal(string_escape_nonprint("a\nb", SIZE_MAX, buf, sizeof(buf)), "a\\x0ab");
 }
 
 static void test_intel_malformed(void **state) {
@@ -970,6 +994,7 @@ int main(void) {
                 cmocka_unit_test(test_forged_segfault_amd_smmuv3),
                 cmocka_unit_test(test_intel_legacy_split_line),
                 cmocka_unit_test(test_intel_reason_text_truncated),
+                cmocka_unit_test(test_reason_text_escaped),
                 cmocka_unit_test(test_intel_malformed),
                 cmocka_unit_test(test_amd_dev_prefix),
                 cmocka_unit_test(test_amd_dev_prefix_segment),
