@@ -79,6 +79,7 @@ void manager_handle_fault(Manager *m, const DmaFault *f, uint64_t now) {
                 else
                         d->faults_write++;
                 d->last_fault = now;
+                manager_schedule_save_state(m);
                 log_full(h ? LOG_NOTICE : LOG_INFO, "DMA fault from %s%s: %s at IOVA 0x%llx (%s)%s", *s,
                          h ? " (in quarantine)" : "", f->interrupt ? "interrupt" : dma_access_to_string(f->access),
                          (unsigned long long) f->iova, f->reason_text, strv_length(slots) > 1 ? " [bridge alias: shared by the devices behind it]" : "");
@@ -91,10 +92,10 @@ static void handle_record(Manager *m, const char *text, size_t n) {
 
         switch (dma_fault_parse_kmsg_record(text, n, &f)) {
         case KMSG_RECORD_FAULT:
-                manager_handle_fault(m, &f, now_realtime_usec());
+                manager_handle_fault(m, &f, now_realtime_usec()); /* schedules the state save */
                 break;
         case KMSG_RECORD_SUPPRESSION:
-                m->kmsg_suppressed = true;
+                m->kmsg_suppressed = true; /* not part of the saved state */
                 break;
         default:
                 break;
@@ -136,7 +137,6 @@ static int on_kmsg(sd_event_source *s, int fd, uint32_t revents, void *userdata)
                 if (m->kmsg_len == sizeof(m->kmsg_buf) - 1)
                         m->kmsg_len = 0; /* an absurdly long line: drop it */
         }
-        (void) manager_save_state(m);
         return 0;
 }
 
