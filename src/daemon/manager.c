@@ -273,6 +273,42 @@ int manager_save_state(Manager *m) {
         return 0;
 }
 
+/* Fault counts change with every DMA fault the kernel reports, hundreds a second when a device
+ * misbehaves: rewriting state.json for each would be pointless I/O. They are saved at most once a
+ * second instead; a crash loses at most the last second of counts, which is acceptable for counters
+ * that are a lower bound anyway (the kernel rate-limits the reports). */
+static int on_save_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void) manager_save_state(userdata);
+        return 0;
+}
+
+void manager_schedule_save_state(Manager *m) {
+        int enabled = SD_EVENT_OFF, r;
+
+        if (m->save_source) {
+                if (sd_event_source_get_enabled(m->save_source, &enabled) >= 0 && enabled != SD_EVENT_OFF)
+                        return; /* already pending */
+                r = sd_event_source_set_time_relative(m->save_source, USEC_PER_SEC);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->save_source, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time_relative(m->event, &m->save_source, CLOCK_MONOTONIC, USEC_PER_SEC, 0,
+                                               on_save_timer, m);
+        if (r < 0) {
+                log_debug_errno(r, "Failed to arm the state save timer, saving now: %m");
+                (void) manager_save_state(m);
+        }
+}
+
+void manager_flush_state(Manager *m) {
+        int enabled = SD_EVENT_OFF;
+
+        if (!m->save_source || sd_event_source_get_enabled(m->save_source, &enabled) < 0 || enabled == SD_EVENT_OFF)
+                return;
+        (void) sd_event_source_set_enabled(m->save_source, SD_EVENT_OFF);
+        (void) manager_save_state(m);
+}
+
 typedef struct FdTable {
         char **names;
         int *fds;
@@ -1074,6 +1110,7 @@ Manager *manager_free(Manager *m) {
         udev_monitor_unref(m->monitor);
         udev_unref(m->udev);
         sd_event_source_disable_unref(m->kmsg_source);
+        sd_event_source_disable_unref(m->save_source);
         safe_close(m->kmsg_fd);
         sd_bus_flush_close_unref(m->bus);
         /* The engine's fds are in systemd's store (or this is a test); closing ours is fine. */

@@ -58,6 +58,7 @@ struct Manager {
         char kmsg_buf[8192];
         size_t kmsg_len;
         bool kmsg_suppressed;
+        sd_event_source *save_source; /* a coalesced manager_save_state(), see manager_schedule_save_state() */
 
         Policy *policy;
         char *policy_error; /* why the installed policy was refused at start (defaults apply) */
@@ -101,6 +102,10 @@ int manager_reload_policy(Manager *m, char ***ret_errors, uid_t caller_uid, sd_b
 
 /* Persist the engine's state and the device table (state.json) and keep the fds in systemd's store. */
 int manager_save_state(Manager *m);
+/* Saves the state within a second, once for any number of calls in that second; for the frequent
+ * fault counts. manager_flush_state() saves now if a save is pending (at exit). */
+void manager_schedule_save_state(Manager *m);
+void manager_flush_state(Manager *m);
 int manager_fdstore_add(Manager *m, const char *name, int fd);
 void manager_fdstore_remove(Manager *m, const char *name);
 

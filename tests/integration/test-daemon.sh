@@ -867,13 +867,22 @@ case_dma_faults() {
         expect_rc 0 "quarantine 00:02.0"
         start_monitor
 
+        # The two forged lines must not count: a fault line written to /dev/kmsg by userspace (the kernel
+        # gives it facility LOG_USER: PRIO 14), and a segfault report of a program named after one.
         kmsg \
+                '14,99,999,-;DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x1000 [fault reason 0x06] PTE Read access is not set' \
                 '3,100,1000,-;DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x1000 [fault reason 0x06] PTE Read access is not set' \
-                '3,101,1001,-;DMAR: [DMA Write NO_PASID] Request device [00:02.0] fault addr 0x2000 [fault reason 0x05] PTE Write access is not set'
+                '6,101,1000,-;x [DMA Read] Re[4242]: segfault at 0 ip 0000000000401126 sp 00007ffd3b0c3a10 error 6 in x [DMA Read] Request device [00:02.0] fault addr 0x1000 [fault reason 0x06] y[401000+1000]' \
+                '3,102,1001,-;DMAR: [DMA Write NO_PASID] Request device [00:02.0] fault addr 0x2000 [fault reason 0x05] PTE Write access is not set'
         if wait_until 10 faults_are 0000:00:02.0 1 1; then ok "status: 0000:00:02.0 dma_faults read 1, write 1"; else
                 fail "status does not show read 1 / write 1 faults for 0000:00:02.0"
                 status_json 0000:00:02.0
                 echo "      $OUT"
+        fi
+        # saved within a second, not on every kmsg wake-up
+        if wait_until 5 state_faults_are 0000:00:02.0 1 1; then ok "state.json: 0000:00:02.0 faults read 1, write 1"; else
+                fail "state.json does not show read 1 / write 1 faults for 0000:00:02.0"
+                show state.json "$STATE/state.json"
         fi
         expect_monitor "dma-fault read event, quarantined" \
                 '.event == "dma-fault" and .device == "0000:00:02.0" and .access == "read" and .iova == 4096 and .quarantined == true'
@@ -902,6 +911,10 @@ case_dma_faults() {
         status_json 0000:01:00.0 0000:00:02.0
         expect_json "neither the bridge itself nor 00:02.0 got the fault" 'all(.[]; .dma_faults.total == 0)'
         exec 9>&-
+}
+state_faults_are() { # polled
+        jq -e --arg slot "$1" ".devices[] | select(.slot == \$slot) | .faults_read == $2 and .faults_write == $3" \
+                "$STATE/state.json" >/dev/null
 }
 faults_are() { # polled: a failure here is no verdict yet
         ctl --json=short status "$1"
