@@ -16,27 +16,95 @@
 /* org.isolate1.Manager at /org/isolate1 and org.isolate1.Device at /org/isolate1/device/<slot>.
  * Handlers: read → validate → authorize → act → emit → reply. */
 
-static int read_slots(sd_bus_message *m, char ***ret, sd_bus_error *error) {
-        _cleanup_strv_free_ char **raw = NULL, **slots = NULL;
+/* The device list of Quarantine() and Release(), read before authorization. That is all the work a
+ * caller without any right can make isolated do per element, so it is bounded and linear: the count
+ * is capped (ISOLATE_DEVICES_PER_CALL_MAX) before an element beyond the cap is looked at, and each
+ * address is parsed in constant time, not copied (the strings stay in the message). Invalid
+ * addresses are refused here, so that a method call waiting for polkit pins at most the cap's worth
+ * of short strings. */
+static int read_addresses(sd_bus_message *m, PciAddress **ret, size_t *ret_n, sd_bus_error *error) {
+        _cleanup_free_ PciAddress *a = NULL;
+        size_t n = 0, n_allocated = 0;
         int r;
 
-        r = sd_bus_message_read_strv(m, &raw);
+        r = sd_bus_message_enter_container(m, 'a', "s");
         if (r < 0)
                 return r;
-        if (strv_length(raw) == 0)
-                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "No device given.");
-        STRV_FOREACH(s, raw) {
-                char *c;
-                if (pci_address_canonicalize(*s, &c) < 0)
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Invalid device address '%s': expected a PCI address such as 0000:03:00.0.", *s);
-                if (strv_contains(slots, c)) {
-                        free(c);
-                        continue;
-                }
-                r = strv_consume(&slots, c);
+        for (;;) {
+                const char *s;
+
+                r = sd_bus_message_read_basic(m, 's', &s);
                 if (r < 0)
                         return r;
+                if (r == 0)
+                        break;
+                if (n >= ISOLATE_DEVICES_PER_CALL_MAX)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Too many devices: at most %u per call.", ISOLATE_DEVICES_PER_CALL_MAX);
+                if (n == n_allocated) {
+                        size_t k = MIN(MAX(n_allocated * 2, (size_t) 16), (size_t) ISOLATE_DEVICES_PER_CALL_MAX);
+                        PciAddress *b = reallocarray(a, k, sizeof(PciAddress));
+                        if (!b)
+                                return -ENOMEM;
+                        a = b;
+                        n_allocated = k;
+                }
+                if (pci_address_parse(s, &a[n]) < 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Invalid device address '%.32s%s': expected a PCI address such as 0000:03:00.0.",
+                                                 s, strlen(s) > 32 ? "..." : "");
+                n++;
+        }
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        if (n == 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "No device given.");
+        *ret = TAKE_PTR(a);
+        *ret_n = n;
+        return 0;
+}
+
+typedef struct IndexedAddress {
+        PciAddress address;
+        size_t index;
+} IndexedAddress;
+
+static int indexed_address_compare(const void *x, const void *y) {
+        const IndexedAddress *a = x, *b = y;
+        int c = pci_address_compare(&a->address, &b->address);
+        if (c != 0)
+                return c;
+        return a->index < b->index ? -1 : a->index > b->index;
+}
+
+/* The canonical slots, each once, in the order of their first mention: sorted by (address, position)
+ * to find the first of each run of equal addresses, O(n log n). After authorization. */
+static int addresses_to_slots(const PciAddress *a, size_t n, char ***ret) {
+        _cleanup_free_ IndexedAddress *sorted = NULL;
+        _cleanup_free_ bool *first = NULL;
+        _cleanup_strv_free_ char **slots = NULL;
+        size_t n_slots = 0;
+
+        sorted = calloc(n, sizeof(IndexedAddress));
+        first = calloc(n, sizeof(bool));
+        slots = calloc(n + 1, sizeof(char *));
+        if (!sorted || !first || !slots)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                sorted[i] = (IndexedAddress) { .address = a[i], .index = i };
+        qsort(sorted, n, sizeof(IndexedAddress), indexed_address_compare);
+        for (size_t i = 0; i < n; i++)
+                if (i == 0 || !pci_address_equal(&sorted[i - 1].address, &sorted[i].address))
+                        first[sorted[i].index] = true;
+        for (size_t i = 0; i < n; i++) {
+                char buf[PCI_ADDRESS_MAX];
+                if (!first[i])
+                        continue;
+                slots[n_slots] = strdup(pci_address_format(&a[i], buf));
+                if (!slots[n_slots])
+                        return -ENOMEM;
+                n_slots++;
         }
         *ret = TAKE_PTR(slots);
         return 0;
@@ -66,11 +134,13 @@ static int reply_strv(sd_bus_message *m, char **l) {
 static int method_quarantine(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         _cleanup_strv_free_ char **slots = NULL, **taken = NULL;
+        _cleanup_free_ PciAddress *addresses = NULL;
+        size_t n_addresses;
         const char *mode_s;
         QuarantineMode mode = _QUARANTINE_MODE_INVALID;
         int interactive, r;
 
-        r = read_slots(msg, &slots, error);
+        r = read_addresses(msg, &addresses, &n_addresses, error);
         if (r < 0)
                 return r;
         r = sd_bus_message_read(msg, "sb", &mode_s, &interactive);
@@ -88,6 +158,9 @@ static int method_quarantine(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (r == 0)
                 return 1;
 
+        r = addresses_to_slots(addresses, n_addresses, &slots);
+        if (r < 0)
+                return r;
         r = manager_quarantine(m, slots, mode, "requested over D-Bus", caller_uid(msg), &taken, error);
         if (r < 0)
                 return r;
@@ -97,10 +170,12 @@ static int method_quarantine(sd_bus_message *msg, void *userdata, sd_bus_error *
 static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         _cleanup_strv_free_ char **slots = NULL, **released = NULL;
+        _cleanup_free_ PciAddress *addresses = NULL;
+        size_t n_addresses;
         const char *to;
         int interactive, r;
 
-        r = read_slots(msg, &slots, error);
+        r = read_addresses(msg, &addresses, &n_addresses, error);
         if (r < 0)
                 return r;
         r = sd_bus_message_read(msg, "sb", &to, &interactive);
@@ -114,6 +189,9 @@ static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *err
         if (r == 0)
                 return 1;
 
+        r = addresses_to_slots(addresses, n_addresses, &slots);
+        if (r < 0)
+                return r;
         r = manager_release(m, slots, streq(to, "guest"), caller_uid(msg), &released, error);
         if (r < 0)
                 return r;

@@ -18,6 +18,7 @@
 #include "isolate-bus.h"
 #include "log.h"
 #include "manager.h"
+#include "polkit.h"
 #include "strv.h"
 #include "time-util.h"
 #include "vfio.h"
@@ -1112,6 +1113,8 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->kmsg_source);
         sd_event_source_disable_unref(m->save_source);
         safe_close(m->kmsg_fd);
+        /* Pending polkit checks hold their method calls and a reference to the bus. */
+        bus_polkit_registry_free(&m->polkit_registry);
         sd_bus_flush_close_unref(m->bus);
         /* The engine's fds are in systemd's store (or this is a test); closing ours is fine. */
         engine_free(m->engine);

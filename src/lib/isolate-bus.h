@@ -14,6 +14,13 @@
 #define ISOLATE_BUS_DEVICE_INTERFACE "org.isolate1.Device"
 #define ISOLATE_POLKIT_ACTION_MANAGE "org.isolate1.manage"
 
+/* At most this many device addresses in one Quarantine() or Release() call; more is InvalidArgs, refused
+ * before authorization and before any work per address. A machine has far fewer PCI functions: even
+ * large servers with SR-IOV virtual functions enabled list some hundreds to a couple of thousand, and
+ * the CLI never sends more than the user named. The cap bounds what an unauthorized caller can make
+ * isolated do (4096 constant-time parses) and what a call waiting for polkit pins (< 100 KiB). */
+#define ISOLATE_DEVICES_PER_CALL_MAX 4096U
+
 #define ISOLATE_ERROR_NO_SUCH_DEVICE "org.isolate1.Error.NoSuchDevice"
 #define ISOLATE_ERROR_NOT_ALLOWED "org.isolate1.Error.NotAllowed"
 #define ISOLATE_ERROR_UNSAFE_INTERRUPTS "org.isolate1.Error.UnsafeInterrupts"

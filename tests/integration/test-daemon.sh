@@ -21,6 +21,8 @@ SRC=${ISOLATE_SOURCE_ROOT:-$(cd "$HERE/../.." && pwd)}
 BUILD=${ISOLATE_BUILD_ROOT:-/work/main/build}
 ISOLATED=$BUILD/src/daemon/isolated
 ISOLATECTL=$BUILD/src/cli/isolatectl
+FLOOD=$BUILD/tests/integration/isolate-test-flood
+FAKE_POLKIT=$BUILD/tests/integration/isolate-test-fake-polkit
 FIXTURES=$SRC/tests/fixtures/sysfs
 BUS_CONF=$HERE/bus.conf
 INTROSPECT_DIFF=$HERE/introspect-diff.py
@@ -34,7 +36,7 @@ done
 for tool in jq python3 diff mkfifo; do
         command -v "$tool" >/dev/null || { echo "ERROR: $tool is needed by the daemon tests." >&2; exit 1; }
 done
-for bin in "$ISOLATED" "$ISOLATECTL"; do
+for bin in "$ISOLATED" "$ISOLATECTL" "$FLOOD" "$FAKE_POLKIT"; do
         [[ -x $bin ]] || { echo "ERROR: $bin is missing: build first (ninja -C $BUILD)." >&2; exit 1; }
 done
 
@@ -1002,6 +1004,178 @@ case_daemon_not_running() {
         expect_in err "systemctl start isolated" "it says how to start the daemon"
 }
 
+# now_ms: the monotonic-enough wall clock in milliseconds.
+now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+
+# flood_answer FILE N: the answer to call N in isolate-test-flood's output: "SECONDS KIND REST".
+flood_answer() { sed -n "s/^call $2: \([0-9.]*\) s: \(.*\)$/\1 \2/p" "$1"; }
+
+# expect_fast WHAT SECONDS(decimal) LIMIT(integer seconds)
+expect_fast() {
+        if awk -v t="$2" -v l="$3" 'BEGIN { exit !(t < l) }'; then ok "$1 in $2 s (< $3 s)"; else
+                fail "$1 took $2 s (limit $3 s)"; fi
+}
+
+# Pre-authorization denial of service (issue 8, item 14): a Quarantine with 120000 addresses is refused
+# at once with InvalidArgs naming the limit, for root and for an unprivileged caller, and the daemon
+# answers others meanwhile; the cap itself still works; duplicates are still taken once.
+case_request_limits() {
+        write_policy "$CASE_DIR/policy.json" "$EMPTY_POLICY"
+        start_daemon default "$CASE_DIR/policy.json"
+        local who prefix answer t0 t1 out
+
+        for who in root nobody; do
+                prefix=()
+                if [[ $who == nobody ]]; then
+                        prefix=(setpriv --reuid=65534 --regid=65534 --clear-groups --)
+                        command -v setpriv >/dev/null || prefix=(runuser -u nobody --)
+                fi
+                out=$CASE_DIR/flood-$who.out
+                "${prefix[@]}" "$FLOOD" --count 120000 --timeout 120 >"$out" 2>"$CASE_DIR/flood-$who.err" </dev/null &
+                local flood_pid=$!
+                track "$flood_pid"
+                sleep 0.3 # the call is on its way (or answered already)
+                t0=$(now_ms)
+                run "${prefix[@]}" "$ISOLATECTL" --json=short status
+                t1=$(now_ms)
+                expect_rc 0 "as $who, during the flood: isolatectl status"
+                expect_fast "as $who, during the flood: isolatectl status answered" \
+                        "$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.3f", d / 1000 }')" 2
+                wait "$flood_pid" || fail "as $who: isolate-test-flood --count 120000 failed: $(cat "$CASE_DIR/flood-$who.err")"
+                answer=$(flood_answer "$out" 1)
+                expect_fast "as $who: Quarantine with 120000 addresses answered" "${answer%% *}" 2
+                if [[ $answer == *" error org.freedesktop.DBus.Error.InvalidArgs: "*"at most 4096"* ]]; then
+                        ok "as $who: InvalidArgs naming the limit of 4096"
+                else
+                        fail "as $who: the answer is not InvalidArgs naming the limit: ${answer:-none}"
+                        show output "$out"
+                fi
+        done
+
+        # 4096 different addresses are not too many: as root, the call goes on to find that
+        # 0000:00:00.0 is a host bridge (the first address); one more is refused for its number.
+        run "$FLOOD" --count 4096
+        expect_rc 0 "isolate-test-flood --count 4096"
+        answer=$(flood_answer "$CASE_DIR/stdout" 1)
+        if [[ $answer == *" error org.isolate1.Error.NotIsolatable: "* ]]; then ok "4096 addresses: taken up (NotIsolatable)"; else
+                fail "4096 addresses: expected NotIsolatable, got: ${answer:-none}"; fi
+        expect_fast "4096 addresses answered" "${answer%% *}" 2
+        run "$FLOOD" --count 4097
+        answer=$(flood_answer "$CASE_DIR/stdout" 1)
+        if [[ $answer == *" error org.freedesktop.DBus.Error.InvalidArgs: "*"at most 4096"* ]]; then
+                ok "4097 addresses: InvalidArgs naming the limit"
+        else
+                fail "4097 addresses: expected InvalidArgs naming the limit, got: ${answer:-none}"
+        fi
+
+        # Duplicates, also written differently, are taken once.
+        run "$FLOOD" --count 3 --address 0000:00:02.0
+        expect_rc 0 "isolate-test-flood --count 3 --address 0000:00:02.0"
+        answer=$(flood_answer "$CASE_DIR/stdout" 1)
+        expect_eq "three copies of 0000:00:02.0: taken once" "${answer#* }" "taken 0000:00:02.0"
+        bus_call Quarantine assb 5 00:03.0 0000:00:04.0 0000:00:03.0 00:04.0 0000:00:03.0 "" false
+        expect_rc 0 "Quarantine(00:03.0 0000:00:04.0 0000:00:03.0 00:04.0 0000:00:03.0)"
+        expect_eq "each taken once, in the order first named" "$OUT" 'as 2 "0000:00:03.0" "0000:00:04.0"'
+        status_json
+        expect_json "0000:00:02.0, 0000:00:03.0 and 0000:00:04.0 are quarantined" \
+                '[.[] | select(.state == "quarantined") | .slot] | sort == ["0000:00:02.0", "0000:00:03.0", "0000:00:04.0"]'
+}
+
+# start_fake_polkit ANSWER: isolate-test-fake-polkit owns org.freedesktop.PolicyKit1 on the private bus.
+start_fake_polkit() {
+        stop_fake_polkit
+        "$FAKE_POLKIT" "$1" >>"$CASE_DIR/polkit.out" 2>&1 </dev/null &
+        POLKIT_PID=$!
+        track "$POLKIT_PID"
+        wait_until 10 busctl --address="$BUS_ADDR" status org.freedesktop.PolicyKit1 ||
+                { fail "the fake polkit did not come up"; return 1; }
+}
+stop_fake_polkit() {
+        [[ -n ${POLKIT_PID:-} ]] || return 0
+        kill -TERM "$POLKIT_PID" 2>/dev/null || true
+        wait "$POLKIT_PID" 2>/dev/null || true
+        POLKIT_PID=
+        wait_until 10 polkit_name_is_free || fail "org.freedesktop.PolicyKit1 still owned"
+}
+polkit_name_is_free() { ! busctl --address="$BUS_ADDR" status org.freedesktop.PolicyKit1 >/dev/null 2>&1; }
+polkit_checks() { grep -c '^check org.isolate1.manage ' "$CASE_DIR/polkit.out" || true; }
+
+# The asynchronous polkit path (issue 8, items 14 and 16), with a fake polkitd: a yes runs the call
+# (re-dispatched once the answer came), no and challenge refuse it; a caller gets at most 16 checks
+# pending, more are LimitsExceeded at once; an unanswered check ends in AccessDenied after 30 s.
+case_polkit() {
+        write_policy "$CASE_DIR/policy.json" "$EMPTY_POLICY"
+        start_daemon default "$CASE_DIR/policy.json"
+        local nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups --) answer n t
+        command -v setpriv >/dev/null || nobody=(runuser -u nobody --)
+        BUSCTL_AS=("${nobody[@]}")
+
+        start_fake_polkit yes
+        run "${nobody[@]}" "$ISOLATECTL" quarantine 00:02.0
+        expect_rc 0 "polkit says yes: as nobody, isolatectl quarantine 00:02.0"
+        run "${nobody[@]}" "$FLOOD" --count 3 --address 0000:00:03.0
+        answer=$(flood_answer "$CASE_DIR/stdout" 1)
+        expect_eq "polkit says yes: as nobody, three copies of 0000:00:03.0 are taken once" "${answer#* }" \
+                "taken 0000:00:03.0"
+        expect_eq "one polkit check per call" "$(polkit_checks)" 2
+
+        start_fake_polkit no
+        bus_call Quarantine assb 1 0000:00:04.0 "" false
+        expect_error_name org.freedesktop.DBus.Error.AccessDenied "polkit says no: as nobody, Quarantine(0000:00:04.0)"
+        start_fake_polkit challenge
+        bus_call Quarantine assb 1 0000:00:04.0 "" false
+        expect_error_name org.freedesktop.DBus.Error.InteractiveAuthorizationRequired \
+                "polkit wants a password: as nobody, Quarantine(0000:00:04.0)"
+        # A bad argument is refused before polkit is asked.
+        n=$(polkit_checks)
+        bus_call Quarantine assb 1 0000:zz:00.0 "" false
+        expect_error_name org.freedesktop.DBus.Error.InvalidArgs "as nobody, Quarantine(0000:zz:00.0)"
+        expect_eq "no polkit check for an invalid call" "$(polkit_checks)" "$n"
+        BUSCTL_AS=()
+
+        # polkit never answers: 20 calls on one connection, 16 wait, 4 are refused at once; another
+        # caller still gets its check.
+        start_fake_polkit never
+        n=$(polkit_checks)
+        "${nobody[@]}" "$FLOOD" --count 1 --address 0000:00:04.0 --calls 20 --timeout 90 \
+                >"$CASE_DIR/flood-many.out" 2>"$CASE_DIR/flood-many.err" </dev/null &
+        local many_pid=$!
+        track "$many_pid"
+        if wait_until 10 flood_lines_are "$CASE_DIR/flood-many.out" LimitsExceeded 4; then
+                ok "calls 17 to 20 of one caller: LimitsExceeded"
+        else
+                fail "no four LimitsExceeded answers within 10 s"
+                show output "$CASE_DIR/flood-many.out"
+        fi
+        for t in $(sed -n 's/^call [0-9]*: \([0-9.]*\) s: error org.freedesktop.DBus.Error.LimitsExceeded: .*/\1/p' \
+                "$CASE_DIR/flood-many.out"); do
+                expect_fast "LimitsExceeded" "$t" 2
+        done
+        "${nobody[@]}" "$FLOOD" --count 1 --address 0000:00:04.0 --timeout 90 \
+                >"$CASE_DIR/flood-other.out" 2>&1 </dev/null &
+        local other_pid=$!
+        track "$other_pid"
+        wait_until 10 test "$(polkit_checks)" -ge $((n + 17)) || true
+        expect_eq "polkit checks asked: 16 for the first caller, 1 for the other" "$(polkit_checks)" $((n + 17))
+        ctl --json=short status
+        expect_rc 0 "as root, with 17 checks pending: isolatectl status"
+
+        wait "$many_pid" || fail "isolate-test-flood --calls 20: some call got no answer: $(cat "$CASE_DIR/flood-many.err")"
+        wait "$other_pid" || fail "the other caller's call got no answer"
+        n=$(grep -c ' s: error org.freedesktop.DBus.Error.AccessDenied: ' "$CASE_DIR/flood-many.out" || true)
+        expect_eq "calls 1 to 16: AccessDenied once polkit's time ran out" "$n" 16
+        t=$(sed -n 's/^call 1: \([0-9.]*\) s: .*/\1/p' "$CASE_DIR/flood-many.out")
+        if awk -v t="$t" 'BEGIN { exit !(t >= 25 && t < 45) }'; then ok "the time-out came after $t s (30 s)"; else
+                fail "call 1 was answered after ${t:-?} s, expected about 30 s"; show output "$CASE_DIR/flood-many.out"; fi
+        answer=$(flood_answer "$CASE_DIR/flood-other.out" 1)
+        if [[ $answer == *" error org.freedesktop.DBus.Error.AccessDenied: "* ]]; then ok "the other caller: AccessDenied"; else
+                fail "the other caller: expected AccessDenied, got: ${answer:-none}"; fi
+        device_is 0000:00:04.0 '.state == "host"' "0000:00:04.0 was not taken"
+        stop_fake_polkit
+}
+# flood_lines_are FILE ERROR COUNT: the output has COUNT answers with that error (short name).
+flood_lines_are() { (($(grep -c " s: error org.freedesktop.DBus.Error.$2: " "$1" || true) == $3)); }
+
 # ---- runner ----------------------------------------------------------------------------------
 
 CASES=(
@@ -1012,6 +1186,8 @@ CASES=(
         named_errors
         policy_enforcement
         authorization
+        request_limits
+        polkit
         reload_rollback
         monitor
         dma_faults
@@ -1022,6 +1198,7 @@ CASES=(
 
 # Stops what the case left running; the daemon must still stop cleanly.
 finish_case() {
+        stop_fake_polkit
         stop_monitor
         stop_daemon
         stop_bus
@@ -1030,7 +1207,7 @@ finish_case() {
 # After an aborted case: kill what it started (the EXIT trap of the script would, but later).
 kill_leftovers() {
         local pid
-        for pid in ${MONITOR_PID:-} ${DAEMON_PID:-} ${BUS_PID:-}; do
+        for pid in ${POLKIT_PID:-} ${MONITOR_PID:-} ${DAEMON_PID:-} ${BUS_PID:-}; do
                 kill -KILL "$pid" 2>/dev/null || true
         done
 }
