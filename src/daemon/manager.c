@@ -207,21 +207,28 @@ static void fdstore_engine(Manager *m) {
 }
 
 /* Puts every quarantined device's fd (and the engine's) into the store that is not there yet. */
+/* A device that has just been bound (taken, or taken back): its fd into the store, its record says
+ * so, and its device request channel is registered. */
+static void device_taken(Manager *m, const HeldDevice *h) {
+        Device *d = manager_get_device(m, h->slot);
+        char name[32];
+
+        if (!d || d->fd_stored)
+                return;
+        engine_fdname_for_slot(h->slot, name);
+        d->fd_stored = manager_fdstore_add(m, name, h->fd) >= 0;
+        d->since = h->since;
+        d->released_on_request = false;
+        d->failed = false;
+        d->last_error = mfree(d->last_error);
+        register_request_eventfd(m, h->slot);
+}
+
 static void fdstore_sync(Manager *m) {
         fdstore_engine(m);
-        FOREACH_ARRAY(h, m->engine->devices, m->engine->n_devices) {
-                Device *d = manager_get_device(m, h->slot);
-                char name[32];
-                if (!d || h->state != DEVICE_STATE_QUARANTINED || h->fd < 0 || d->fd_stored)
-                        continue;
-                engine_fdname_for_slot(h->slot, name);
-                d->fd_stored = manager_fdstore_add(m, name, h->fd) >= 0;
-                d->since = h->since;
-                d->released_on_request = false;
-                d->failed = false;
-                d->last_error = mfree(d->last_error);
-                register_request_eventfd(m, h->slot);
-        }
+        FOREACH_ARRAY(h, m->engine->devices, m->engine->n_devices)
+                if (h->state == DEVICE_STATE_QUARANTINED && h->fd >= 0)
+                        device_taken(m, h);
 }
 
 static char *state_path(Manager *m) {
@@ -557,14 +564,11 @@ int manager_reload_topology(Manager *m) {
  * that a crash at any later instant of the operation keeps it. */
 static void on_bound(void *userdata, const char *slot, int fd) {
         Manager *m = userdata;
-        Device *d = manager_get_device(m, slot);
-        char name[32];
+        HeldDevice *h = engine_find(m->engine, slot);
 
         fdstore_engine(m);
-        if (!d || d->fd_stored)
-                return;
-        engine_fdname_for_slot(slot, name);
-        d->fd_stored = manager_fdstore_add(m, name, fd) >= 0;
+        if (h && h->fd == fd)
+                device_taken(m, h);
 }
 
 /* The devices an engine error says were touched and not held: "failed", loudly. */
