@@ -454,8 +454,8 @@ static int manager_adopt(Manager *m, char ***ret_lost) {
         }
         STRV_FOREACH(name, remove)
                 manager_fdstore_remove(m, *name);
-        m->fdstore_iommufd = m->engine->iommufd >= 0;
-        m->fdstore_scratch = m->engine->scratch.memfd >= 0;
+        m->fdstore_iommufd = m->engine->iommufd >= 0 && !strv_contains(remove, ENGINE_FDNAME_IOMMUFD);
+        m->fdstore_scratch = m->engine->scratch.memfd >= 0 && !strv_contains(remove, ENGINE_FDNAME_SCRATCH);
         FOREACH_ARRAY(h, m->engine->devices, m->engine->n_devices) {
                 Device *d = manager_get_device(m, h->slot);
                 if (d) {
@@ -470,6 +470,7 @@ static int manager_adopt(Manager *m, char ***ret_lost) {
                 log_info("Took back %s (%s, %s) from the previous instance.", h->slot, device_state_to_string(h->state),
                          quarantine_mode_to_string(h->mode));
         }
+        fdstore_sync(m); /* what a removal above took out of the store (a duplicate's name) goes back in */
         json_object_put(state);
         free(table.fds);
         free(table.used);
@@ -801,16 +802,18 @@ int manager_release(Manager *m, char **slots, bool to_guest, uid_t caller_uid, c
                                 d->expect_unbind = true;
                 }
                 r = engine_release_host(m->engine, m->topology, held, &released, &err);
-                /* Where it failed, the expectation goes: a device still (or again) held needs none, one
-                 * that is not held and not on vfio-pci was unbound already, one still on vfio-pci and not
-                 * held is failed, and its next unbind is real. */
+                /* Where it failed, the expectation goes, except for a device that did leave vfio-pci
+                 * and is not held (its unbind event is still to come). A device still (or again) held
+                 * needs none (its own events are recognised as ours), and one still on vfio-pci was
+                 * never unbound: its next unbind is a real one. */
                 if (r < 0)
                         STRV_FOREACH(s, check) {
                                 Device *d = manager_find_device(m, *s);
                                 _cleanup_free_ char *drv = NULL;
-                                if (!d || !d->expect_unbind || engine_find(m->engine, *s))
+                                if (!d || !d->expect_unbind)
                                         continue;
-                                if (m->engine->ops->driver(m->engine->ops_data, *s, &drv) >= 0 && drv && streq(drv, "vfio-pci"))
+                                if (engine_find(m->engine, *s) ||
+                                    m->engine->ops->driver(m->engine->ops_data, *s, &drv) < 0 || streq_ptr(drv, "vfio-pci"))
                                         d->expect_unbind = false;
                         }
         }

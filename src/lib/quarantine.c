@@ -321,6 +321,8 @@ Engine *engine_free(Engine *e) {
         free(e->devices);
         if (e->ops == &quarantine_ops_kernel)
                 scratch_release(&e->scratch);
+        else
+                e->scratch.memfd = safe_close(e->scratch.memfd); /* a test backend's placeholder */
         if (e->iommufd >= 0)
                 e->ops->close(e->ops_data, e->iommufd);
         free(e->root);
@@ -1530,7 +1532,9 @@ int engine_adopt(Engine *e, json_object *state, int (*fd_lookup)(void *ud, const
                         e->scratch.ioas = (uint32_t) juint(s, "ioas");
                         e->scratch.source = juint(s, "source");
                         e->scratch.covered = juint(s, "covered");
-                        if (memfd >= 0 && e->ops == &quarantine_ops_kernel && scratch_adopt(&e->scratch, memfd, jbool(s, "huge")) < 0)
+                        if (memfd >= 0 && e->ops != &quarantine_ops_kernel)
+                                e->scratch.memfd = memfd; /* a test backend's: nothing to map */
+                        else if (memfd >= 0 && scratch_adopt(&e->scratch, memfd, jbool(s, "huge")) < 0)
                                 safe_close(memfd);
                 }
         }
