@@ -87,7 +87,8 @@ int bus_call_strv_method(sd_bus *bus, const char *method, char **devices, const 
 int bus_read_device_record(sd_bus_message *m, DeviceRecord *ret) {
         int r = sd_bus_message_read(m, ISOLATE_DEVICE_RECORD, &ret->slot, &ret->state, &ret->mode, &ret->group,
                                     &ret->host_driver, &ret->since, &ret->faults_read, &ret->faults_write,
-                                    &ret->faults_other, &ret->last_fault, &ret->passthrough, &ret->rule, &ret->last_error);
+                                    &ret->faults_other, &ret->last_fault, &ret->passthrough, &ret->rule, &ret->last_error,
+                                    &ret->degraded);
         return r;
 }
 

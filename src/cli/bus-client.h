@@ -26,7 +26,7 @@ typedef struct DeviceRecord {
         uint64_t since;
         uint32_t faults_read, faults_write, faults_other;
         uint64_t last_fault;
-        const char *passthrough, *rule, *last_error;
+        const char *passthrough, *rule, *last_error, *degraded;
 } DeviceRecord;
 
 int bus_read_device_record(sd_bus_message *m, DeviceRecord *ret);

@@ -86,7 +86,7 @@ int verb_status(int argc, char **argv, void *userdata) {
                 return log_oom();
 
         while ((r = bus_read_device_record(reply, &d)) > 0) {
-                bool held = streq(d.state, "quarantined") || streq(d.state, "released");
+                bool held = streq(d.state, "quarantined") || streq(d.state, "released") || streq(d.state, "failed");
                 char since[64], faults[64];
 
                 if (want ? !strv_contains(want, d.slot) : !(held || !isempty(d.last_error)))
@@ -111,6 +111,15 @@ int verb_status(int argc, char **argv, void *userdata) {
                         json_object_object_add(o, "passthrough", json_object_new_string(d.passthrough));
                         json_object_object_add(o, "rule", isempty(d.rule) ? NULL : json_object_new_string(d.rule));
                         json_object_object_add(o, "last_error", isempty(d.last_error) ? NULL : json_object_new_string(d.last_error));
+                        {
+                                _cleanup_strv_free_ char **ids = NULL;
+                                json_object *a = json_object_new_array();
+                                if (!a || (!isempty(d.degraded) && strv_split(d.degraded, ",", &ids) < 0))
+                                        return log_oom();
+                                STRV_FOREACH(i, ids)
+                                        json_object_array_add(a, json_object_new_string(*i));
+                                json_object_object_add(o, "degraded", a);
+                        }
                         json_object_array_add(array, o);
                 } else {
                         snprintf(faults, sizeof(faults), "%u (%ur %uw%s)", d.faults_read + d.faults_write + d.faults_other,

@@ -16,27 +16,95 @@
 /* org.isolate1.Manager at /org/isolate1 and org.isolate1.Device at /org/isolate1/device/<slot>.
  * Handlers: read → validate → authorize → act → emit → reply. */
 
-static int read_slots(sd_bus_message *m, char ***ret, sd_bus_error *error) {
-        _cleanup_strv_free_ char **raw = NULL, **slots = NULL;
+/* The device list of Quarantine() and Release(), read before authorization. That is all the work a
+ * caller without any right can make isolated do per element, so it is bounded and linear: the count
+ * is capped (ISOLATE_DEVICES_PER_CALL_MAX) before an element beyond the cap is looked at, and each
+ * address is parsed in constant time, not copied (the strings stay in the message). Invalid
+ * addresses are refused here, so that a method call waiting for polkit pins at most the cap's worth
+ * of short strings. */
+static int read_addresses(sd_bus_message *m, PciAddress **ret, size_t *ret_n, sd_bus_error *error) {
+        _cleanup_free_ PciAddress *a = NULL;
+        size_t n = 0, n_allocated = 0;
         int r;
 
-        r = sd_bus_message_read_strv(m, &raw);
+        r = sd_bus_message_enter_container(m, 'a', "s");
         if (r < 0)
                 return r;
-        if (strv_length(raw) == 0)
-                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "No device given.");
-        STRV_FOREACH(s, raw) {
-                char *c;
-                if (pci_address_canonicalize(*s, &c) < 0)
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Invalid device address '%s': expected a PCI address such as 0000:03:00.0.", *s);
-                if (strv_contains(slots, c)) {
-                        free(c);
-                        continue;
-                }
-                r = strv_consume(&slots, c);
+        for (;;) {
+                const char *s;
+
+                r = sd_bus_message_read_basic(m, 's', &s);
                 if (r < 0)
                         return r;
+                if (r == 0)
+                        break;
+                if (n >= ISOLATE_DEVICES_PER_CALL_MAX)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Too many devices: at most %u per call.", ISOLATE_DEVICES_PER_CALL_MAX);
+                if (n == n_allocated) {
+                        size_t k = MIN(MAX(n_allocated * 2, (size_t) 16), (size_t) ISOLATE_DEVICES_PER_CALL_MAX);
+                        PciAddress *b = reallocarray(a, k, sizeof(PciAddress));
+                        if (!b)
+                                return -ENOMEM;
+                        a = b;
+                        n_allocated = k;
+                }
+                if (pci_address_parse(s, &a[n]) < 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Invalid device address '%.32s%s': expected a PCI address such as 0000:03:00.0.",
+                                                 s, strlen(s) > 32 ? "..." : "");
+                n++;
+        }
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        if (n == 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "No device given.");
+        *ret = TAKE_PTR(a);
+        *ret_n = n;
+        return 0;
+}
+
+typedef struct IndexedAddress {
+        PciAddress address;
+        size_t index;
+} IndexedAddress;
+
+static int indexed_address_compare(const void *x, const void *y) {
+        const IndexedAddress *a = x, *b = y;
+        int c = pci_address_compare(&a->address, &b->address);
+        if (c != 0)
+                return c;
+        return a->index < b->index ? -1 : a->index > b->index;
+}
+
+/* The canonical slots, each once, in the order of their first mention: sorted by (address, position)
+ * to find the first of each run of equal addresses, O(n log n). After authorization. */
+static int addresses_to_slots(const PciAddress *a, size_t n, char ***ret) {
+        _cleanup_free_ IndexedAddress *sorted = NULL;
+        _cleanup_free_ bool *first = NULL;
+        _cleanup_strv_free_ char **slots = NULL;
+        size_t n_slots = 0;
+
+        sorted = calloc(n, sizeof(IndexedAddress));
+        first = calloc(n, sizeof(bool));
+        slots = calloc(n + 1, sizeof(char *));
+        if (!sorted || !first || !slots)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                sorted[i] = (IndexedAddress) { .address = a[i], .index = i };
+        qsort(sorted, n, sizeof(IndexedAddress), indexed_address_compare);
+        for (size_t i = 0; i < n; i++)
+                if (i == 0 || !pci_address_equal(&sorted[i - 1].address, &sorted[i].address))
+                        first[sorted[i].index] = true;
+        for (size_t i = 0; i < n; i++) {
+                char buf[PCI_ADDRESS_MAX];
+                if (!first[i])
+                        continue;
+                slots[n_slots] = strdup(pci_address_format(&a[i], buf));
+                if (!slots[n_slots])
+                        return -ENOMEM;
+                n_slots++;
         }
         *ret = TAKE_PTR(slots);
         return 0;
@@ -66,11 +134,13 @@ static int reply_strv(sd_bus_message *m, char **l) {
 static int method_quarantine(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         _cleanup_strv_free_ char **slots = NULL, **taken = NULL;
+        _cleanup_free_ PciAddress *addresses = NULL;
+        size_t n_addresses;
         const char *mode_s;
         QuarantineMode mode = _QUARANTINE_MODE_INVALID;
         int interactive, r;
 
-        r = read_slots(msg, &slots, error);
+        r = read_addresses(msg, &addresses, &n_addresses, error);
         if (r < 0)
                 return r;
         r = sd_bus_message_read(msg, "sb", &mode_s, &interactive);
@@ -88,6 +158,9 @@ static int method_quarantine(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (r == 0)
                 return 1;
 
+        r = addresses_to_slots(addresses, n_addresses, &slots);
+        if (r < 0)
+                return r;
         r = manager_quarantine(m, slots, mode, "requested over D-Bus", caller_uid(msg), &taken, error);
         if (r < 0)
                 return r;
@@ -97,10 +170,12 @@ static int method_quarantine(sd_bus_message *msg, void *userdata, sd_bus_error *
 static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         _cleanup_strv_free_ char **slots = NULL, **released = NULL;
+        _cleanup_free_ PciAddress *addresses = NULL;
+        size_t n_addresses;
         const char *to;
         int interactive, r;
 
-        r = read_slots(msg, &slots, error);
+        r = read_addresses(msg, &addresses, &n_addresses, error);
         if (r < 0)
                 return r;
         r = sd_bus_message_read(msg, "sb", &to, &interactive);
@@ -114,6 +189,9 @@ static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *err
         if (r == 0)
                 return 1;
 
+        r = addresses_to_slots(addresses, n_addresses, &slots);
+        if (r < 0)
+                return r;
         r = manager_release(m, slots, streq(to, "guest"), caller_uid(msg), &released, error);
         if (r < 0)
                 return r;
@@ -138,23 +216,50 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         return sd_bus_reply_method_return(msg, NULL);
 }
 
+/* What a device's record says about failures: its last error, else (held, protection incomplete) why. */
+static int device_problems(Manager *m, const char *slot, char **ret_error, char **ret_degraded) {
+        HeldDevice *h = engine_find(m->engine, slot);
+        Device *d = manager_find_device(m, slot);
+        _cleanup_strv_free_ char **ids = NULL;
+        _cleanup_free_ char *error = NULL, *degraded = NULL;
+
+        if (h && h->degraded != 0 && (degradation_to_strv(h->degraded, &ids) < 0 || !(degraded = strv_join(ids, ","))))
+                return -ENOMEM;
+        if (d && d->last_error)
+                error = strdup(d->last_error);
+        else if (h && h->degraded != 0)
+                error = degradation_explain(h);
+        else
+                error = strdup("");
+        if (!error)
+                return -ENOMEM;
+        *ret_error = TAKE_PTR(error);
+        *ret_degraded = degraded ? TAKE_PTR(degraded) : strdup("");
+        return *ret_degraded ? 0 : -ENOMEM;
+}
+
 int bus_device_record(Manager *m, sd_bus_message *reply, const char *slot) {
         HeldDevice *h = engine_find(m->engine, slot);
         Device *d = manager_find_device(m, slot);
+        _cleanup_free_ char *error = NULL, *degraded = NULL;
         const PciDevice *pd;
         PolicyVerdict v = {};
         DeviceState state = manager_device_state(m, slot);
         PciAddress a;
+        int r;
 
         if (pci_address_parse(slot, &a) < 0 || !(pd = topology_find_device(m->topology, &a)))
                 return -ENODEV;
         (void) manager_verdict(m, slot, &v);
+        r = device_problems(m, pd->slot, &error, &degraded);
+        if (r < 0)
+                return r;
         return sd_bus_message_append(reply, ISOLATE_DEVICE_RECORD, pd->slot, strempty(device_state_to_string(state)),
                                      h && h->state == DEVICE_STATE_QUARANTINED ? quarantine_mode_to_string(h->mode) : "",
                                      pd->iommu_group, d && d->host_driver ? d->host_driver : "",
                                      d ? d->since : 0, d ? d->faults_read : 0, d ? d->faults_write : 0,
                                      d ? d->faults_other : 0, d ? d->last_fault : 0, passthrough_to_string(v.passthrough),
-                                     v.rule ? v.rule->id : "", d && d->last_error ? d->last_error : "");
+                                     v.rule ? v.rule->id : "", error, degraded);
 }
 
 static int method_list_devices(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -399,7 +504,25 @@ DEVICE_PROPERTY_GETTER(faults_other, "u", d->faults_other)
 DEVICE_PROPERTY_GETTER(last_fault, "t", d->last_fault)
 DEVICE_PROPERTY_GETTER(passthrough, "s", passthrough_to_string(v.passthrough))
 DEVICE_PROPERTY_GETTER(rule, "s", v.rule ? v.rule->id : "")
-DEVICE_PROPERTY_GETTER(last_error, "s", strempty(d->last_error))
+static int property_device_last_error(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                      sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Device *d = userdata;
+        _cleanup_free_ char *e = NULL, *degraded = NULL;
+        int r = device_problems(d->manager, d->slot, &e, &degraded);
+        if (r < 0)
+                return r;
+        return sd_bus_message_append(reply, "s", e);
+}
+
+static int property_device_degraded(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Device *d = userdata;
+        HeldDevice *h = engine_find(d->manager->engine, d->slot);
+        _cleanup_strv_free_ char **ids = NULL;
+        if (h && degradation_to_strv(h->degraded, &ids) < 0)
+                return -ENOMEM;
+        return sd_bus_message_append_strv(reply, ids);
+}
 
 static const sd_bus_vtable device_vtable[] = {
         SD_BUS_VTABLE_START(0),
@@ -416,6 +539,7 @@ static const sd_bus_vtable device_vtable[] = {
         SD_BUS_PROPERTY("Passthrough", "s", property_device_passthrough, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Rule", "s", property_device_rule, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LastError", "s", property_device_last_error, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Degraded", "as", property_device_degraded, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_VTABLE_END,
 };
 
@@ -436,7 +560,7 @@ void bus_emit_device_changed(Manager *m, const char *slot, const char *reason) {
                                   strempty(reason));
         if (isolate_bus_device_path(slot, &path) >= 0)
                 (void) sd_bus_emit_properties_changed(m->bus, path, ISOLATE_BUS_DEVICE_INTERFACE, "State", "Mode",
-                                                      "Since", "HostDriver", "LastError", NULL);
+                                                      "Since", "HostDriver", "LastError", "Degraded", NULL);
         (void) sd_bus_emit_properties_changed(m->bus, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE,
                                               "QuarantinedDevices", NULL);
 }

@@ -163,6 +163,21 @@ static int f_disable_bus_master(void *ud, const char *slot) {
         return quarantine_ops_kernel.disable_bus_master(f->root, slot);
 }
 
+static int f_enabled(void *ud, const char *slot, bool *ret) {
+        Fake *f = ud;
+        int r = quarantine_ops_kernel.enabled(f->root, slot, ret);
+        if (r == -ENOENT) {
+                *ret = false;
+                return 0;
+        }
+        return r;
+}
+
+static int f_group_name(void *ud, int group, char **ret) {
+        Fake *f = ud;
+        return quarantine_ops_kernel.group_name(f->root, group, ret);
+}
+
 static int open_null(int *ret) {
         int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (fd < 0)
@@ -181,13 +196,15 @@ static int f_ioas_alloc(void *ud, int fd, uint32_t *ret) {
         return 0;
 }
 
-static int f_ioas_iova_ranges(void *ud, int fd, uint32_t ioas, IovaRange **ret, size_t *ret_n) {
+static int f_ioas_iova_ranges(void *ud, int fd, uint32_t ioas, IovaRange **ret, size_t *ret_n, uint64_t *ret_alignment) {
         IovaRange *r = calloc(1, sizeof(IovaRange));
         if (!r)
                 return -ENOMEM;
         *r = (IovaRange) { 0, (UINT64_C(1) << 48) - 1 };
         *ret = r;
         *ret_n = 1;
+        if (ret_alignment)
+                *ret_alignment = 4096;
         return 0;
 }
 
@@ -198,11 +215,14 @@ static int f_scratch_alloc(void *ud, Scratch *s) {
                 return r;
         s->va = f->scratch;
         s->size = sizeof(f->scratch);
-        s->huge = false;
+        /* ISOLATE_FAKE_NO_HUGEPAGES=1: as on a host with no free huge page (the cover is capped). */
+        s->huge = !getenv("ISOLATE_FAKE_NO_HUGEPAGES");
         return 0;
 }
 
 static int f_scratch_extend(void *ud, Scratch *s, int fd, uint64_t cover, const IovaRange *allowed, size_t n) {
+        if (!s->huge)
+                cover = MIN(cover, SCRATCH_SMALL_MAX_COVER);
         s->covered = MAX(s->covered, cover);
         s->ioctls++;
         return 0;
@@ -270,6 +290,10 @@ static int f_ok_attach(void *ud, int dfd, uint32_t pt) {
         return 0;
 }
 
+static int f_ok_detach(void *ud, int dfd) {
+        return 0;
+}
+
 static int f_get_info(void *ud, int dfd, uint32_t *ret_flags) {
         *ret_flags = 0;
         return 0;
@@ -310,6 +334,8 @@ const QuarantineOps quarantine_ops_fake = {
         .set_group_type = f_set_group_type,
         .iommu_group = f_iommu_group,
         .disable_bus_master = f_disable_bus_master,
+        .enabled = f_enabled,
+        .group_name = f_group_name,
         .iommufd_open = f_iommufd_open,
         .ioas_alloc = f_ioas_alloc,
         .ioas_iova_ranges = f_ioas_iova_ranges,
@@ -318,6 +344,7 @@ const QuarantineOps quarantine_ops_fake = {
         .cdev_open = f_cdev_open,
         .bind_iommufd = f_bind_iommufd,
         .attach = f_ok_attach,
+        .detach = f_ok_detach,
         .get_info = f_get_info,
         .reset = f_reset,
         .config_read = f_config_read,

@@ -79,6 +79,7 @@ void manager_handle_fault(Manager *m, const DmaFault *f, uint64_t now) {
                 else
                         d->faults_write++;
                 d->last_fault = now;
+                manager_schedule_save_state(m);
                 log_full(h ? LOG_NOTICE : LOG_INFO, "DMA fault from %s%s: %s at IOVA 0x%llx (%s)%s", *s,
                          h ? " (in quarantine)" : "", f->interrupt ? "interrupt" : dma_access_to_string(f->access),
                          (unsigned long long) f->iova, f->reason_text, strv_length(slots) > 1 ? " [bridge alias: shared by the devices behind it]" : "");
@@ -87,16 +88,18 @@ void manager_handle_fault(Manager *m, const DmaFault *f, uint64_t now) {
 }
 
 static void handle_record(Manager *m, const char *text, size_t n) {
-        KmsgRecord rec;
         DmaFault f;
 
-        if (kmsg_record_parse(text, n, &rec) < 0)
-                return;
-        if (dma_fault_parse_message(rec.message, &f) == 1)
-                manager_handle_fault(m, &f, now_realtime_usec());
-        else if (dma_fault_message_is_suppression(rec.message))
-                m->kmsg_suppressed = true;
-        kmsg_record_done(&rec);
+        switch (dma_fault_parse_kmsg_record(text, n, &f)) {
+        case KMSG_RECORD_FAULT:
+                manager_handle_fault(m, &f, now_realtime_usec()); /* schedules the state save */
+                break;
+        case KMSG_RECORD_SUPPRESSION:
+                m->kmsg_suppressed = true; /* not part of the saved state */
+                break;
+        default:
+                break;
+        }
 }
 
 static int on_kmsg(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -134,7 +137,6 @@ static int on_kmsg(sd_event_source *s, int fd, uint32_t revents, void *userdata)
                 if (m->kmsg_len == sizeof(m->kmsg_buf) - 1)
                         m->kmsg_len = 0; /* an absurdly long line: drop it */
         }
-        (void) manager_save_state(m);
         return 0;
 }
 

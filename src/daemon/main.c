@@ -161,6 +161,7 @@ int main(int argc, char *argv[]) {
                  m->policy->n_rules);
 
         r = sd_event_loop(m->event);
+        manager_flush_state(m); /* fault counts not saved yet */
         (void) sd_notify(0, "STOPPING=1\nSTATUS=Stopping; quarantined devices stay in systemd's file descriptor store.");
         if (r < 0) {
                 log_error_errno(r, "Event loop failed: %m");

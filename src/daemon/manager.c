@@ -18,6 +18,7 @@
 #include "isolate-bus.h"
 #include "log.h"
 #include "manager.h"
+#include "polkit.h"
 #include "strv.h"
 #include "time-util.h"
 #include "vfio.h"
@@ -78,6 +79,9 @@ DeviceState manager_device_state(Manager *m, const char *slot) {
                 return h->state;
         if (pci_address_parse(slot, &a) < 0 || !(pd = topology_find_device(m->topology, &a)))
                 return _DEVICE_STATE_INVALID;
+        Device *d = manager_find_device(m, slot);
+        if (d && d->failed)
+                return DEVICE_STATE_FAILED;
         if (!pci_device_is_endpoint(pd))
                 return DEVICE_STATE_UNMANAGED;
         if (manager_verdict(m, slot, &v) >= 0 && !v.quarantine_on_unbind && !v.rule)
@@ -138,15 +142,23 @@ void manager_log_decision(Manager *m, const char *action, const char *slot, cons
 
 static void register_request_eventfd(Manager *m, const char *slot);
 
-void manager_fdstore_add(Manager *m, const char *name, int fd) {
+int manager_fdstore_add(Manager *m, const char *name, int fd) {
         _cleanup_free_ char *msg = NULL;
         int r;
 
-        if (fd < 0 || asprintf(&msg, "FDSTORE=1\nFDNAME=%s", name) < 0)
-                return;
+        if (fd < 0)
+                return -EBADF;
+        if (asprintf(&msg, "FDSTORE=1\nFDNAME=%s", name) < 0)
+                return log_oom();
         r = sd_pid_notify_with_fds(0, false, msg, &fd, 1);
         if (r < 0)
-                log_warning_errno(r, "Failed to put '%s' into the file descriptor store, ignoring: %m", name);
+                /* Quarantine holds while isolated runs, but not across a crash: say so loudly. */
+                return log_error_errno(r, "Failed to put '%s' into systemd's file descriptor store: a crash of "
+                                          "isolated would let the device go: %m", name);
+        if (r == 0 && !m->config.user_bus)
+                log_warning("Not running under systemd (no $NOTIFY_SOCKET): '%s' is not in a file descriptor store, "
+                            "so a crash of isolated lets the device go.", name);
+        return r;
 }
 
 void manager_fdstore_remove(Manager *m, const char *name) {
@@ -195,21 +207,28 @@ static void fdstore_engine(Manager *m) {
 }
 
 /* Puts every quarantined device's fd (and the engine's) into the store that is not there yet. */
+/* A device that has just been bound (taken, or taken back): its fd into the store, its record says
+ * so, and its device request channel is registered. */
+static void device_taken(Manager *m, const HeldDevice *h) {
+        Device *d = manager_get_device(m, h->slot);
+        char name[32];
+
+        if (!d || d->fd_stored)
+                return;
+        engine_fdname_for_slot(h->slot, name);
+        d->fd_stored = manager_fdstore_add(m, name, h->fd) >= 0;
+        d->since = h->since;
+        d->released_on_request = false;
+        d->failed = false;
+        d->last_error = mfree(d->last_error);
+        register_request_eventfd(m, h->slot);
+}
+
 static void fdstore_sync(Manager *m) {
         fdstore_engine(m);
-        FOREACH_ARRAY(h, m->engine->devices, m->engine->n_devices) {
-                Device *d = manager_get_device(m, h->slot);
-                char name[32];
-                if (!d || h->state != DEVICE_STATE_QUARANTINED || h->fd < 0 || d->fd_stored)
-                        continue;
-                engine_fdname_for_slot(h->slot, name);
-                manager_fdstore_add(m, name, h->fd);
-                d->fd_stored = true;
-                d->since = h->since;
-                d->released_on_request = false;
-                d->last_error = mfree(d->last_error);
-                register_request_eventfd(m, h->slot);
-        }
+        FOREACH_ARRAY(h, m->engine->devices, m->engine->n_devices)
+                if (h->state == DEVICE_STATE_QUARANTINED && h->fd >= 0)
+                        device_taken(m, h);
 }
 
 static char *state_path(Manager *m) {
@@ -260,6 +279,42 @@ int manager_save_state(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to write %s: %m", path);
         return 0;
+}
+
+/* Fault counts change with every DMA fault the kernel reports, hundreds a second when a device
+ * misbehaves: rewriting state.json for each would be pointless I/O. They are saved at most once a
+ * second instead; a crash loses at most the last second of counts, which is acceptable for counters
+ * that are a lower bound anyway (the kernel rate-limits the reports). */
+static int on_save_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void) manager_save_state(userdata);
+        return 0;
+}
+
+void manager_schedule_save_state(Manager *m) {
+        int enabled = SD_EVENT_OFF, r;
+
+        if (m->save_source) {
+                if (sd_event_source_get_enabled(m->save_source, &enabled) >= 0 && enabled != SD_EVENT_OFF)
+                        return; /* already pending */
+                r = sd_event_source_set_time_relative(m->save_source, USEC_PER_SEC);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->save_source, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time_relative(m->event, &m->save_source, CLOCK_MONOTONIC, USEC_PER_SEC, 0,
+                                               on_save_timer, m);
+        if (r < 0) {
+                log_debug_errno(r, "Failed to arm the state save timer, saving now: %m");
+                (void) manager_save_state(m);
+        }
+}
+
+void manager_flush_state(Manager *m) {
+        int enabled = SD_EVENT_OFF;
+
+        if (!m->save_source || sd_event_source_get_enabled(m->save_source, &enabled) < 0 || enabled == SD_EVENT_OFF)
+                return;
+        (void) sd_event_source_set_enabled(m->save_source, SD_EVENT_OFF);
+        (void) manager_save_state(m);
 }
 
 typedef struct FdTable {
@@ -364,23 +419,58 @@ static int manager_adopt(Manager *m, char ***ret_lost) {
                         free(table.used);
                         return log_oom();
                 }
-        /* What was adopted stays in the store; anything else is closed. */
-        for (size_t i = 0; i < table.n; i++)
-                if (!table.used[i])
-                        safe_close(table.fds[i]);
-        m->fdstore_iommufd = m->engine->iommufd >= 0;
-        m->fdstore_scratch = m->engine->scratch.memfd >= 0;
+        /* Reconcile the store with what state.json said: a device fd that no state describes (state.json
+         * stale, corrupt or missing, or a crash between the store and the save) is adopted by its name,
+         * in blocked mode. Whatever cannot be adopted leaves the store (else systemd would hold it, and
+         * with it the device, for ever) and is closed. */
+        _cleanup_strv_free_ char **remove = NULL;
+        for (size_t i = 0; i < table.n; i++) {
+                char slot[PCI_ADDRESS_MAX];
+                const PciDevice *pd;
+                PciAddress a;
+                if (table.used[i])
+                        continue;
+                if (engine_slot_from_fdname(table.names[i], slot) >= 0 && pci_address_parse(slot, &a) >= 0 &&
+                    (pd = topology_find_device(m->topology, &a))) {
+                        r = engine_adopt_orphan(m->engine, slot, pd->iommu_group, table.fds[i]);
+                        if (r >= 0) {
+                                table.used[i] = true;
+                                log_warning("Took back %s from the file descriptor store although the saved state did "
+                                            "not describe it (held in blocked mode).", slot);
+                                continue;
+                        }
+                        log_warning_errno(r, "Cannot take back the stored file descriptor '%s', dropping it: %m",
+                                          table.names[i]);
+                } else
+                        log_warning("Dropping '%s' from the file descriptor store: no device of this machine.",
+                                    table.names[i]);
+                if (!strv_contains(remove, table.names[i]) && strv_extend(&remove, table.names[i]) < 0) {
+                        json_object_put(state);
+                        free(table.fds);
+                        free(table.used);
+                        return log_oom();
+                }
+                safe_close(table.fds[i]);
+        }
+        STRV_FOREACH(name, remove)
+                manager_fdstore_remove(m, *name);
+        m->fdstore_iommufd = m->engine->iommufd >= 0 && !strv_contains(remove, ENGINE_FDNAME_IOMMUFD);
+        m->fdstore_scratch = m->engine->scratch.memfd >= 0 && !strv_contains(remove, ENGINE_FDNAME_SCRATCH);
         FOREACH_ARRAY(h, m->engine->devices, m->engine->n_devices) {
                 Device *d = manager_get_device(m, h->slot);
                 if (d) {
+                        char name[32];
+                        engine_fdname_for_slot(h->slot, name);
                         d->since = h->since;
-                        d->fd_stored = h->state == DEVICE_STATE_QUARANTINED;
+                        /* (a name dropped above because a duplicate could not be adopted is stored again) */
+                        d->fd_stored = h->state == DEVICE_STATE_QUARANTINED && !strv_contains(remove, name);
                         if (!d->host_driver && h->host_driver)
                                 d->host_driver = strdup(h->host_driver);
                 }
                 log_info("Took back %s (%s, %s) from the previous instance.", h->slot, device_state_to_string(h->state),
                          quarantine_mode_to_string(h->mode));
         }
+        fdstore_sync(m); /* what a removal above took out of the store (a duplicate's name) goes back in */
         json_object_put(state);
         free(table.fds);
         free(table.used);
@@ -392,53 +482,31 @@ static int manager_adopt(Manager *m, char ***ret_lost) {
 static int on_device_request(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Device *d = userdata;
         Manager *m = d->manager;
-        _cleanup_strv_free_ char **released = NULL;
-        _cleanup_free_ char *slot = strdup(d->slot);
+        char slot[PCI_ADDRESS_MAX];
         uint64_t v;
-        char *slots[] = { slot, NULL };
-        EngineError err = {};
-        int r;
 
         (void) read(fd, &v, sizeof(v));
-        if (!slot)
-                return log_oom();
+        snprintf(slot, sizeof(slot), "%s", d->slot);
 
         /* Someone is unbinding vfio-pci from a device we hold (an admin, libvirt's managed reattach,
          * rmmod). The kernel blocks them until we let go and asks again every 10 s: holding on would
-         * hang them, so the device goes back to the host, loudly. */
-        {
-                /* the whole group goes: its stored fds first */
-                _cleanup_strv_free_ char **group = NULL;
-                HeldDevice *h = engine_find(m->engine, slot);
-                FOREACH_ARRAY(g, m->engine->devices, m->engine->n_devices)
-                        if ((g == h || (h && g->group >= 0 && g->group == h->group)) && strv_extend(&group, g->slot) < 0)
-                                return log_oom();
-                fdstore_drop(m, group);
+         * hang them, so this device goes, loudly. Only this one: its group mates stay held (their fds
+         * keep the group owned, so it stays on the blocking domain until they go too). */
+        if (d->fd_stored) {
+                char *one[] = { slot, NULL };
+                fdstore_drop(m, one);
         }
-        r = engine_release_guest(m->engine, m->topology, slots, &released, &err);
-        if (r < 0) {
-                log_error("vfio-pci unbind requested for %s, but releasing it failed: %s", slot, strna(err.message));
-                engine_error_done(&err);
-                return 0;
-        }
-        STRV_FOREACH(sl, released) {
-                Device *x = manager_get_device(m, *sl);
-                char name[32];
-                engine_fdname_for_slot(*sl, name);
-                engine_forget(m->engine, *sl);
-                if (x) {
-                        x->released_on_request = true;
-                        x->ignore_unbinds++;
-                        x->since = now_realtime_usec();
-                        x->req_source = sd_event_source_disable_unref(x->req_source);
-                        x->req_fd = safe_close(x->req_fd);
-                }
-                manager_log_decision(m, "release-on-request", *sl, "success", NULL, (uid_t) -1,
-                                     "The kernel relayed a request to unbind vfio-pci from a quarantined device "
-                                     "(an admin, libvirt's managed reattach or rmmod); released it so the unbind "
-                                     "does not hang. It is no longer in quarantine.");
-                bus_emit_device_changed(m, *sl, "unbind-request");
-        }
+        engine_forget(m->engine, slot); /* closes its fd */
+        d->released_on_request = true;
+        d->expect_unbind = true;
+        d->since = now_realtime_usec();
+        d->req_source = sd_event_source_disable_unref(d->req_source);
+        d->req_fd = safe_close(d->req_fd);
+        manager_log_decision(m, "release-on-request", slot, "success", NULL, (uid_t) -1,
+                             "The kernel relayed a request to unbind vfio-pci from a quarantined device (an admin, "
+                             "libvirt's managed reattach or rmmod); released it so the unbind does not hang. It is no "
+                             "longer in quarantine; its IOMMU group mates stay held.");
+        bus_emit_device_changed(m, slot, "unbind-request");
         (void) manager_save_state(m);
         return 0;
 }
@@ -493,9 +561,52 @@ int manager_reload_topology(Manager *m) {
         return 0;
 }
 
+/* The engine's callback right after each device is bound: its fd goes to systemd's store at once, so
+ * that a crash at any later instant of the operation keeps it. */
+static void on_bound(void *userdata, const char *slot, int fd) {
+        Manager *m = userdata;
+        HeldDevice *h = engine_find(m->engine, slot);
+
+        fdstore_engine(m);
+        if (h && h->fd == fd)
+                device_taken(m, h);
+}
+
+/* The devices an engine error says were touched and not held: "failed", loudly. */
+static void mark_failed(Manager *m, const EngineError *err) {
+        STRV_FOREACH(s, err->failed) {
+                Device *d;
+                if (engine_find(m->engine, *s))
+                        continue;
+                d = manager_get_device(m, *s);
+                if (!d)
+                        continue;
+                d->failed = true;
+                free(d->last_error);
+                d->last_error = strdup(strna(err->message));
+                manager_log_decision(m, "fail-closed", *s, "failure", NULL, (uid_t) -1, strna(err->message));
+        }
+        STRV_FOREACH(n, err->notes)
+                log_warning("%s", *n);
+}
+
+/* A held device whose protection is incomplete says so in the journal, once per operation. */
+static void log_degraded(Manager *m, const HeldDevice *h, uid_t caller_uid) {
+        _cleanup_free_ char *why = NULL, *msg = NULL;
+
+        if (!h || h->degraded == 0)
+                return;
+        why = degradation_explain(h);
+        if (asprintf(&msg, "%s is quarantined, but not fully protected: %s. Release to a guest is refused unless its "
+                           "rule sets accept_degraded.",
+                     h->slot, strna(why)) < 0)
+                return (void) log_oom();
+        manager_log_decision(m, "degraded", h->slot, "degraded", NULL, caller_uid, msg);
+}
+
 int manager_quarantine(Manager *m, char **slots, QuarantineMode mode, const char *reason, uid_t caller_uid,
                        char ***ret_taken, sd_bus_error *error) {
-        _cleanup_strv_free_ char **hints = NULL, **taken = NULL;
+        _cleanup_strv_free_ char **hints = NULL, **taken = NULL, **ats = NULL;
         EngineError err = {};
         PolicyVerdict v = {};
         uint64_t cover = 0;
@@ -515,41 +626,61 @@ int manager_quarantine(Manager *m, char **slots, QuarantineMode mode, const char
         FOREACH_ARRAY(d, m->devices, m->n_devices)
                 if (d->host_driver && (strv_extend(&hints, d->slot) < 0 || strv_extend(&hints, d->host_driver) < 0))
                         return log_oom();
+        /* ATS is accepted per device, by its rule; the group mates the engine adds are judged the same way. */
+        FOREACH_ARRAY(pd, m->topology->devices, m->topology->n_devices) {
+                PolicyVerdict sv;
+                if (pd->has_ats && manager_verdict(m, pd->slot, &sv) >= 0 && sv.ats_accept && strv_extend(&ats, pd->slot) < 0)
+                        return log_oom();
+        }
 
         QuarantineRequest req = {
                 .slots = slots,
                 .mode = mode,
                 .cover = cover,
+                .max_cover = m->policy->max_scratch_cover,
                 .driver_hints = hints,
                 .reset = true,
+                .ats_accept = ats,
+                .on_bound = on_bound,
+                .userdata = m,
         };
         r = engine_quarantine(m->engine, m->topology, &req, &taken, &err);
         uint64_t attached = now_monotonic_usec();
 
-        /* Whatever got held (also on a partial failure) is kept: fds into the store first (a crash from
-         * here on keeps them), then clients hear of it, then the state file and the logs. */
+        /* Whatever got held (also on a partial failure) is kept: fds into the store first (on_bound put
+         * the devices' there already; this adds the engine's), then clients hear of it, then the state
+         * file and the logs. */
         fdstore_sync(m);
         if (r >= 0)
                 STRV_FOREACH(s, taken)
                         bus_emit_device_changed(m, *s, reason);
-        (void) manager_save_state(m);
 
         if (r < 0) {
                 _cleanup_free_ char *msg = NULL;
                 const char *who = err.device ?: (slots ? slots[0] : NULL);
                 if (asprintf(&msg, "Quarantine of %s failed (%s): %s", strna(who), strna(reason), strna(err.message)) < 0)
                         msg = NULL;
-                /* Fail closed, and say so loudly: the device never got into quarantine. */
+                /* Fail closed, and say so loudly: what did not get into quarantine is "failed". */
                 STRV_FOREACH(s, slots)
-                        device_set_error(m, *s, err.message);
+                        if (!engine_find(m->engine, *s))
+                                device_set_error(m, *s, err.message);
+                mark_failed(m, &err);
+                (void) manager_save_state(m);
                 manager_log_decision(m, "quarantine", who, "failure", NULL, caller_uid, strna(msg));
                 log_error("%s", strna(msg));
                 STRV_FOREACH(s, slots)
                         bus_emit_device_changed(m, *s, "quarantine-failed");
+                STRV_FOREACH(s, err.failed)
+                        if (!strv_contains(slots, *s))
+                                bus_emit_device_changed(m, *s, "quarantine-failed");
                 r = bus_error_from_engine(error, &err);
                 engine_error_done(&err);
                 return r;
         }
+        (void) manager_save_state(m);
+        STRV_FOREACH(n, err.notes)
+                log_warning("%s", *n);
+        engine_error_done(&err);
 
         {
                 const EngineTimings *et = &m->engine->last;
@@ -570,6 +701,7 @@ int manager_quarantine(Manager *m, char **slots, QuarantineMode mode, const char
                              h ? quarantine_mode_to_string(h->mode) : "?", strna(reason), m->engine->last.total,
                              strempty(latency)) >= 0)
                         manager_log_decision(m, "quarantine", *s, "success", sv.rule ? sv.rule->id : NULL, caller_uid, msg);
+                log_degraded(m, h, caller_uid);
         }
         if (ret_taken)
                 *ret_taken = TAKE_PTR(taken);
@@ -599,6 +731,17 @@ static int check_release_to_guest(Manager *m, char **slots, uid_t caller_uid, sd
                                                 rd == RELEASE_DENIED_UNSAFE_INTERRUPTS ? ISOLATE_ERROR_UNSAFE_INTERRUPTS
                                                                                        : ISOLATE_ERROR_NOT_ALLOWED,
                                                 why);
+                }
+                /* A protection that could not be set up blocks the release, unless the rule accepts it. */
+                HeldDevice *h = engine_find(m->engine, pd->slot);
+                if (h && h->degraded != 0 && !v.accept_degraded) {
+                        _cleanup_free_ char *what = degradation_explain(h), *msg = NULL;
+                        if (asprintf(&msg, "%s may not be passed through: %s. A rule with \"accept_degraded\": true for "
+                                           "it accepts that.",
+                                     pd->slot, strna(what)) < 0)
+                                return log_oom();
+                        manager_log_decision(m, "release-guest", pd->slot, "refused", v.rule ? v.rule->id : NULL, caller_uid, msg);
+                        return sd_bus_error_set(error, ISOLATE_ERROR_NOT_ALLOWED, msg);
                 }
         }
         return 0;
@@ -656,15 +799,31 @@ int manager_release(Manager *m, char **slots, bool to_guest, uid_t caller_uid, c
                 FOREACH_ARRAY(h, m->engine->devices, m->engine->n_devices) {
                         Device *d = manager_get_device(m, h->slot);
                         if (d && strv_contains(check, h->slot))
-                                d->ignore_unbinds++;
+                                d->expect_unbind = true;
                 }
                 r = engine_release_host(m->engine, m->topology, held, &released, &err);
+                /* Where it failed, the expectation goes, except for a device that did leave vfio-pci
+                 * and is not held (its unbind event is still to come). A device still (or again) held
+                 * needs none (its own events are recognised as ours), and one still on vfio-pci was
+                 * never unbound: its next unbind is a real one. */
+                if (r < 0)
+                        STRV_FOREACH(s, check) {
+                                Device *d = manager_find_device(m, *s);
+                                _cleanup_free_ char *drv = NULL;
+                                if (!d || !d->expect_unbind)
+                                        continue;
+                                if (engine_find(m->engine, *s) ||
+                                    m->engine->ops->driver(m->engine->ops_data, *s, &drv) < 0 || streq_ptr(drv, "vfio-pci"))
+                                        d->expect_unbind = false;
+                        }
         }
 
         STRV_FOREACH(s, released) {
                 Device *d = manager_get_device(m, *s);
                 if (d) {
                         d->since = now_realtime_usec();
+                        d->failed = false;
+                        d->last_error = mfree(d->last_error);
                         d->req_source = sd_event_source_disable_unref(d->req_source);
                         d->req_fd = safe_close(d->req_fd);
                 }
@@ -678,16 +837,23 @@ int manager_release(Manager *m, char **slots, bool to_guest, uid_t caller_uid, c
                 }
                 bus_emit_device_changed(m, *s, to_guest ? "released-to-guest" : "released-to-host");
         }
-        fdstore_sync(m); /* what a failed release left held goes back into the store */
+        fdstore_sync(m); /* what a failed release left held, or took back, goes back into the store */
+        if (r < 0)
+                mark_failed(m, &err);
         (void) manager_save_state(m);
 
         if (r < 0) {
                 manager_log_decision(m, to_guest ? "release-guest" : "release-host", err.device, "failure", NULL, caller_uid,
                                      strna(err.message));
+                STRV_FOREACH(s, check)
+                        bus_emit_device_changed(m, *s, "release-failed");
                 r = bus_error_from_engine(error, &err);
                 engine_error_done(&err);
                 return r;
         }
+        STRV_FOREACH(n, err.notes)
+                log_warning("%s", *n);
+        engine_error_done(&err);
         if (ret_released)
                 *ret_released = TAKE_PTR(released);
         return 0;
@@ -728,9 +894,13 @@ static int device_depth_cmp(const void *a, const void *b) {
         return pci_address_compare(&x->address, &y->address);
 }
 
-/* Devices on vfio-pci that nobody holds and the policy does not allow are taken at once, so that no
- * VMM can open them. In topological order: parents before the devices below them. */
-static size_t capture_denied_vfio_devices(Manager *m, const char *reason) {
+/* Devices between owners are taken, in topological order (parents before the devices below them):
+ * - on vfio-pci, not held by us, and the policy does not allow it to pass through (so that no VMM can
+ *   open it);
+ * - with between_owners (at start, after lost uevents): a managed device that had a host driver and now
+ *   has none, or is on vfio-pci with nobody having it open (a crash between the steps of a quarantine
+ *   leaves exactly these). A device that never had a driver is not between owners. */
+static size_t capture(Manager *m, const char *reason, bool between_owners) {
         size_t taken = 0;
         _cleanup_free_ const PciDevice **order = calloc(m->topology->n_devices ?: 1, sizeof(PciDevice *));
 
@@ -746,21 +916,44 @@ static size_t capture_denied_vfio_devices(Manager *m, const char *reason) {
                 PolicyVerdict v;
                 char slot[PCI_ADDRESS_MAX];
                 char *one[] = { slot, NULL };
+                const char *why = NULL;
+                Device *d;
 
                 if (!pci_device_is_endpoint(pd) || engine_find(m->engine, pd->slot))
                         continue;
-                if (m->engine->ops->driver(m->engine->ops_data, pd->slot, &driver) < 0 || !driver || !streq(driver, "vfio-pci"))
+                if (m->engine->ops->driver(m->engine->ops_data, pd->slot, &driver) < 0)
                         continue;
-                if (manager_verdict(m, pd->slot, &v) < 0 || v.passthrough == PASSTHROUGH_ALLOW)
+                if (manager_verdict(m, pd->slot, &v) < 0)
                         continue;
-                log_notice("%s is on vfio-pci but the policy does not allow it to pass through: taking it into quarantine.",
-                           pd->slot);
+                d = manager_find_device(m, pd->slot);
+                bool vfio = driver && streq(driver, "vfio-pci");
+                if (vfio && v.passthrough != PASSTHROUGH_ALLOW)
+                        why = "is on vfio-pci but the policy does not allow it to pass through";
+                else if (between_owners && v.quarantine_on_unbind && d && d->host_driver && !d->released_on_request) {
+                        bool open = false;
+                        if (!driver)
+                                why = "had a host driver and has none now";
+                        else if (vfio && m->engine->ops->enabled(m->engine->ops_data, pd->slot, &open) >= 0 && !open)
+                                why = "is on vfio-pci with nobody holding it";
+                }
+                if (!why)
+                        continue;
+                log_notice("%s %s: taking it into quarantine.", pd->slot, why);
                 _cleanup_strv_free_ char **got = NULL;
                 snprintf(slot, sizeof(slot), "%s", pd->slot);
                 if (manager_quarantine(m, one, -1, reason, (uid_t) -1, &got, NULL) >= 0)
                         taken += strv_length(got); /* with their group mates */
         }
         return taken;
+}
+
+size_t manager_coldplug(Manager *m, const char *reason) {
+        uint64_t t0 = now_realtime_usec();
+        size_t n = capture(m, reason, true);
+        if (n > 0)
+                log_info("%s: took %zu device(s) between owners into quarantine in %.1f ms.", reason, n,
+                         (now_realtime_usec() - t0) / 1000.0);
+        return n;
 }
 
 int manager_reload_policy(Manager *m, char ***ret_errors, uid_t caller_uid, sd_bus_error *error) {
@@ -806,7 +999,7 @@ int manager_reload_policy(Manager *m, char ***ret_errors, uid_t caller_uid, sd_b
                 bus_emit_device_verdict_changed(m, slot);
         }
         policy_free(old);
-        capture_denied_vfio_devices(m, "policy reload");
+        capture(m, "policy reload", false);
         return 0;
 }
 
@@ -851,6 +1044,11 @@ int manager_startup(Manager *m) {
         if (r < 0)
                 return log_oom();
 
+        /* Watch uevents before anything is looked at: an unbind during the start is then queued, not lost. */
+        r = manager_udev_start(m);
+        if (r < 0)
+                return r;
+
         r = manager_adopt(m, &lost);
         if (r < 0)
                 return r;
@@ -871,23 +1069,14 @@ int manager_startup(Manager *m) {
                         h->group_type_changed = true;
         }
 
-        /* Coldplug: devices on vfio-pci that the policy does not allow. */
-        {
-                uint64_t t0 = now_realtime_usec();
-                size_t n = capture_denied_vfio_devices(m, "coldplug");
-                if (n > 0)
-                        log_info("Coldplug: took %zu device(s) on vfio-pci into quarantine in %.1f ms.", n,
-                                 (now_realtime_usec() - t0) / 1000.0);
-        }
+        /* Coldplug: devices between owners (a crash mid-operation leaves them) and denied ones on vfio-pci. */
+        (void) manager_coldplug(m, "coldplug");
         (void) manager_save_state(m);
 
         r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch SIGHUP: %m");
 
-        r = manager_udev_start(m);
-        if (r < 0)
-                return r;
         r = manager_kmsg_start(m);
         if (r < 0)
                 log_warning_errno(r, "Cannot follow the kernel log, DMA faults will not be counted: %m");
@@ -929,7 +1118,10 @@ Manager *manager_free(Manager *m) {
         udev_monitor_unref(m->monitor);
         udev_unref(m->udev);
         sd_event_source_disable_unref(m->kmsg_source);
+        sd_event_source_disable_unref(m->save_source);
         safe_close(m->kmsg_fd);
+        /* Pending polkit checks hold their method calls and a reference to the bus. */
+        bus_polkit_registry_free(&m->polkit_registry);
         sd_bus_flush_close_unref(m->bus);
         /* The engine's fds are in systemd's store (or this is a test); closing ours is fine. */
         engine_free(m->engine);

@@ -25,7 +25,11 @@ typedef struct Device {
         unsigned faults_read, faults_write, faults_other;
         uint64_t last_fault; /* realtime µs */
         char *last_error; /* the last failure about this device (a failed capture is reported here) */
-        unsigned ignore_unbinds; /* unbind events we caused (release to the host, a honoured request) */
+        bool failed; /* isolated meant to hold it and could not (state "failed"; bus mastering off) */
+        /* An operation of ours is unbinding vfio-pci from it (release to the host, a honoured request):
+         * the next unbind event is that one, not a device between owners. Set by that operation only,
+         * cleared when it fails before unbinding, consumed by the event. */
+        bool expect_unbind;
         bool released_on_request; /* vfio-pci is being unbound by someone else: do not capture it again */
         bool fd_stored; /* its VFIO fd is in systemd's fd store */
         int req_fd; /* vfio's device-request eventfd */
@@ -54,6 +58,7 @@ struct Manager {
         char kmsg_buf[8192];
         size_t kmsg_len;
         bool kmsg_suppressed;
+        sd_event_source *save_source; /* a coalesced manager_save_state(), see manager_schedule_save_state() */
 
         Policy *policy;
         char *policy_error; /* why the installed policy was refused at start (defaults apply) */
@@ -82,6 +87,9 @@ Device *manager_find_device(Manager *m, const char *slot);
 Device *manager_get_device(Manager *m, const char *slot); /* creates the record */
 DeviceState manager_device_state(Manager *m, const char *slot);
 int manager_reload_topology(Manager *m);
+/* Takes managed devices that are between owners: driverless, or on vfio-pci with nobody holding them (at
+ * start, and after lost uevents). Returns how many were taken. */
+size_t manager_coldplug(Manager *m, const char *reason);
 
 /* The operations behind the D-Bus methods and the events. caller_uid is for the audit trail
  * (UID_INVALID for the daemon's own decisions). On failure *error is set. */
@@ -94,7 +102,11 @@ int manager_reload_policy(Manager *m, char ***ret_errors, uid_t caller_uid, sd_b
 
 /* Persist the engine's state and the device table (state.json) and keep the fds in systemd's store. */
 int manager_save_state(Manager *m);
-void manager_fdstore_add(Manager *m, const char *name, int fd);
+/* Saves the state within a second, once for any number of calls in that second; for the frequent
+ * fault counts. manager_flush_state() saves now if a save is pending (at exit). */
+void manager_schedule_save_state(Manager *m);
+void manager_flush_state(Manager *m);
+int manager_fdstore_add(Manager *m, const char *name, int fd);
 void manager_fdstore_remove(Manager *m, const char *name);
 
 /* The policy verdict for a device (with the remembered host driver). */

@@ -7,8 +7,18 @@
 #include "macro.h"
 #include "polkit.h"
 
+/* Bounds on what callers without any right can make isolated keep: at most this many checks pending
+ * per caller (unique bus name; more are refused with LimitsExceeded at once), each given up after a
+ * time-out (the caller then gets AccessDenied). An interactive check waits for a person to type a
+ * password, so it gets longer. A caller's pending method calls are small: their arguments were
+ * checked (and their device lists capped) before the check was asked. */
+#define POLKIT_QUERIES_PER_CALLER_MAX 16U
+#define POLKIT_QUERY_TIMEOUT_USEC (30 * UINT64_C(1000000))
+#define POLKIT_INTERACTIVE_QUERY_TIMEOUT_USEC (120 * UINT64_C(1000000))
+
 typedef struct Query {
         struct Query *next;
+        void **registry;
         sd_bus_message *request; /* the method call waiting for the answer */
         sd_bus_slot *slot;
         bool done;
@@ -54,6 +64,14 @@ static void registry_remove(void **registry, Query *q) {
                 }
 }
 
+static unsigned registry_count_sender(void **registry, const char *sender) {
+        unsigned n = 0;
+        for (Query *q = *registry; q; q = q->next)
+                if (streq_ptr(sd_bus_message_get_sender(q->request), sender))
+                        n++;
+        return n;
+}
+
 static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         Query *q = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(reply);
@@ -76,8 +94,13 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
         r = sd_bus_message_rewind(q->request, true);
         if (r >= 0)
                 r = sd_bus_enqueue_for_read(sd_bus_message_get_bus(q->request), q->request);
-        if (r < 0)
+        if (r < 0) {
+                /* Nothing will ask for this answer: give the caller an error, and drop the query
+                 * (it used to stay in the registry, with the method call, until exit). */
                 log_error_errno(r, "Failed to re-run a method call after polkit answered: %m");
+                (void) sd_bus_reply_method_errnof(q->request, r, "Failed to run the call after authorization: %m");
+                registry_remove(q->registry, q);
+        }
         return 0;
 }
 
@@ -119,6 +142,11 @@ int bus_verify_polkit(sd_bus_message *call, const char *action, bool interactive
         if (uid == 0)
                 return 1;
 
+        if (registry_count_sender(registry, sd_bus_message_get_sender(call)) >= POLKIT_QUERIES_PER_CALLER_MAX)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "Too many authorization checks pending for this caller (at most %u); "
+                                         "wait for their answers.", POLKIT_QUERIES_PER_CALLER_MAX);
+
         r = sd_bus_message_new_method_call(sd_bus_message_get_bus(call), &pk, "org.freedesktop.PolicyKit1",
                                            "/org/freedesktop/PolicyKit1/Authority",
                                            "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization");
@@ -132,8 +160,10 @@ int bus_verify_polkit(sd_bus_message *call, const char *action, bool interactive
         q = calloc(1, sizeof(Query));
         if (!q)
                 return -ENOMEM;
+        q->registry = registry;
         q->request = sd_bus_message_ref(call);
-        r = sd_bus_call_async(sd_bus_message_get_bus(call), &q->slot, pk, on_polkit_reply, q, interactive ? UINT64_MAX : 0);
+        r = sd_bus_call_async(sd_bus_message_get_bus(call), &q->slot, pk, on_polkit_reply, q,
+                              interactive ? POLKIT_INTERACTIVE_QUERY_TIMEOUT_USEC : POLKIT_QUERY_TIMEOUT_USEC);
         if (r < 0) {
                 query_free(q);
                 return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "Not authorized, and polkit cannot be asked: %s",

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <errno.h>
 #include <string.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "manager.h"
 #include "strv.h"
@@ -30,8 +32,11 @@ void manager_handle_uevent(Manager *m, const char *action, const char *slot, con
                         engine_fdname_for_slot(canon, name);
                         manager_fdstore_remove(m, name);
                         engine_forget(m->engine, canon);
-                        if ((d = manager_find_device(m, canon)))
+                        if ((d = manager_find_device(m, canon))) {
                                 d->fd_stored = false;
+                                d->req_source = sd_event_source_disable_unref(d->req_source);
+                                d->req_fd = safe_close(d->req_fd);
+                        }
                         log_notice("%s was removed from the system while isolated held it.", canon);
                         (void) manager_save_state(m);
                 }
@@ -50,6 +55,9 @@ void manager_handle_uevent(Manager *m, const char *action, const char *slot, con
                         free(d->host_driver);
                         d->host_driver = strdup(driver);
                         d->released_on_request = false;
+                        d->expect_unbind = false;
+                        d->failed = false;
+                        d->last_error = mfree(d->last_error);
                         d->since = now_realtime_usec();
                         bus_emit_device_changed(m, canon, "bound");
                         return;
@@ -69,8 +77,8 @@ void manager_handle_uevent(Manager *m, const char *action, const char *slot, con
         if (!streq(action, "unbind"))
                 return;
 
-        if (d->ignore_unbinds > 0) {
-                d->ignore_unbinds--;
+        if (d->expect_unbind) {
+                d->expect_unbind = false;
                 return;
         }
         if (h && h->state == DEVICE_STATE_QUARANTINED)
@@ -89,13 +97,27 @@ void manager_handle_uevent(Manager *m, const char *action, const char *slot, con
         (void) manager_quarantine(m, one, -1, "unbound from its driver", (uid_t) -1, NULL, NULL);
 }
 
+/* The socket overflowed (ENOBUFS): events were lost, and with them maybe an unbind. Look at sysfs
+ * instead: what is between owners now is taken. */
+static void rescan(Manager *m) {
+        log_warning("Kernel uevents were lost (the receive buffer overflowed): rescanning the PCI devices.");
+        if (manager_reload_topology(m) < 0)
+                return;
+        (void) manager_coldplug(m, "rescan after lost uevents");
+        (void) manager_save_state(m);
+}
+
 static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
 
         for (;;) {
+                errno = 0;
                 struct udev_device *dev = udev_monitor_receive_device(m->monitor);
-                if (!dev)
+                if (!dev) {
+                        if (errno == ENOBUFS)
+                                rescan(m);
                         break;
+                }
                 m->event_usec = now_monotonic_usec();
                 manager_handle_uevent(m, udev_device_get_action(dev), udev_device_get_sysname(dev),
                                       udev_device_get_driver(dev));
@@ -121,7 +143,11 @@ int manager_udev_start(Manager *m) {
         r = udev_monitor_filter_add_match_subsystem_devtype(m->monitor, "pci", NULL);
         if (r < 0)
                 return log_error_errno(r, "Failed to filter uevents: %m");
-        (void) udev_monitor_set_receive_buffer_size(m->monitor, 8 * 1024 * 1024);
+        /* Without CAP_NET_ADMIN (the unit does not grant it) the kernel caps this at net.core.rmem_max;
+         * what does not fit is a lost event, which on_uevent() turns into a rescan. */
+        r = udev_monitor_set_receive_buffer_size(m->monitor, 8 * 1024 * 1024);
+        if (r < 0)
+                log_debug_errno(r, "Could not grow the uevent receive buffer to 8 MiB (overflows cause a rescan): %m");
         r = udev_monitor_enable_receiving(m->monitor);
         if (r < 0)
                 return log_error_errno(r, "Failed to receive uevents: %m");

@@ -156,10 +156,12 @@ static const char *copy_token(const char *p, char *buf, size_t size) {
         return p + n;
 }
 
+/* The reason is printed in log lines, sent on D-Bus and shown by isolatectl: escape whatever in it is
+ * not printable ASCII once, here, so that no consumer can be handed a newline or an escape sequence. */
 static void set_reason_text(DmaFault *f, const char *s, size_t n) {
         while (n > 0 && isspace((unsigned char) s[n - 1]))
                 n--;
-        snprintf(f->reason_text, sizeof(f->reason_text), "%.*s", (int) MIN(n, (size_t) INT_MAX), s);
+        string_escape_nonprint(s, n, f->reason_text, sizeof(f->reason_text));
 }
 
 static DmaFault dma_fault_new(DmaFaultVendor vendor) {
@@ -181,24 +183,15 @@ static DmaFault dma_fault_new(DmaFaultVendor vendor) {
  *           "[INTR-REMAP] Request device [...] fault index %llx [fault reason %02d] %s"
  *   3.x:    "[DMA Write] Request device [00:02.0] fault addr 6df084000" with the reason on a line of
  *           its own ("DMAR:[fault reason 05] ..."), which we do not join. */
-static int intel_parse_tag(const char *message, const char *anchor, DmaFault *f) {
-        const char *close = anchor, *open;
+/* The tag between the brackets after "DMAR: ", [s, e). Returns 1 if it is a fault tag, 0 if not. */
+static int intel_parse_tag(const char *s, const char *e, DmaFault *f) {
         char tag[64];
         const char *rest;
 
-        while (close > message && close[-1] == ' ')
-                close--;
-        if (close == message || close[-1] != ']')
+        if ((size_t) (e - s) >= sizeof(tag))
                 return 0;
-        close--;
-        for (open = close; open > message && open[-1] != '['; open--)
-                ;
-        if (open == message)
-                return 0;
-        if ((size_t) (close - open) >= sizeof(tag))
-                return 0;
-        memcpy(tag, open, (size_t) (close - open));
-        tag[close - open] = '\0';
+        memcpy(tag, s, (size_t) (e - s));
+        tag[e - s] = '\0';
 
         if (streq(tag, "INTR-REMAP")) {
                 f->interrupt = true;
@@ -241,18 +234,31 @@ static int intel_parse_device(const char **p, PciAddress *ret) {
 
 static int parse_intel(const char *message, DmaFault *ret) {
         DmaFault f = dma_fault_new(DMA_FAULT_INTEL);
-        const char *anchor, *p, *q;
+        const char *tag, *close, *p, *q;
         uint64_t v;
         int r;
 
-        anchor = strstr(message, "Request device [");
-        if (!anchor)
+        /* Anchored: the message is the driver's own, "DMAR: [tag] Request device [", from its first
+         * byte. Text further in is no fault report: other kernel messages quote strings that
+         * unprivileged users choose (a segfault report starts with the task's comm and ends with its
+         * file name), and those may contain anything, "Request device [" included. */
+        p = startswith(message, "DMAR:");
+        if (!p)
                 return 0;
-        r = intel_parse_tag(message, anchor, &f);
+        tag = skip_blanks(p);
+        if (*tag != '[')
+                return 0;
+        tag++;
+        close = strchr(tag, ']');
+        if (!close)
+                return 0;
+        p = startswith(skip_blanks(close + 1), "Request device [");
+        if (!p)
+                return 0;
+        r = intel_parse_tag(tag, close, &f);
         if (r <= 0)
                 return r;
 
-        p = anchor + strlen("Request device [");
         if (intel_parse_device(&p, &f.requester) < 0)
                 return -EBADMSG;
         p = skip_blanks(p);
@@ -299,29 +305,32 @@ static int parse_intel(const char *message, DmaFault *ret) {
 
 /* ---- AMD-Vi ----------------------------------------------------------------------------- */
 
-/* The requester from a dev_printk prefix: "vfio-pci 0000:03:00.0: AMD-Vi: " or, before the driver
- * set dev_fmt, "vfio-pci 0000:03:00.0: ". [s, e) is the text before "Event logged". */
-static int amd_parse_prefix(const char *s, const char *e, PciAddress *ret) {
-        const char *w;
+/* The driver's prefix at the start of message: "AMD-Vi: ", or a dev_printk prefix "<driver> <PCI
+ * address>: " followed by "AMD-Vi: " or, before the driver set dev_fmt, by nothing. Returns the text
+ * after it, or NULL if the message does not start so; *ret_dev gets the dev_printk device, if any. */
+static const char *amd_skip_prefix(const char *message, PciAddress *ret_dev, bool *ret_has_dev) {
         char buf[PCI_ADDRESS_MAX + 1];
+        const char *p;
+        size_t n;
 
-        while (e > s && e[-1] == ' ')
-                e--;
-        if (e - s >= 7 && strneq(e - 7, "AMD-Vi:", 7)) {
-                e -= 7;
-                while (e > s && e[-1] == ' ')
-                        e--;
-        }
-        if (e == s || e[-1] != ':')
-                return -EINVAL;
-        e--;
-        for (w = e; w > s && w[-1] != ' '; w--)
-                ;
-        if ((size_t) (e - w) >= sizeof(buf))
-                return -EINVAL;
-        memcpy(buf, w, (size_t) (e - w));
-        buf[e - w] = '\0';
-        return pci_address_parse_full(buf, ret);
+        *ret_has_dev = false;
+        if ((p = startswith(message, "AMD-Vi: ")))
+                return p;
+
+        n = strcspn(message, " "); /* the driver (or bus) name: one word */
+        if (n == 0 || message[n] != ' ')
+                return NULL;
+        p = message + n + 1;
+        n = strcspn(p, " "); /* "0000:03:00.0:" */
+        if (n < 2 || p[n] != ' ' || p[n - 1] != ':' || n - 1 >= sizeof(buf))
+                return NULL;
+        memcpy(buf, p, n - 1);
+        buf[n - 1] = '\0';
+        if (pci_address_parse_full(buf, ret_dev) < 0)
+                return NULL;
+        *ret_has_dev = true;
+        p += n + 1;
+        return startswith(p, "AMD-Vi: ") ?: p;
 }
 
 /* drivers/iommu/amd/iommu.c, amd_iommu_report_page_fault(), dev_fmt/pr_fmt "AMD-Vi: ":
@@ -333,14 +342,19 @@ static int amd_parse_prefix(const char *s, const char *e, PciAddress *ret) {
  * device=..." at the start of the message). */
 static int parse_amd(const char *message, DmaFault *ret) {
         DmaFault f = dma_fault_new(DMA_FAULT_AMD);
-        const char *marker, *p;
-        bool have_requester = false, have_flags = false;
+        const char *p;
+        PciAddress prefix_dev;
+        bool have_requester = false, have_flags = false, have_prefix_dev = false;
         uint64_t flags = 0;
 
-        marker = strstr(message, "Event logged [IO_PAGE_FAULT");
-        if (marker)
-                p = marker + strlen("Event logged [IO_PAGE_FAULT");
-        else {
+        /* Anchored at the start of the message, as in parse_intel(). The bare continuation form can
+         * only be forged by a kernel message that starts with user-chosen text; the one that does,
+         * the segfault report, starts with a comm of at most 15 characters followed by "[pid]",
+         * too short for "IO_PAGE_FAULT" and a "device=…" field, and every field must be KEY=VALUE. */
+        p = amd_skip_prefix(message, &prefix_dev, &have_prefix_dev);
+        p = p ? startswith(p, "Event logged [IO_PAGE_FAULT") : NULL;
+        if (!p) {
+                have_prefix_dev = false;
                 p = startswith(skip_blanks(message), "IO_PAGE_FAULT");
                 if (!p)
                         return 0;
@@ -391,7 +405,8 @@ static int parse_amd(const char *message, DmaFault *ret) {
 
         /* device= names the requester; a dev_printk prefix only does when device= is absent (other
          * AMD events are printed with the IOMMU's own device as prefix). */
-        if (!have_requester && marker && amd_parse_prefix(message, marker, &f.requester) >= 0) {
+        if (!have_requester && have_prefix_dev) {
+                f.requester = prefix_dev;
                 f.has_domain = true;
                 have_requester = true;
         }
@@ -422,16 +437,20 @@ static int parse_amd(const char *message, DmaFault *ret) {
  * sid/ssid. client is dev_name(), or "(unassigned sid)". Older kernels print only the raw form. */
 static int parse_smmuv3(const char *message, DmaFault *ret) {
         DmaFault f = dma_fault_new(DMA_FAULT_SMMUV3);
-        const char *drv, *p;
+        const char *p;
         char name[32], client[64];
+        size_t n;
 
-        drv = strstr(message, "arm-smmu-v3");
-        if (!drv)
-                return 0;
-        p = strstr(drv, ": event: ");
+        /* Anchored, as in parse_intel(): "arm-smmu-v3 <instance>: event: " from the first byte. */
+        p = startswith(message, "arm-smmu-v3 ");
         if (!p)
                 return 0;
-        p += strlen(": event: ");
+        n = strcspn(p, " ");
+        if (n < 2 || p[n - 1] != ':')
+                return 0;
+        p = startswith(p + n, " event: ");
+        if (!p)
+                return 0;
 
         p = copy_token(p, name, sizeof(name));
         if (name[0] == '\0')
@@ -546,7 +565,7 @@ static bool parse_ratelimit_notice(const char *message, const char **ret_fn, siz
         p = digits - 2;
         for (fn = p; fn > message && fn[-1] != ' '; fn--)
                 ;
-        if (fn == p)
+        if (fn == p || fn != message) /* the kernel prints the notice with no prefix */
                 return false;
         if (ret_fn)
                 *ret_fn = fn;
@@ -561,6 +580,8 @@ bool dma_fault_message_is_ratelimit_notice(const char *message) {
 
 bool dma_fault_message_is_suppression(const char *message) {
         const char *fn, *p;
+        PciAddress dev;
+        bool has_dev;
         size_t n;
 
         if (!message)
@@ -572,20 +593,23 @@ bool dma_fault_message_is_suppression(const char *message) {
                 return strcasestr(name, "dmar") || strcasestr(name, "iommu") || strcasestr(name, "smmu");
         }
 
+        /* Each anchored at the driver's prefix, like the fault reports (see parse_intel()). */
+
         /* Intel: the fault recording registers overflowed, faults were dropped by the hardware. */
-        p = strstr(message, "DRHD: handling fault status reg ");
+        p = startswith(message, "DMAR:");
+        p = startswith(p ? skip_blanks(p) : message, "DRHD: handling fault status reg ");
         if (p) {
                 uint64_t status;
-                p += strlen("DRHD: handling fault status reg ");
                 return parse_hex(&p, &status) >= 0 && (status & INTEL_FSTS_PFO);
         }
-        if (strstr(message, "DMAR") && strcasestr(message, "ratelimit"))
+        if (startswith(message, "DMAR") && strcasestr(message, "ratelimit"))
                 return true;
 
-        if (strstr(message, "arm-smmu-v3") && strstr(message, "EVTQ overflow detected"))
+        if (startswith(message, "arm-smmu-v3 ") && strstr(message, "EVTQ overflow detected"))
                 return true;
 
-        if (strstr(message, "AMD-Vi") && strcasestr(message, "event log overflow"))
+        p = amd_skip_prefix(message, &dev, &has_dev);
+        if (p && strstr(message, "AMD-Vi: ") && strcasestr(p, "event log overflow"))
                 return true;
 
         return false;
@@ -669,6 +693,25 @@ int kmsg_record_parse(const char *text, size_t size, KmsgRecord *ret) {
         return 0;
 }
 
+int dma_fault_parse_kmsg_record(const char *text, size_t size, DmaFault *ret) {
+        _cleanup_(kmsg_record_done) KmsgRecord rec = {};
+        int r;
+
+        assert_return(text, -EINVAL);
+        assert_return(ret, -EINVAL);
+
+        r = kmsg_record_parse(text, size, &rec);
+        if (r < 0)
+                return r;
+        if (!kmsg_record_is_kernel(&rec))
+                return KMSG_RECORD_OTHER;
+        if (dma_fault_parse_message(rec.message, ret) > 0)
+                return KMSG_RECORD_FAULT;
+        if (dma_fault_message_is_suppression(rec.message))
+                return KMSG_RECORD_SUPPRESSION;
+        return KMSG_RECORD_OTHER;
+}
+
 /* ---- reading a log ---------------------------------------------------------------------- */
 
 typedef struct ReadState {
@@ -713,6 +756,9 @@ static int read_state_process(ReadState *s, KmsgRecord *rec) {
         DmaFault fault;
         bool after_fault;
         int r;
+
+        if (!kmsg_record_is_kernel(rec))
+                return 0; /* userspace's, whatever it says: as if it were not there */
 
         if (s->have_pending) {
                 bool merged = dma_fault_merge_detail(&s->pending, s->pending_rec.message, rec->message) > 0;

@@ -55,7 +55,9 @@ typedef struct DmaFault {
         /* Intel: fault reason code. AMD: event flags. SMMUv3: event id (0x10 = F_TRANSLATION). */
         bool has_reason;
         unsigned reason;
-        /* "PTE Read access is not set", "IO_PAGE_FAULT", "F_TRANSLATION"; "" if the line has none. */
+        /* "PTE Read access is not set", "IO_PAGE_FAULT", "F_TRANSLATION"; "" if the line has none.
+         * Printable ASCII only: control characters, DEL, bytes ≥ 0x80 and backslashes from the log
+         * are written as "\xNN" (string_escape_nonprint()), so it is safe to print and to send. */
         char reason_text[DMA_FAULT_REASON_TEXT_MAX];
         /* An interrupt-remapping fault (Intel [INTR-REMAP], AMD flags I bit), not a DMA. */
         bool interrupt;
@@ -121,6 +123,28 @@ int kmsg_record_parse(const char *text, size_t size, KmsgRecord *ret);
 /* Frees the message; the record may be reused. Suitable for _cleanup_(kmsg_record_done). */
 void kmsg_record_done(KmsgRecord *r);
 
+/* The syslog facility is PRIO >> 3. Only records of facility 0, LOG_KERN, are the kernel's own: a
+ * write to /dev/kmsg that names no facility, or facility 0, is logged with LOG_USER
+ * (kernel/printk/printk.c, devkmsg_write()), so userspace cannot forge one. */
+static inline bool kmsg_record_is_kernel(const KmsgRecord *r) {
+        return r && r->priority >= 0 && (r->priority >> 3) == 0;
+}
+
+typedef enum KmsgRecordKind {
+        KMSG_RECORD_OTHER,
+        KMSG_RECORD_FAULT,
+        KMSG_RECORD_SUPPRESSION,
+} KmsgRecordKind;
+
+/* One /dev/kmsg record as text (kmsg_record_parse()), classified for a follower of the live log:
+ * KMSG_RECORD_FAULT with *ret filled when dma_fault_parse_message() finds a fault report,
+ * KMSG_RECORD_SUPPRESSION when dma_fault_message_is_suppression(), KMSG_RECORD_OTHER for anything
+ * else: ordinary text, fault lines whose fields do not parse, and every record that is not from the
+ * kernel facility (kmsg_record_is_kernel()), whatever its text. -EINVAL for a malformed record,
+ * -ENOMEM. *ret is only written for KMSG_RECORD_FAULT. Stateless: unlike kmsg_read_faults(), no
+ * SMMUv3 detail-line merging and no generic ratelimit notices. */
+int dma_fault_parse_kmsg_record(const char *text, size_t size, DmaFault *ret);
+
 /* Called for each fault report (fault != NULL) and each suppression notice (fault == NULL). rec is
  * the record the fault or notice came from; both are only valid during the call. A negative return
  * value stops reading and is returned by kmsg_read_faults(). */
@@ -136,7 +160,8 @@ typedef int (*DmaFaultCallback)(const DmaFault *fault, const KmsgRecord *rec, vo
  * An SMMUv3 fault is reported after the following record has been looked at, so that the direction
  * from its detail line can be merged in (dma_fault_merge_detail()); the detail line itself is not
  * passed on. A generic "N callbacks suppressed" directly after a fault report counts as a suppression
- * notice. Lines whose fault fields do not parse (-EBADMSG from dma_fault_parse_message()) are skipped.
+ * notice. Lines whose fault fields do not parse (-EBADMSG from dma_fault_parse_message()) are skipped,
+ * and so are records not from the kernel facility (kmsg_record_is_kernel()), as if absent.
  *
  * Returns the number of fault records passed to cb, or -errno. */
 int kmsg_read_faults(const char *path, DmaFaultCallback cb, void *userdata);

@@ -582,11 +582,15 @@ static void emit_ats(Collector *c, char **devices, Severity sev) {
         _cleanup_free_ char *list = join_slots(devices);
         add_finding(c, "ats-enabled", sev, devices, "ATS is enabled: the device caches IOMMU translations",
                     "Boot with pci=noats where devices are not trusted, and reset devices before they "
-                    "change owners.",
+                    "change owners. Keep such devices in blocked quarantine; allow scratch-page for one "
+                    "only with \"ats\": \"accept\" in its policy rule.",
                     "%s %s Address Translation Services enabled. The device keeps its own cache of "
-                    "translations and may send pre-translated requests; a blocked domain answers new "
-                    "translation requests with not-present, but translations cached before quarantine "
-                    "must be invalidated and a malicious device could ignore that.",
+                    "translations and may send pre-translated requests, which the IOMMU does not check. "
+                    "isolate's blocked mode is the kernel's blocking domain, which turns ATS off; "
+                    "scratch-page mode needs a paging domain, and attaching any paging domain (even an "
+                    "empty one) turns ATS on again, so isolated refuses scratch-page for a device with an "
+                    "ATS capability unless its rule accepts it. Translations cached before quarantine must "
+                    "be invalidated, and a malicious device could ignore that.",
                     list, strv_length(devices) == 1 ? "has" : "have");
 }
 

@@ -14,6 +14,13 @@
 #define ISOLATE_BUS_DEVICE_INTERFACE "org.isolate1.Device"
 #define ISOLATE_POLKIT_ACTION_MANAGE "org.isolate1.manage"
 
+/* At most this many device addresses in one Quarantine() or Release() call; more is InvalidArgs, refused
+ * before authorization and before any work per address. A machine has far fewer PCI functions: even
+ * large servers with SR-IOV virtual functions enabled list some hundreds to a couple of thousand, and
+ * the CLI never sends more than the user named. The cap bounds what an unauthorized caller can make
+ * isolated do (4096 constant-time parses) and what a call waiting for polkit pins (< 100 KiB). */
+#define ISOLATE_DEVICES_PER_CALL_MAX 4096U
+
 #define ISOLATE_ERROR_NO_SUCH_DEVICE "org.isolate1.Error.NoSuchDevice"
 #define ISOLATE_ERROR_NOT_ALLOWED "org.isolate1.Error.NotAllowed"
 #define ISOLATE_ERROR_UNSAFE_INTERRUPTS "org.isolate1.Error.UnsafeInterrupts"
@@ -38,5 +45,7 @@ int isolate_bus_device_slot(const char *path, char **ret);
 
 /* The signature of one device record in ListDevices()/GetDevice():
  * slot, state, mode, IOMMU group, host driver, since (µs, realtime), DMA faults (read, write, other),
- * last fault (µs, realtime; 0: none), passthrough verdict, deciding rule ("" if none), last error. */
-#define ISOLATE_DEVICE_RECORD "(sssistuuutsss)"
+ * last fault (µs, realtime; 0: none), passthrough verdict, deciding rule ("" if none), last error (or,
+ * for a held device whose protection is incomplete, why), protections that could not be set up
+ * (comma-separated: group-type, bus-master, scratch-cover; "" if none). */
+#define ISOLATE_DEVICE_RECORD "(sssistuuutssss)"

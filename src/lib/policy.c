@@ -133,6 +133,7 @@ Policy *policy_new_default(void) {
         p->mode = QUARANTINE_MODE_BLOCKED;
         p->quarantine_on_unbind = UNBIND_POLICY_ALL;
         p->scratch_cover = POLICY_DEFAULT_SCRATCH_COVER;
+        p->max_scratch_cover = POLICY_DEFAULT_MAX_SCRATCH_COVER;
         return p;
 }
 
@@ -256,18 +257,29 @@ static int parse_mode_value(ParseContext *c, json_object *o, const char *pointer
         return 0;
 }
 
-static int parse_cover_value(ParseContext *c, json_object *o, const char *pointer, uint64_t *ret) {
-        const char *s = get_string(c, o, pointer, "'scratch_cover'");
+static int parse_cover_value(ParseContext *c, json_object *o, const char *pointer, const char *key, uint64_t *ret) {
+        _cleanup_free_ char *what = NULL;
+        const char *s;
         uint64_t v;
 
+        if (asprintf(&what, "'%s'", key) < 0) {
+                c->oom = true;
+                return -ENOMEM;
+        }
+        s = get_string(c, o, pointer, what);
         if (!s)
                 return -EINVAL;
         if (parse_size(s, &v) < 0) {
-                perr(c, pointer, false, "invalid size '%s' for 'scratch_cover' (expected a size such as \"4G\" or \"512M\")", s);
+                perr(c, pointer, false, "invalid size '%s' for '%s' (expected a size such as \"4G\" or \"512M\")", s, key);
                 return -EINVAL;
         }
+        /* Every 2 MiB of cover is one leaf entry in each scratch page table: 1T is already 8 MiB of page
+         * tables per HWPT, 256T would be 2 GiB. */
         if (v < POLICY_MIN_SCRATCH_COVER || v > POLICY_MAX_SCRATCH_COVER || v % POLICY_MIN_SCRATCH_COVER != 0) {
-                perr(c, pointer, false, "'scratch_cover' %s must be a multiple of 2M between 2M and 256T", s);
+                perr(c, pointer, false,
+                     "'%s' %s must be a multiple of 2M between 2M and 1T (each 2M of cover costs an IOMMU page-table "
+                     "entry per scratch page table)",
+                     key, s);
                 return -EINVAL;
         }
         *ret = v;
@@ -419,7 +431,7 @@ static bool valid_rule_id(const char *s) {
 
 static const char *const rule_keys[] = {
         "id", "match", "passthrough", "mode", "quarantine_on_unbind", "allow_unsafe_interrupts",
-        "scratch_cover", "comment", NULL,
+        "accept_degraded", "ats", "scratch_cover", "comment", NULL,
 };
 
 static void parse_rule(ParseContext *c, Policy *p, json_object *o, const char *pointer, size_t index, Rule *rule) {
@@ -493,8 +505,20 @@ static void parse_rule(ParseContext *c, Policy *p, json_object *o, const char *p
                         int b = get_bool(c, val, kp, "'allow_unsafe_interrupts'");
                         if (b >= 0)
                                 rule->allow_unsafe_interrupts = b;
+                } else if (streq(key, "accept_degraded")) {
+                        int b = get_bool(c, val, kp, "'accept_degraded'");
+                        if (b >= 0)
+                                rule->accept_degraded = b;
+                } else if (streq(key, "ats")) {
+                        const char *s = get_string(c, val, kp, "'ats'");
+                        if (s && streq(s, "accept"))
+                                rule->ats_accept = true;
+                        else if (s && streq(s, "refuse"))
+                                rule->ats_accept = false;
+                        else if (s)
+                                perr(c, kp, false, "invalid ats '%s' (expected 'accept' or 'refuse')", s);
                 } else if (streq(key, "scratch_cover"))
-                        (void) parse_cover_value(c, val, kp, &rule->scratch_cover);
+                        (void) parse_cover_value(c, val, kp, "scratch_cover", &rule->scratch_cover);
                 else if (streq(key, "comment")) {
                         const char *s = get_string(c, val, kp, "'comment'");
                         if (s && !(rule->comment = strdup(s)))
@@ -509,13 +533,14 @@ static void parse_rule(ParseContext *c, Policy *p, json_object *o, const char *p
 }
 
 static const char *const top_keys[] = { "version", "defaults", "rules", "comment", "$schema", NULL };
-static const char *const defaults_keys[] = { "mode", "quarantine_on_unbind", "scratch_cover", "comment", NULL };
+static const char *const defaults_keys[] = { "mode", "quarantine_on_unbind", "scratch_cover", "max_scratch_cover",
+                                             "comment", NULL };
 
 typedef struct Defaults {
-        bool has_mode, has_unbind, has_cover;
+        bool has_mode, has_unbind, has_cover, has_max_cover;
         QuarantineMode mode;
         UnbindPolicy unbind;
-        uint64_t cover;
+        uint64_t cover, max_cover;
 } Defaults;
 
 static void parse_defaults(ParseContext *c, json_object *o, Defaults *d) {
@@ -542,7 +567,9 @@ static void parse_defaults(ParseContext *c, json_object *o, Defaults *d) {
                                         d->has_unbind = true;
                         }
                 } else if (streq(key, "scratch_cover"))
-                        d->has_cover = parse_cover_value(c, val, kp, &d->cover) >= 0;
+                        d->has_cover = parse_cover_value(c, val, kp, "scratch_cover", &d->cover) >= 0;
+                else if (streq(key, "max_scratch_cover"))
+                        d->has_max_cover = parse_cover_value(c, val, kp, "max_scratch_cover", &d->max_cover) >= 0;
                 else if (streq(key, "comment"))
                         (void) get_string(c, val, kp, "'comment'");
                 else
@@ -710,6 +737,8 @@ finish:
                 free(p->scratch_cover_file);
                 p->scratch_cover_file = strdup(file);
         }
+        if (d.has_max_cover)
+                p->max_scratch_cover = d.max_cover;
         return strv_extend(&p->files, file);
 }
 
@@ -737,6 +766,22 @@ int policy_load_files(char * const *files, Policy **ret, PolicyErrors *errors) {
                 if (r < 0)
                         failed = true;
         }
+        /* defaults.max_scratch_cover may come from another file than the covers it limits. */
+        if (!failed && p->scratch_cover > p->max_scratch_cover) {
+                char a[32], b[32];
+                errors_add(errors, p->scratch_cover_file ?: (p->files ? p->files[0] : "policy"), (JsonPosition) {},
+                           "defaults.scratch_cover %s is larger than defaults.max_scratch_cover %s",
+                           format_size(p->scratch_cover, a), format_size(p->max_scratch_cover, b));
+                failed = true;
+        }
+        FOREACH_ARRAY(rule, p->rules, p->n_rules)
+                if (!failed && rule->scratch_cover > p->max_scratch_cover) {
+                        char a[32], b[32];
+                        errors_add(errors, rule->file, (JsonPosition) { .line = rule->line, .column = rule->column },
+                                   "rule '%s': scratch_cover %s is larger than defaults.max_scratch_cover %s", rule->id,
+                                   format_size(rule->scratch_cover, a), format_size(p->max_scratch_cover, b));
+                        failed = true;
+                }
         if (failed)
                 return -EINVAL;
         *ret = TAKE_PTR(p);
@@ -891,6 +936,9 @@ void policy_evaluate(const Policy *p, const PolicyDevice *d, PolicyVerdict *ret)
                 .mode = match && match->mode >= 0 ? match->mode : p->mode,
                 .allow_unsafe_interrupts = match && match->allow_unsafe_interrupts,
                 .scratch_cover = match && match->scratch_cover > 0 ? match->scratch_cover : p->scratch_cover,
+                .max_scratch_cover = p->max_scratch_cover,
+                .ats_accept = match && match->ats_accept,
+                .accept_degraded = match && match->accept_degraded,
         };
         if (match && match->quarantine_on_unbind != TRISTATE_UNKNOWN)
                 ret->quarantine_on_unbind = match->quarantine_on_unbind == TRISTATE_YES;
@@ -938,6 +986,8 @@ int rule_to_json(const Rule *r, json_object **ret) {
                                        ? NULL
                                        : json_object_new_boolean(r->quarantine_on_unbind == TRISTATE_YES));
         json_object_object_add(o, "allow_unsafe_interrupts", json_object_new_boolean(r->allow_unsafe_interrupts));
+        json_object_object_add(o, "accept_degraded", json_object_new_boolean(r->accept_degraded));
+        json_object_object_add(o, "ats", json_object_new_string(r->ats_accept ? "accept" : "refuse"));
         json_object_object_add(o, "scratch_cover", r->scratch_cover ? json_object_new_string(format_size(r->scratch_cover, buf)) : NULL);
         json_object_object_add(o, "comment", json_string_or_null(r->comment));
         *ret = o;
@@ -969,6 +1019,7 @@ int policy_to_json(const Policy *p, json_object **ret) {
         json_object_object_add(d, "quarantine_on_unbind_file", json_string_or_null(p->quarantine_on_unbind_file));
         json_object_object_add(d, "scratch_cover", json_object_new_string(format_size(p->scratch_cover, buf)));
         json_object_object_add(d, "scratch_cover_file", json_string_or_null(p->scratch_cover_file));
+        json_object_object_add(d, "max_scratch_cover", json_object_new_string(format_size(p->max_scratch_cover, buf)));
         json_object_object_add(o, "defaults", d);
 
         FOREACH_ARRAY(rule, p->rules, p->n_rules) {

@@ -86,13 +86,16 @@ typedef struct Rule {
         QuarantineMode mode; /* _QUARANTINE_MODE_INVALID: not set, defaults apply */
         Tristate quarantine_on_unbind;
         bool allow_unsafe_interrupts;
+        bool accept_degraded; /* release to a guest although a protection could not be set up */
+        bool ats_accept; /* "ats": "accept": scratch-page (a paging domain, ATS on) for an ATS device */
         uint64_t scratch_cover; /* 0: not set */
         char *comment;
 } Rule;
 
 #define POLICY_DEFAULT_SCRATCH_COVER (UINT64_C(4) << 30)
 #define POLICY_MIN_SCRATCH_COVER (UINT64_C(2) << 20)
-#define POLICY_MAX_SCRATCH_COVER (UINT64_C(1) << 48)
+#define POLICY_MAX_SCRATCH_COVER (UINT64_C(1) << 40)
+#define POLICY_DEFAULT_MAX_SCRATCH_COVER (UINT64_C(64) << 30)
 
 typedef struct Policy {
         QuarantineMode mode;
@@ -101,6 +104,7 @@ typedef struct Policy {
         char *quarantine_on_unbind_file;
         uint64_t scratch_cover;
         char *scratch_cover_file;
+        uint64_t max_scratch_cover; /* defaults.max_scratch_cover: no cover may be larger */
         Rule *rules;
         size_t n_rules;
         char **files; /* the files read, in order */
@@ -147,7 +151,10 @@ typedef struct PolicyVerdict {
         QuarantineMode mode;
         bool quarantine_on_unbind;
         bool allow_unsafe_interrupts;
+        bool accept_degraded;
+        bool ats_accept;
         uint64_t scratch_cover;
+        uint64_t max_scratch_cover;
 } PolicyVerdict;
 
 /* The device's properties that rules match on. driver may differ from d->driver: the daemon passes

@@ -20,17 +20,28 @@
  * unit-tested without hardware and runs on the real kernel in the VM tier.
  *
  *   host ──quarantine──▶ quarantined ──release(guest)──▶ released ──quarantine──▶ quarantined
- *     ▲                      │  ▲ set_mode (replace-attach)                            │
+ *     ▲                      │  ▲ set_mode (detach / replace-attach)                   │
  *     └─────release(host)────┘  └──────────────────────────────────────────────────────┘
  *
- * Fail closed: a step that fails leaves what is already held in quarantine, and a device that never
- * got there bound to vfio-pci with bus mastering off; the error says which step failed and why. */
+ * blocked is the kernel's own blocking domain: the device is bound to the iommufd and attached to
+ * nothing (binding claims DMA ownership, which puts the group on the blocking domain; a detach puts it
+ * back there). Every DMA faults and ATS is off: an attach to any paging domain, even an empty IOAS,
+ * enables ATS, and an ATS device could then send pre-translated requests that the IOMMU never checks.
+ * scratch-page needs a paging domain, so a device with an ATS capability gets it only when the caller
+ * accepts ATS for it.
+ *
+ * Fail closed: a step that fails leaves what is already held in quarantine, and every device the
+ * operation touched that did not get there with bus mastering off (err->failed lists them; a clear
+ * the kernel refused is said in the message). A release to the host that fails half-way takes the
+ * devices back. A protection that could not be set up (identity default domain left, bus-master
+ * clear refused, scratch cover cut short) is recorded on the held device (HeldDevice.degraded). */
 
 typedef enum DeviceState {
         DEVICE_STATE_HOST,
         DEVICE_STATE_QUARANTINED,
         DEVICE_STATE_RELEASED,
         DEVICE_STATE_UNMANAGED,
+        DEVICE_STATE_FAILED, /* meant to be held and could not be (the daemon's; bus mastering off) */
         _DEVICE_STATE_MAX,
         _DEVICE_STATE_INVALID = -EINVAL,
 } DeviceState;
@@ -47,6 +58,7 @@ typedef enum EngineErrorKind {
         ENGINE_ERROR_BUSY, /* someone else (a VMM) has the device open */
         ENGINE_ERROR_NOT_HELD, /* release of a device that is not quarantined */
         ENGINE_ERROR_UNSUPPORTED, /* the kernel lacks iommufd or the VFIO device cdev */
+        ENGINE_ERROR_NOT_ALLOWED, /* scratch-page on an ATS device whose rule does not accept ATS */
         _ENGINE_ERROR_KIND_MAX,
 } EngineErrorKind;
 
@@ -56,6 +68,9 @@ typedef struct EngineError {
         int error; /* negative errno */
         char *device; /* the device the failure is about (the blocker for GROUP_NOT_VIABLE) */
         char *message; /* one sentence: which step, why, what to check */
+        char **failed; /* devices the operation touched that are not held now (bus mastering off, or the
+                        * message says why not): the daemon reports them as "failed" */
+        char **notes; /* problems that did not fail the operation, one sentence each (for the journal) */
 } EngineError;
 
 void engine_error_done(EngineError *e);
@@ -70,12 +85,19 @@ typedef struct QuarantineOps {
         int (*group_type)(void *ud, int group, char **ret_type);
         int (*set_group_type)(void *ud, int group, const char *type);
         int (*iommu_group)(void *ud, const char *slot, int *ret_group);
-        /* Clears bus mastering through sysfs config space (for a device we could not open). */
+        /* Clears bus mastering through sysfs config space (for a device we could not open). Fails with
+         * EPERM under kernel lockdown. */
         int (*disable_bus_master)(void *ud, const char *slot);
+        /* Whether a driver has the device enabled (sysfs "enable" > 0): vfio-pci enables it while a VFIO
+         * file of it is open and bound. */
+        int (*enabled)(void *ud, const char *slot, bool *ret);
+        /* The IOMMU group's name ("vfio-noiommu" for VFIO's fake no-IOMMU groups); NULL if none. */
+        int (*group_name)(void *ud, int group, char **ret_name);
 
         int (*iommufd_open)(void *ud, int *ret_fd);
         int (*ioas_alloc)(void *ud, int iommufd, uint32_t *ret_ioas);
-        int (*ioas_iova_ranges)(void *ud, int iommufd, uint32_t ioas, IovaRange **ret, size_t *ret_n);
+        int (*ioas_iova_ranges)(void *ud, int iommufd, uint32_t ioas, IovaRange **ret, size_t *ret_n,
+                                uint64_t *ret_alignment);
         /* Optional (NULL: always attach to the IOAS itself). */
         int (*hwpt_alloc)(void *ud, int iommufd, uint32_t dev_id, uint32_t ioas, uint32_t *ret_hwpt);
         /* Builds or extends the scratch mapping (scratch_extend on the real kernel). */
@@ -85,6 +107,8 @@ typedef struct QuarantineOps {
         int (*cdev_open)(void *ud, const char *slot, int *ret_fd);
         int (*bind_iommufd)(void *ud, int device_fd, int iommufd, uint32_t *ret_dev_id);
         int (*attach)(void *ud, int device_fd, uint32_t pt_id);
+        /* Back to the blocking domain (VFIO_DEVICE_DETACH_IOMMUFD_PT). */
+        int (*detach)(void *ud, int device_fd);
         int (*get_info)(void *ud, int device_fd, uint32_t *ret_flags);
         int (*reset)(void *ud, int device_fd);
         int (*config_read)(void *ud, int device_fd, uint32_t offset, void *buf, size_t size);
@@ -95,6 +119,15 @@ typedef struct QuarantineOps {
 
 extern const QuarantineOps quarantine_ops_kernel;
 
+/* Protections that could not be set up for a held device (bits of HeldDevice.degraded). Release to a
+ * guest is refused while any is set, unless the device's rule accepts it. */
+typedef enum Degradation {
+        DEGRADED_GROUP_TYPE = 1 << 0, /* its identity default domain could not be switched to DMA */
+        DEGRADED_BUS_MASTER = 1 << 1, /* bus mastering could not be cleared (or read back) */
+        DEGRADED_SCRATCH_COVER = 1 << 2, /* scratch-page: the cover was cut short of what was asked */
+} Degradation;
+
+
 typedef struct HeldDevice {
         char slot[PCI_ADDRESS_MAX];
         int group;
@@ -102,13 +135,21 @@ typedef struct HeldDevice {
         QuarantineMode mode;
         int fd; /* the bound VFIO cdev while quarantined; -EBADF otherwise */
         uint32_t dev_id;
-        uint32_t pt_id; /* the IOAS it is attached to */
+        uint32_t pt_id; /* the page table it is attached to; 0: none (blocked: the kernel's blocking domain) */
         char *host_driver; /* restored on release to the host; NULL: it had none */
         bool group_type_changed; /* we turned an identity default domain into DMA */
         bool reset_works;
         uint64_t since; /* when it entered the state, CLOCK_REALTIME µs */
-        uint64_t cover; /* scratch-page: the cover it asked for */
+        uint64_t cover; /* scratch-page: the cover it has (what is mapped) */
+        uint64_t cover_wanted; /* scratch-page: the cover it asked for */
+        unsigned degraded; /* Degradation bits */
+        int group_type_error, bus_master_error; /* why (negative errno), for DEGRADED_GROUP_TYPE/_BUS_MASTER */
 } HeldDevice;
+
+/* "group-type", "bus-master", "scratch-cover" for each bit set (NULL when none). */
+int degradation_to_strv(unsigned degraded, char ***ret);
+/* One sentence per bit set, for status and the journal (malloc'd). */
+char *degradation_explain(const HeldDevice *h);
 
 /* Where the time of the last engine_quarantine() went (µs, CLOCK_MONOTONIC), for logs and benchmarks. */
 typedef struct EngineTimings {
@@ -120,12 +161,11 @@ typedef struct Engine {
         const QuarantineOps *ops;
         void *ops_data;
         int iommufd; /* -EBADF until the first quarantine */
-        uint32_t blocked_ioas; /* empty IOAS shared by blocked devices; 0: none yet */
         Scratch scratch;
-        /* Persistent page tables on those IOASes (0: none yet, or the kernel has no HWPT_ALLOC): a mode
-         * switch then only repoints the device, instead of tearing down and rebuilding the domain
-         * (which for a large scratch cover is thousands of map operations). */
-        uint32_t blocked_hwpt, scratch_hwpt;
+        /* A persistent page table on the scratch IOAS (0: none yet, or the kernel has no HWPT_ALLOC): a
+         * mode switch then only repoints the device, instead of tearing down and rebuilding the domain
+         * (which for a large scratch cover is many map operations). */
+        uint32_t scratch_hwpt;
         HeldDevice *devices;
         size_t n_devices;
         EngineTimings last;
@@ -147,6 +187,14 @@ typedef struct QuarantineRequest {
          * no driver): slot → driver pairs, NULL-terminated, may be NULL. */
         char **driver_hints;
         bool reset; /* VFIO_DEVICE_RESET after entering quarantine (when the device supports it) */
+        /* Devices whose ATS the caller accepts in scratch-page mode (NULL-terminated, may be NULL). */
+        char **ats_accept;
+        /* The largest scratch cover allowed (0: POLICY_MAX_SCRATCH_COVER). */
+        uint64_t max_cover;
+        /* Called with each device's VFIO fd as soon as it is bound (before the attach), so that the caller
+         * can put it somewhere safe (systemd's fd store) at once. May be NULL. */
+        void (*on_bound)(void *userdata, const char *slot, int fd);
+        void *userdata;
 } QuarantineRequest;
 
 /* Takes the devices' groups into quarantine. Devices already quarantined are switched to the mode
@@ -154,13 +202,16 @@ typedef struct QuarantineRequest {
  * included). */
 int engine_quarantine(Engine *e, const Topology *t, const QuarantineRequest *req, char ***ret_taken, EngineError *err);
 
-/* Switches held devices (and their group mates) to another mode with no moment outside quarantine. */
-int engine_set_mode(Engine *e, const Topology *t, char **slots, QuarantineMode mode, uint64_t cover, EngineError *err);
+/* Switches held devices (req->slots and their group mates) to another mode with no moment outside
+ * quarantine. */
+int engine_set_mode(Engine *e, const Topology *t, const QuarantineRequest *req, EngineError *err);
 
 /* Release to a guest: closes the fds of the devices' groups; they stay on vfio-pci for a VMM to open. */
 int engine_release_guest(Engine *e, const Topology *t, char **slots, char ***ret_released, EngineError *err);
-/* Release to the host: closes the fds, clears driver_override, unbinds vfio-pci, restores the group's
- * default domain type, binds the remembered driver and checks that it bound. */
+/* Release to the host: clears driver_override, closes the fds, unbinds vfio-pci, restores the group's
+ * default domain type, binds the remembered driver and checks that it bound. When a step after the
+ * close fails, the devices are taken back into quarantine (in the mode they had) and the error says
+ * why; what could not even be taken back is in err->failed with bus mastering off. */
 int engine_release_host(Engine *e, const Topology *t, char **slots, char ***ret_released, EngineError *err);
 
 /* Forgets a released device (it went away, or its new owner is someone else's business). */
@@ -172,6 +223,12 @@ void engine_forget(Engine *e, const char *slot);
 int engine_to_json(const Engine *e, json_object **ret);
 int engine_adopt(Engine *e, json_object *state, int (*fd_lookup)(void *ud, const char *name), void *ud,
                  char ***ret_lost);
+
+/* Adopts a stored VFIO fd that no state describes (state.json stale, corrupt or missing): the device is
+ * held in blocked mode (detached, should it have been attached). -EBADF: not a character device. */
+int engine_adopt_orphan(Engine *e, const char *slot, int group, int fd);
+/* The slot a fd store name stands for ("vfio-0000-03-00.0" → "0000:03:00.0"); -EINVAL if none. */
+int engine_slot_from_fdname(const char *name, char ret[static PCI_ADDRESS_MAX]);
 
 /* The fd store names of the engine's fds (FDNAME may not contain ':'). */
 #define ENGINE_FDNAME_IOMMUFD "iommufd"

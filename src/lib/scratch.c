@@ -71,13 +71,20 @@ static int range_cmp(const void *a, const void *b) {
 
 int scratch_plan(uint64_t from, uint64_t to, const IovaRange *allowed, size_t n_allowed, uint64_t granule,
                  uint64_t *source, ScratchStep **ret_steps, size_t *ret_n) {
+        return scratch_plan_aligned(from, to, allowed, n_allowed, granule, PAGE, source, ret_steps, ret_n);
+}
+
+int scratch_plan_aligned(uint64_t from, uint64_t to, const IovaRange *allowed, size_t n_allowed, uint64_t granule,
+                         uint64_t alignment, uint64_t *source, ScratchStep **ret_steps, size_t *ret_n) {
         _cleanup_free_ IovaRange *iv = NULL;
         Plan p = {};
         size_t n = 0;
         uint64_t src = *source;
         int r;
 
-        if (granule < PAGE || (granule & (granule - 1)) || from > to)
+        if (alignment == 0)
+                alignment = PAGE;
+        if ((alignment & (alignment - 1)) || granule < alignment || (granule & (granule - 1)) || from > to)
                 return -EINVAL;
 
         /* The intervals to fill: [from, to) ∩ allowed, shrunk to whole pages. */
@@ -87,8 +94,8 @@ int scratch_plan(uint64_t from, uint64_t to, const IovaRange *allowed, size_t n_
         for (size_t i = 0; i < n_allowed; i++) {
                 uint64_t a = MAX(from, allowed[i].start);
                 uint64_t b = allowed[i].last == UINT64_MAX ? to : MIN(to, allowed[i].last + 1);
-                a = align_up(a, PAGE);
-                b = align_down(b, PAGE);
+                a = align_up(a, alignment);
+                b = align_down(b, alignment);
                 if (a < b)
                         iv[n++] = (IovaRange) { .start = a, .last = b - 1 };
         }
@@ -119,7 +126,7 @@ int scratch_plan(uint64_t from, uint64_t to, const IovaRange *allowed, size_t n_
                 uint64_t head_end = MIN(align_up(a, granule), b);
                 uint64_t m0 = head_end, m1 = MAX(m0, align_down(b, granule));
 
-                /* Unaligned head and tail: sub-ranges of the scratch, mapped with 4 KiB leaves. */
+                /* Unaligned head and tail: sub-ranges of the scratch, mapped with small leaves. */
                 r = plan_add(&p, SCRATCH_STEP_COPY, a, src, head_end - a);
                 if (r < 0)
                         goto fail;
@@ -168,9 +175,15 @@ int iova_ranges_subtract(IovaRange **ranges, size_t *n, uint64_t start, uint64_t
         return 0;
 }
 
+/* The fallback page: one base page of this kernel (4 KiB, or 16/64 KiB on some arm64 kernels). */
+static uint64_t small_size(void) {
+        long ps = sysconf(_SC_PAGESIZE);
+        return ps > 0 ? MAX(SCRATCH_SMALL_SIZE, (uint64_t) ps) : SCRATCH_SMALL_SIZE;
+}
+
 static int backing(Scratch *s, bool huge) {
         _cleanup_close_ int fd = -EBADF;
-        uint64_t size = huge ? SCRATCH_HUGE_SIZE : SCRATCH_SMALL_SIZE;
+        uint64_t size = huge ? SCRATCH_HUGE_SIZE : small_size();
         void *va;
 
         fd = memfd_create("isolate-scratch", MFD_CLOEXEC | (huge ? MFD_HUGETLB | MFD_HUGE_2MB : 0));
@@ -197,7 +210,7 @@ int scratch_alloc(Scratch *s, bool force_small) {
 }
 
 int scratch_adopt(Scratch *s, int memfd, bool huge) {
-        uint64_t size = huge ? SCRATCH_HUGE_SIZE : SCRATCH_SMALL_SIZE;
+        uint64_t size = huge ? SCRATCH_HUGE_SIZE : small_size();
         void *va = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 
         if (va == MAP_FAILED)
@@ -229,7 +242,7 @@ int scratch_extend(Scratch *s, int iommufd, uint64_t cover, const IovaRange *all
         if (cover <= from)
                 return 0;
 
-        r = scratch_plan(from, cover, allowed, n_allowed, s->size, &source, &steps, &n);
+        r = scratch_plan_aligned(from, cover, allowed, n_allowed, s->size, s->alignment, &source, &steps, &n);
         if (r < 0)
                 return r;
 

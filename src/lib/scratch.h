@@ -36,6 +36,10 @@ typedef struct ScratchStep {
  * with a MAP at the first granule-aligned place that fits, and *source is set). Pure: no ioctls. */
 int scratch_plan(uint64_t from, uint64_t to, const IovaRange *allowed, size_t n_allowed, uint64_t granule,
                  uint64_t *source, ScratchStep **ret_steps, size_t *ret_n);
+/* The same with the IOVA alignment the IOAS requires (IOMMU_IOAS_IOVA_RANGES' out_iova_alignment: the
+ * IOMMU's smallest page, 64 KiB on some arm64 hosts) instead of 4 KiB; granule must be a multiple. */
+int scratch_plan_aligned(uint64_t from, uint64_t to, const IovaRange *allowed, size_t n_allowed, uint64_t granule,
+                         uint64_t alignment, uint64_t *source, ScratchStep **ret_steps, size_t *ret_n);
 
 /* Removes [start, last] from a set of ranges (for reserved regions known from sysfs). */
 int iova_ranges_subtract(IovaRange **ranges, size_t *n, uint64_t start, uint64_t last);
@@ -48,6 +52,7 @@ typedef struct Scratch {
         uint32_t ioas; /* 0: no IOAS yet */
         uint64_t source; /* IOVA of the MAP'ed copy; UINT64_MAX: none */
         uint64_t covered; /* [0, covered) is covered (minus reserved ranges) */
+        uint64_t alignment; /* the IOAS's IOVA alignment (0: 4 KiB), set before extending */
         size_t ioctls; /* MAP + COPY ioctls issued so far */
 } Scratch;
 

@@ -76,3 +76,29 @@ bool string_is_hex(const char *s, size_t min, size_t max) {
                         return false;
         return true;
 }
+
+char *string_escape_nonprint(const char *s, size_t n, char *buf, size_t size) {
+        static const char hex[] = "0123456789abcdef";
+        size_t j = 0;
+
+        if (size == 0)
+                return buf;
+        for (size_t i = 0; i < n && s[i] != '\0'; i++) {
+                unsigned char c = (unsigned char) s[i];
+
+                if (c >= 0x20 && c < 0x7f && c != '\\') {
+                        if (j + 1 >= size)
+                                break;
+                        buf[j++] = (char) c;
+                } else {
+                        if (j + 4 >= size)
+                                break;
+                        buf[j++] = '\\';
+                        buf[j++] = 'x';
+                        buf[j++] = hex[c >> 4];
+                        buf[j++] = hex[c & 0xf];
+                }
+        }
+        buf[j] = '\0';
+        return buf;
+}

@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#define USEC_PER_SEC ((uint64_t) 1000000)
+
 /* The clock's time in ns. */
 static inline uint64_t now_nsec(clockid_t clock) {
         struct timespec ts;

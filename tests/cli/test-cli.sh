@@ -952,15 +952,17 @@ policy_show_json() {
         json_lines 1
         jq_ok --arg f "$f" '.version == 1 and .files == [$f]
                 and .defaults == {"mode":"scratch-page","mode_file":$f,"quarantine_on_unbind":"matched",
-                                  "quarantine_on_unbind_file":$f,"scratch_cover":"64G","scratch_cover_file":$f}'
+                                  "quarantine_on_unbind_file":$f,"scratch_cover":"64G","scratch_cover_file":$f,
+                                  "max_scratch_cover":"64G"}'
         jq_ok --arg f "$f" '.rules[0] == {"id":"everything","file":$f,"line":12,
                 "match":{"slot":"0000:03:00.0","vendor":"8086","device":"10D3","subsystem_vendor":"8086",
                          "subsystem_device":"a01f","class":"020000","driver":"e1000e",
                          "serial":"00-1b-21-ff-ff-8a-1c-04","parent":"0000:00:1c.0"},
                 "passthrough":"allow","mode":"blocked","quarantine_on_unbind":false,"allow_unsafe_interrupts":true,
-                "scratch_cover":"2M","comment":"one exact card"}'
+                "accept_degraded":false,"ats":"refuse","scratch_cover":"2M","comment":"one exact card"}'
         jq_ok --arg f "$f" '.rules[1] == {"id":"nics","file":$f,"line":32,"match":{"class":"0200"},"passthrough":"deny",
-                "mode":null,"quarantine_on_unbind":true,"allow_unsafe_interrupts":false,"scratch_cover":null,"comment":null}'
+                "mode":null,"quarantine_on_unbind":true,"allow_unsafe_interrupts":false,"accept_degraded":false,"ats":"refuse",
+                "scratch_cover":null,"comment":null}'
         # arrays of values stay arrays
         ctl --json=short --policy "$POLICIES/good/arrays.json" policy show
         expect_rc 0

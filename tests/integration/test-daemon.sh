@@ -21,9 +21,12 @@ SRC=${ISOLATE_SOURCE_ROOT:-$(cd "$HERE/../.." && pwd)}
 BUILD=${ISOLATE_BUILD_ROOT:-/work/main/build}
 ISOLATED=$BUILD/src/daemon/isolated
 ISOLATECTL=$BUILD/src/cli/isolatectl
+FLOOD=$BUILD/tests/integration/isolate-test-flood
+FAKE_POLKIT=$BUILD/tests/integration/isolate-test-fake-polkit
 FIXTURES=$SRC/tests/fixtures/sysfs
 BUS_CONF=$HERE/bus.conf
 INTROSPECT_DIFF=$HERE/introspect-diff.py
+FAKE_SUPERVISOR=$HERE/fake-supervisor.py
 
 for tool in dbus-daemon busctl; do
         if ! command -v "$tool" >/dev/null; then
@@ -34,7 +37,7 @@ done
 for tool in jq python3 diff mkfifo; do
         command -v "$tool" >/dev/null || { echo "ERROR: $tool is needed by the daemon tests." >&2; exit 1; }
 done
-for bin in "$ISOLATED" "$ISOLATECTL"; do
+for bin in "$ISOLATED" "$ISOLATECTL" "$FLOOD" "$FAKE_POLKIT"; do
         [[ -x $bin ]] || { echo "ERROR: $bin is missing: build first (ninja -C $BUILD)." >&2; exit 1; }
 done
 
@@ -581,12 +584,33 @@ case_named_errors() {
         expect_eq "bus mastering of 0000:00:02.0 is off after the failure" "$(bus_master_of 0000:00:02.0)" 0
         stop_daemon
 
-        # EINVAL from the bind: the device is open elsewhere.
-        start_daemon nointremap "$CASE_DIR/policy.json" ISOLATE_FAKE_BIND_ERROR=0000:00:02.0=22
+        # EINVAL from the bind while vfio-pci has the device enabled: it is open elsewhere (a VMM), and left
+        # alone (bus mastering stays on: clearing it would break the guest's device).
+        fresh_copy nointremap
+        set_bus_master 0000:00:02.0
+        echo 1 > "$(dev_dir 0000:00:02.0)/enable"
+        start_daemon - "$CASE_DIR/policy.json" ISOLATE_FAKE_BIND_ERROR=0000:00:02.0=22
         bus_call Quarantine assb 1 0000:00:02.0 "" false
-        expect_error_name org.isolate1.Error.DeviceBusy "Quarantine(0000:00:02.0), bind fails with EINVAL"
+        expect_error_name org.isolate1.Error.DeviceBusy "Quarantine(0000:00:02.0), bind fails with EINVAL, device enabled"
         ctl quarantine 00:02.0
         expect_rc 1 "isolatectl quarantine 00:02.0 (EINVAL)"
+        expect_eq "bus mastering of the VMM's 0000:00:02.0 is left on" "$(bus_master_of 0000:00:02.0)" 1
+        stop_daemon
+
+        # EINVAL from the bind with nobody having it open: the IOMMU cannot block it (RMRR/IVMD, no cache
+        # coherency). Nobody owns it: it is failed, with bus mastering off, and status says so.
+        fresh_copy nointremap
+        set_bus_master 0000:00:02.0
+        echo 0 > "$(dev_dir 0000:00:02.0)/enable"
+        start_daemon - "$CASE_DIR/policy.json" ISOLATE_FAKE_BIND_ERROR=0000:00:02.0=22
+        bus_call Quarantine assb 1 0000:00:02.0 "" false
+        expect_error_name org.isolate1.Error.NotIsolatable "Quarantine(0000:00:02.0), bind fails with EINVAL, nobody has it"
+        expect_eq "bus mastering of 0000:00:02.0 is off" "$(bus_master_of 0000:00:02.0)" 0
+        status_json
+        expect_json "status shows 0000:00:02.0 failed, with the reason" \
+                'any(.[]; .slot == "0000:00:02.0" and .state == "failed" and (.last_error // "" | contains("RMRR")))'
+        ctl --no-legend list
+        expect_in out "failed" "isolatectl list shows the failed state"
 }
 
 # Release to a guest only what the policy allows, with safe interrupts; all or nothing.
@@ -846,13 +870,22 @@ case_dma_faults() {
         expect_rc 0 "quarantine 00:02.0"
         start_monitor
 
+        # The two forged lines must not count: a fault line written to /dev/kmsg by userspace (the kernel
+        # gives it facility LOG_USER: PRIO 14), and a segfault report of a program named after one.
         kmsg \
+                '14,99,999,-;DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x1000 [fault reason 0x06] PTE Read access is not set' \
                 '3,100,1000,-;DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x1000 [fault reason 0x06] PTE Read access is not set' \
-                '3,101,1001,-;DMAR: [DMA Write NO_PASID] Request device [00:02.0] fault addr 0x2000 [fault reason 0x05] PTE Write access is not set'
+                '6,101,1000,-;x [DMA Read] Re[4242]: segfault at 0 ip 0000000000401126 sp 00007ffd3b0c3a10 error 6 in x [DMA Read] Request device [00:02.0] fault addr 0x1000 [fault reason 0x06] y[401000+1000]' \
+                '3,102,1001,-;DMAR: [DMA Write NO_PASID] Request device [00:02.0] fault addr 0x2000 [fault reason 0x05] PTE Write access is not set'
         if wait_until 10 faults_are 0000:00:02.0 1 1; then ok "status: 0000:00:02.0 dma_faults read 1, write 1"; else
                 fail "status does not show read 1 / write 1 faults for 0000:00:02.0"
                 status_json 0000:00:02.0
                 echo "      $OUT"
+        fi
+        # saved within a second, not on every kmsg wake-up
+        if wait_until 5 state_faults_are 0000:00:02.0 1 1; then ok "state.json: 0000:00:02.0 faults read 1, write 1"; else
+                fail "state.json does not show read 1 / write 1 faults for 0000:00:02.0"
+                show state.json "$STATE/state.json"
         fi
         expect_monitor "dma-fault read event, quarantined" \
                 '.event == "dma-fault" and .device == "0000:00:02.0" and .access == "read" and .iova == 4096 and .quarantined == true'
@@ -881,6 +914,10 @@ case_dma_faults() {
         status_json 0000:01:00.0 0000:00:02.0
         expect_json "neither the bridge itself nor 00:02.0 got the fault" 'all(.[]; .dma_faults.total == 0)'
         exec 9>&-
+}
+state_faults_are() { # polled
+        jq -e --arg slot "$1" ".devices[] | select(.slot == \$slot) | .faults_read == $2 and .faults_write == $3" \
+                "$STATE/state.json" >/dev/null
 }
 faults_are() { # polled: a failure here is no verdict yet
         ctl --json=short status "$1"
@@ -968,6 +1005,528 @@ case_daemon_not_running() {
         expect_in err "systemctl start isolated" "it says how to start the daemon"
 }
 
+# now_ms: the monotonic-enough wall clock in milliseconds.
+now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+
+# flood_answer FILE N: the answer to call N in isolate-test-flood's output: "SECONDS KIND REST".
+flood_answer() { sed -n "s/^call $2: \([0-9.]*\) s: \(.*\)$/\1 \2/p" "$1"; }
+
+# expect_fast WHAT SECONDS(decimal) LIMIT(integer seconds)
+expect_fast() {
+        if awk -v t="$2" -v l="$3" 'BEGIN { exit !(t < l) }'; then ok "$1 in $2 s (< $3 s)"; else
+                fail "$1 took $2 s (limit $3 s)"; fi
+}
+
+# Pre-authorization denial of service (issue 8, item 14): a Quarantine with 120000 addresses is refused
+# at once with InvalidArgs naming the limit, for root and for an unprivileged caller, and the daemon
+# answers others meanwhile; the cap itself still works; duplicates are still taken once.
+case_request_limits() {
+        write_policy "$CASE_DIR/policy.json" "$EMPTY_POLICY"
+        start_daemon default "$CASE_DIR/policy.json"
+        local who prefix answer t0 t1 out
+
+        for who in root nobody; do
+                prefix=()
+                if [[ $who == nobody ]]; then
+                        prefix=(setpriv --reuid=65534 --regid=65534 --clear-groups --)
+                        command -v setpriv >/dev/null || prefix=(runuser -u nobody --)
+                fi
+                out=$CASE_DIR/flood-$who.out
+                "${prefix[@]}" "$FLOOD" --count 120000 --timeout 120 >"$out" 2>"$CASE_DIR/flood-$who.err" </dev/null &
+                local flood_pid=$!
+                track "$flood_pid"
+                sleep 0.3 # the call is on its way (or answered already)
+                t0=$(now_ms)
+                run "${prefix[@]}" "$ISOLATECTL" --json=short status
+                t1=$(now_ms)
+                expect_rc 0 "as $who, during the flood: isolatectl status"
+                expect_fast "as $who, during the flood: isolatectl status answered" \
+                        "$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.3f", d / 1000 }')" 2
+                wait "$flood_pid" || fail "as $who: isolate-test-flood --count 120000 failed: $(cat "$CASE_DIR/flood-$who.err")"
+                answer=$(flood_answer "$out" 1)
+                expect_fast "as $who: Quarantine with 120000 addresses answered" "${answer%% *}" 2
+                if [[ $answer == *" error org.freedesktop.DBus.Error.InvalidArgs: "*"at most 4096"* ]]; then
+                        ok "as $who: InvalidArgs naming the limit of 4096"
+                else
+                        fail "as $who: the answer is not InvalidArgs naming the limit: ${answer:-none}"
+                        show output "$out"
+                fi
+        done
+
+        # 4096 different addresses are not too many: as root, the call goes on to find that
+        # 0000:00:00.0 is a host bridge (the first address); one more is refused for its number.
+        run "$FLOOD" --count 4096
+        expect_rc 0 "isolate-test-flood --count 4096"
+        answer=$(flood_answer "$CASE_DIR/stdout" 1)
+        if [[ $answer == *" error org.isolate1.Error.NotIsolatable: "* ]]; then ok "4096 addresses: taken up (NotIsolatable)"; else
+                fail "4096 addresses: expected NotIsolatable, got: ${answer:-none}"; fi
+        expect_fast "4096 addresses answered" "${answer%% *}" 2
+        run "$FLOOD" --count 4097
+        answer=$(flood_answer "$CASE_DIR/stdout" 1)
+        if [[ $answer == *" error org.freedesktop.DBus.Error.InvalidArgs: "*"at most 4096"* ]]; then
+                ok "4097 addresses: InvalidArgs naming the limit"
+        else
+                fail "4097 addresses: expected InvalidArgs naming the limit, got: ${answer:-none}"
+        fi
+
+        # Duplicates, also written differently, are taken once.
+        run "$FLOOD" --count 3 --address 0000:00:02.0
+        expect_rc 0 "isolate-test-flood --count 3 --address 0000:00:02.0"
+        answer=$(flood_answer "$CASE_DIR/stdout" 1)
+        expect_eq "three copies of 0000:00:02.0: taken once" "${answer#* }" "taken 0000:00:02.0"
+        bus_call Quarantine assb 5 00:03.0 0000:00:04.0 0000:00:03.0 00:04.0 0000:00:03.0 "" false
+        expect_rc 0 "Quarantine(00:03.0 0000:00:04.0 0000:00:03.0 00:04.0 0000:00:03.0)"
+        expect_eq "each taken once, in the order first named" "$OUT" 'as 2 "0000:00:03.0" "0000:00:04.0"'
+        status_json
+        expect_json "0000:00:02.0, 0000:00:03.0 and 0000:00:04.0 are quarantined" \
+                '[.[] | select(.state == "quarantined") | .slot] | sort == ["0000:00:02.0", "0000:00:03.0", "0000:00:04.0"]'
+}
+
+# start_fake_polkit ANSWER: isolate-test-fake-polkit owns org.freedesktop.PolicyKit1 on the private bus.
+start_fake_polkit() {
+        stop_fake_polkit
+        "$FAKE_POLKIT" "$1" >>"$CASE_DIR/polkit.out" 2>&1 </dev/null &
+        POLKIT_PID=$!
+        track "$POLKIT_PID"
+        wait_until 10 busctl --address="$BUS_ADDR" status org.freedesktop.PolicyKit1 ||
+                { fail "the fake polkit did not come up"; return 1; }
+}
+stop_fake_polkit() {
+        [[ -n ${POLKIT_PID:-} ]] || return 0
+        kill -TERM "$POLKIT_PID" 2>/dev/null || true
+        wait "$POLKIT_PID" 2>/dev/null || true
+        POLKIT_PID=
+        wait_until 10 polkit_name_is_free || fail "org.freedesktop.PolicyKit1 still owned"
+}
+polkit_name_is_free() { ! busctl --address="$BUS_ADDR" status org.freedesktop.PolicyKit1 >/dev/null 2>&1; }
+polkit_checks() { grep -c '^check org.isolate1.manage ' "$CASE_DIR/polkit.out" || true; }
+
+# The asynchronous polkit path (issue 8, items 14 and 16), with a fake polkitd: a yes runs the call
+# (re-dispatched once the answer came), no and challenge refuse it; a caller gets at most 16 checks
+# pending, more are LimitsExceeded at once; an unanswered check ends in AccessDenied after 30 s.
+case_polkit() {
+        write_policy "$CASE_DIR/policy.json" "$EMPTY_POLICY"
+        start_daemon default "$CASE_DIR/policy.json"
+        local nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups --) answer n t
+        command -v setpriv >/dev/null || nobody=(runuser -u nobody --)
+        BUSCTL_AS=("${nobody[@]}")
+
+        start_fake_polkit yes
+        run "${nobody[@]}" "$ISOLATECTL" quarantine 00:02.0
+        expect_rc 0 "polkit says yes: as nobody, isolatectl quarantine 00:02.0"
+        run "${nobody[@]}" "$FLOOD" --count 3 --address 0000:00:03.0
+        answer=$(flood_answer "$CASE_DIR/stdout" 1)
+        expect_eq "polkit says yes: as nobody, three copies of 0000:00:03.0 are taken once" "${answer#* }" \
+                "taken 0000:00:03.0"
+        expect_eq "one polkit check per call" "$(polkit_checks)" 2
+
+        start_fake_polkit no
+        bus_call Quarantine assb 1 0000:00:04.0 "" false
+        expect_error_name org.freedesktop.DBus.Error.AccessDenied "polkit says no: as nobody, Quarantine(0000:00:04.0)"
+        start_fake_polkit challenge
+        bus_call Quarantine assb 1 0000:00:04.0 "" false
+        expect_error_name org.freedesktop.DBus.Error.InteractiveAuthorizationRequired \
+                "polkit wants a password: as nobody, Quarantine(0000:00:04.0)"
+        # A bad argument is refused before polkit is asked.
+        n=$(polkit_checks)
+        bus_call Quarantine assb 1 0000:zz:00.0 "" false
+        expect_error_name org.freedesktop.DBus.Error.InvalidArgs "as nobody, Quarantine(0000:zz:00.0)"
+        expect_eq "no polkit check for an invalid call" "$(polkit_checks)" "$n"
+        BUSCTL_AS=()
+
+        # polkit never answers: 20 calls on one connection, 16 wait, 4 are refused at once; another
+        # caller still gets its check.
+        start_fake_polkit never
+        n=$(polkit_checks)
+        "${nobody[@]}" "$FLOOD" --count 1 --address 0000:00:04.0 --calls 20 --timeout 90 \
+                >"$CASE_DIR/flood-many.out" 2>"$CASE_DIR/flood-many.err" </dev/null &
+        local many_pid=$!
+        track "$many_pid"
+        if wait_until 10 flood_lines_are "$CASE_DIR/flood-many.out" LimitsExceeded 4; then
+                ok "calls 17 to 20 of one caller: LimitsExceeded"
+        else
+                fail "no four LimitsExceeded answers within 10 s"
+                show output "$CASE_DIR/flood-many.out"
+        fi
+        for t in $(sed -n 's/^call [0-9]*: \([0-9.]*\) s: error org.freedesktop.DBus.Error.LimitsExceeded: .*/\1/p' \
+                "$CASE_DIR/flood-many.out"); do
+                expect_fast "LimitsExceeded" "$t" 2
+        done
+        "${nobody[@]}" "$FLOOD" --count 1 --address 0000:00:04.0 --timeout 90 \
+                >"$CASE_DIR/flood-other.out" 2>&1 </dev/null &
+        local other_pid=$!
+        track "$other_pid"
+        wait_until 10 test "$(polkit_checks)" -ge $((n + 17)) || true
+        expect_eq "polkit checks asked: 16 for the first caller, 1 for the other" "$(polkit_checks)" $((n + 17))
+        ctl --json=short status
+        expect_rc 0 "as root, with 17 checks pending: isolatectl status"
+
+        wait "$many_pid" || fail "isolate-test-flood --calls 20: some call got no answer: $(cat "$CASE_DIR/flood-many.err")"
+        wait "$other_pid" || fail "the other caller's call got no answer"
+        n=$(grep -c ' s: error org.freedesktop.DBus.Error.AccessDenied: ' "$CASE_DIR/flood-many.out" || true)
+        expect_eq "calls 1 to 16: AccessDenied once polkit's time ran out" "$n" 16
+        t=$(sed -n 's/^call 1: \([0-9.]*\) s: .*/\1/p' "$CASE_DIR/flood-many.out")
+        if awk -v t="$t" 'BEGIN { exit !(t >= 25 && t < 45) }'; then ok "the time-out came after $t s (30 s)"; else
+                fail "call 1 was answered after ${t:-?} s, expected about 30 s"; show output "$CASE_DIR/flood-many.out"; fi
+        answer=$(flood_answer "$CASE_DIR/flood-other.out" 1)
+        if [[ $answer == *" error org.freedesktop.DBus.Error.AccessDenied: "* ]]; then ok "the other caller: AccessDenied"; else
+                fail "the other caller: expected AccessDenied, got: ${answer:-none}"; fi
+        device_is 0000:00:04.0 '.state == "host"' "0000:00:04.0 was not taken"
+        stop_fake_polkit
+}
+# flood_lines_are FILE ERROR COUNT: the output has COUNT answers with that error (short name).
+flood_lines_are() { (($(grep -c " s: error org.freedesktop.DBus.Error.$2: " "$1" || true) == $3)); }
+
+# ---- a fake systemd: the file descriptor store ----------------------------------------------
+# fake-supervisor.py runs isolated as systemd would, with $NOTIFY_SOCKET and an fd store passed back at
+# each start ($LISTEN_FDS...). The helpers keep stop_daemon working: DAEMON_PID is the supervisor, which
+# stops isolated on SIGTERM and exits with its status; DAEMON_LOG is the current instance's log.
+
+# sv_start SNAPSHOT|- POLICY [VAR=VALUE...]: the supervisor, and isolated under it.
+sv_start() {
+        local snapshot=$1 policy=$2
+        shift 2
+        [[ $snapshot == - ]] || fresh_copy "$snapshot"
+        SV_DIR=$CASE_DIR/supervisor
+        mkdir -p "$SV_DIR"
+        echo "\$ fake-supervisor.py --dir $SV_DIR -- isolated --root $ROOT --fake-engine --state-dir $STATE --policy $policy" \
+                >>"$CASE_DIR/commands"
+        python3 "$FAKE_SUPERVISOR" --dir "$SV_DIR" -- "$ISOLATED" --root "$ROOT" --fake-engine --state-dir "$STATE" \
+                --policy "$policy" --log-target=console --log-level=debug >"$SV_DIR/supervisor.log" 2>&1 </dev/null &
+        SV_PID=$!
+        track "$SV_PID"
+        DAEMON_PID=$SV_PID
+        if ! wait_until 10 test -p "$SV_DIR/control"; then
+                fail "the fake supervisor did not come up"
+                show log "$SV_DIR/supervisor.log"
+                return 1
+        fi
+        sv_launch start "$@"
+}
+
+# sv_cmd VERB [ARGS...]: a command to the supervisor; its answer (after "ok") is in SV_REPLY.
+sv_cmd() {
+        local id fd deadline=$((SECONDS + 30))
+        SV_SEQ=$((${SV_SEQ:-0} + 1))
+        id=$SV_SEQ
+        echo "\$ (supervisor) $*" >>"$CASE_DIR/commands"
+        # read-write: the open does not wait for a reader, and a dead supervisor is a time-out, not a hang
+        exec {fd}<>"$SV_DIR/control"
+        echo "$id $*" >&"$fd"
+        exec {fd}>&-
+        until [[ -e $SV_DIR/reply.$id ]]; do
+                if ! kill -0 "$SV_PID" 2>/dev/null || ((SECONDS >= deadline)); then
+                        fail "the fake supervisor did not answer '$*'"
+                        show log "$SV_DIR/supervisor.log"
+                        return 1
+                fi
+                sleep 0.05
+        done
+        SV_REPLY=$(cat "$SV_DIR/reply.$id")
+        [[ $SV_REPLY == ok* ]] || { fail "the fake supervisor refused '$*': $SV_REPLY"; return 1; }
+        SV_REPLY=${SV_REPLY#ok}
+        SV_REPLY=${SV_REPLY# }
+}
+
+# sv_launch start|restart [VAR=VALUE|-VAR...]: (restart: SIGKILL isolated, a crash, then) start isolated
+# with what the store holds; waits until the new instance owns org.isolate1.
+sv_launch() {
+        local verb=$1 deadline
+        shift
+        DAEMON_N=$((${DAEMON_N:-0} + 1))
+        DAEMON_LOG=$CASE_DIR/daemon.$DAEMON_N.log
+        sv_cmd "$verb" "$DAEMON_LOG" "$@" || return 1
+        SV_CHILD=$SV_REPLY
+        track "$SV_CHILD"
+        deadline=$((SECONDS + 20))
+        until busctl --address="$BUS_ADDR" status org.isolate1 2>/dev/null | grep -qx "PID=$SV_CHILD"; do
+                if grep -q "^exit $SV_CHILD " "$SV_DIR/events" || ((SECONDS >= deadline)); then
+                        fail "isolated (pid $SV_CHILD, under the fake supervisor) did not take org.isolate1"
+                        show log "$DAEMON_LOG"
+                        return 1
+                fi
+                sleep 0.05
+        done
+}
+
+# sv_kill: SIGKILL isolated (a crash); the supervisor keeps the store.
+sv_kill() {
+        sv_cmd kill || return 1
+        wait_until 10 name_is_free || { fail "org.isolate1 still owned after SIGKILL"; return 1; }
+}
+
+# the store: how many fds of a name, their serial numbers (the same number: the very same fd)
+store_count() { awk -v n="$1" '$1 == n' "$SV_DIR/store" | wc -l; }
+store_serials() { awk -v n="$1" '$1 == n { print $2 }' "$SV_DIR/store" | tr '\n' ' '; }
+store_has() { (($(store_count "$1") > 0)); }
+expect_store() {
+        local n
+        n=$(store_count "$1")
+        if [[ $n == "$2" ]]; then
+                ok "the fd store holds $2 fd(s) named $1"
+        else
+                fail "the fd store holds $n fd(s) named $1, expected $2"
+                show store "$SV_DIR/store"
+        fi
+}
+# sv_saw REGEX WHAT: a line of the supervisor's events matches
+sv_saw() {
+        if grep -qE -- "$1" "$SV_DIR/events"; then ok "$2"; else
+                fail "$2: no '$1' in the supervisor's events"
+                show events "$SV_DIR/events"
+        fi
+}
+# expect_log [-v] REGEX WHAT: the current daemon log has (-v: has not) a line matching REGEX
+expect_log() {
+        local invert=0 found=0
+        [[ $1 == -v ]] && { invert=1; shift; }
+        grep -qE -- "$1" "$DAEMON_LOG" && found=1
+        if ((found != invert)); then
+                ok "$2"
+        elif ((invert)); then
+                fail "$2: the log has '$1'"
+                grep -E -m 3 -- "$1" "$DAEMON_LOG" | sed 's/^/        /'
+        else
+                fail "$2: no '$1' in the log"
+                show log "$DAEMON_LOG"
+        fi
+}
+
+# A crash under a service manager: the devices' fds survive in the store, the next instance takes the
+# devices back with them, in their modes, and stores nothing twice (systemd keeps every fd it gets, also
+# a second one of a name).
+case_fdstore_crash() {
+        local before
+        write_policy "$CASE_DIR/policy.json" "$EMPTY_POLICY"
+        sv_start default "$CASE_DIR/policy.json"
+        ctl quarantine --mode=scratch-page 00:02.0
+        expect_rc 0 "quarantine --mode=scratch-page 00:02.0"
+        ctl quarantine 00:04.0
+        expect_rc 0 "quarantine 00:04.0 (e1000e)"
+        expect_store vfio-0000-00-02.0 1
+        expect_store vfio-0000-00-04.0 1
+        expect_store iommufd 1
+        before=$(cat "$SV_DIR/store")
+
+        sv_launch restart
+        sv_saw "^start 2 $SV_CHILD [1-9]" "the store went to the second instance"
+        expect_log "Took back 0000:00:02\.0 \(quarantined, scratch-page\) from the previous instance" \
+                "0000:00:02.0 taken back from the previous instance, scratch-page"
+        expect_log "Took back 0000:00:04\.0 \(quarantined, blocked\) from the previous instance" \
+                "0000:00:04.0 taken back from the previous instance, blocked"
+        expect_log -v "did not survive" "no device lost its fd"
+        expect_log -v "although the saved state did not describe it" "state.json described every stored fd"
+        status_json
+        expect_json "0000:00:02.0 quarantined, scratch-page; 0000:00:04.0 quarantined, blocked, host driver e1000e" '
+                any(.[]; .slot == "0000:00:02.0" and .state == "quarantined" and .mode == "scratch-page") and
+                any(.[]; .slot == "0000:00:04.0" and .state == "quarantined" and .mode == "blocked" and .host_driver == "e1000e")'
+        expect_eq "the store after the restart (names and fds)" "$(cat "$SV_DIR/store")" "$before"
+
+        # Another operation must not store the adopted fds again, and a second crash keeps all three.
+        ctl quarantine 00:03.0
+        expect_rc 0 "quarantine 00:03.0 after the restart"
+        expect_store vfio-0000-00-02.0 1
+        expect_store vfio-0000-00-03.0 1
+        expect_store vfio-0000-00-04.0 1
+        expect_store iommufd 1
+        sv_launch restart
+        expect_log -v "did not survive" "second crash: no device lost its fd"
+        status_json
+        expect_json "second crash: 0000:00:02.0, 00:03.0 and 00:04.0 quarantined" \
+                '[.[] | select(.state == "quarantined") | .slot] | sort == ["0000:00:02.0", "0000:00:03.0", "0000:00:04.0"]'
+        ctl release 00:04.0 --to host
+        expect_rc 0 "release 00:04.0 --to host after two crashes"
+        expect_driver 0000:00:04.0 e1000e
+        expect_store vfio-0000-00-04.0 0
+}
+
+# state.json missing, then corrupt, at the restart: the stored device fds are taken back by their names,
+# in blocked mode (the very fds: their serial numbers in the store stay).
+case_fdstore_lost_state() {
+        local s2 s4
+        write_policy "$CASE_DIR/policy.json" "$EMPTY_POLICY"
+        sv_start default "$CASE_DIR/policy.json"
+        ctl quarantine --mode=scratch-page 00:02.0
+        expect_rc 0 "quarantine --mode=scratch-page 00:02.0"
+        ctl quarantine 00:04.0
+        expect_rc 0 "quarantine 00:04.0"
+        s2=$(store_serials vfio-0000-00-02.0)
+        s4=$(store_serials vfio-0000-00-04.0)
+        check "both device fds are in the store" test -n "$s2" -a -n "$s4"
+
+        local how
+        for how in deleted corrupt; do
+                sv_kill
+                if [[ $how == deleted ]]; then rm -f "$STATE/state.json"; else echo '{' >"$STATE/state.json"; fi
+                sv_launch start
+                [[ $how == corrupt ]] && expect_log "state\.json is not valid JSON" "$how: the daemon says state.json is invalid"
+                expect_log "Took back 0000:00:02\.0 from the file descriptor store although the saved state did not describe it" \
+                        "$how state.json: 0000:00:02.0 taken back by its fd's name"
+                expect_log "Took back 0000:00:04\.0 from the file descriptor store although the saved state did not describe it" \
+                        "$how state.json: 0000:00:04.0 taken back by its fd's name"
+                status_json
+                expect_json "$how state.json: 0000:00:02.0 and 0000:00:04.0 quarantined, blocked" '
+                        any(.[]; .slot == "0000:00:02.0" and .state == "quarantined" and .mode == "blocked") and
+                        any(.[]; .slot == "0000:00:04.0" and .state == "quarantined" and .mode == "blocked")'
+                expect_eq "$how state.json: the store keeps 0000:00:02.0's very fd" "$(store_serials vfio-0000-00-02.0)" "$s2"
+                expect_eq "$how state.json: the store keeps 0000:00:04.0's very fd" "$(store_serials vfio-0000-00-04.0)" "$s4"
+                run jq -c . "$STATE/state.json"
+                expect_json "$how state.json: written again, with both devices quarantined" \
+                        '[.engine.devices[] | select(.state == "quarantined") | .slot] | sort == ["0000:00:02.0", "0000:00:04.0"]'
+        done
+}
+
+# Stored fds the daemon cannot take back leave the store (FDSTOREREMOVE) and do not show up: a name of
+# no device of this machine, a name that is no device's, an fd that is no VFIO cdev, a second fd of a
+# held device or a second iommufd (systemd then drops both: the one in use must be stored again).
+case_fdstore_reconcile() {
+        local n
+        write_policy "$CASE_DIR/policy.json" "$EMPTY_POLICY"
+        sv_start default "$CASE_DIR/policy.json"
+        ctl quarantine 00:02.0
+        expect_rc 0 "quarantine 00:02.0"
+        sv_kill
+        sv_cmd store vfio-0000-00-1f.7
+        sv_cmd store junk-name
+        sv_cmd store vfio-0000-00-03.0 "$(dev_dir 0000:00:03.0)/vendor"
+        sv_cmd store vfio-0000-00-02.0
+        sv_cmd store iommufd
+        sv_launch start
+        sv_saw "^FDSTOREREMOVE vfio-0000-00-1f\.7 1$" "the fd named for a device that does not exist left the store"
+        sv_saw "^FDSTOREREMOVE junk-name 1$" "the fd with a junk name left the store"
+        sv_saw "^FDSTOREREMOVE vfio-0000-00-03\.0 1$" "the fd that is no VFIO cdev left the store"
+        sv_saw "^FDSTOREREMOVE vfio-0000-00-02\.0 2$" "the second fd of 0000:00:02.0 left the store (with the first)"
+        sv_saw "^FDSTOREREMOVE iommufd 2$" "the second iommufd left the store (with the first)"
+        expect_log "Dropping 'vfio-0000-00-1f\.7' from the file descriptor store: no device of this machine" \
+                "the daemon says why it drops vfio-0000-00-1f.7"
+        expect_log "Dropping 'junk-name' from the file descriptor store" "the daemon says why it drops junk-name"
+        expect_store vfio-0000-00-1f.7 0
+        expect_store junk-name 0
+        expect_store vfio-0000-00-03.0 0
+        expect_store vfio-0000-00-02.0 1
+        expect_store iommufd 1
+        status_json
+        expect_json "status: 0000:00:02.0 quarantined, no 0000:00:1f.7, 0000:00:03.0 not taken" '
+                any(.[]; .slot == "0000:00:02.0" and .state == "quarantined") and all(.[]; .slot != "0000:00:1f.7") and
+                all(.[]; .slot != "0000:00:03.0" or .state != "quarantined")'
+        ctl --json=short status 0000:00:1f.7
+        expect_rc 1 "status 0000:00:1f.7: no such device"
+        expect_driver 0000:00:03.0 ""
+        # the kept fd of 0000:00:02.0 still holds it through the next crash
+        sv_launch restart
+        expect_log -v "did not survive" "after the next crash, 0000:00:02.0's fd is still there"
+        expect_log "Took back 0000:00:02\.0 \(quarantined, blocked\) from the previous instance" \
+                "after the next crash, 0000:00:02.0 is taken back from the previous instance"
+        device_is 0000:00:02.0 '.state == "quarantined"' "0000:00:02.0 quarantined after the next crash"
+        n=$(grep -c '^FDSTORE' "$SV_DIR/events" || true)
+        check "the supervisor saw FDSTORE lines" test "$n" -gt 0
+}
+
+# Devices between owners at start: one that had a host driver (state.json) and has none now, and one on
+# vfio-pci that the policy lets pass through but that nobody has open, are taken; one a VMM has open and
+# ones that never had a driver are left alone.
+case_between_owners() {
+        local vfio=$ROOT/sys/bus/pci/drivers/vfio-pci
+        write_policy "$CASE_DIR/policy.json" '{
+  "version": 1,
+  "rules": [
+    { "id": "nic-04", "match": { "vendor": "8086", "device": "10d3", "slot": "0000:00:04.0" }, "passthrough": "allow" }
+  ]
+}'
+        start_daemon default "$CASE_DIR/policy.json"
+        run jq -c . "$STATE/state.json"
+        expect_json "state.json remembers the host drivers of 0000:00:04.0 and 0000:00:05.0" '
+                any(.devices[]; .slot == "0000:00:04.0" and .host_driver == "e1000e") and
+                any(.devices[]; .slot == "0000:00:05.0" and .host_driver == "virtio-pci")'
+        kill_daemon
+        # While isolated was not running: virtio-pci let go of 0000:00:05.0; a VMM took 0000:00:04.0
+        # (vfio-pci, enabled).
+        rm "$(dev_dir 0000:00:05.0)/driver"
+        mkdir -p "$vfio"
+        rm "$(dev_dir 0000:00:04.0)/driver"
+        ln -s ../../../bus/pci/drivers/vfio-pci "$(dev_dir 0000:00:04.0)/driver"
+        echo 1 >"$(dev_dir 0000:00:04.0)/enable"
+        start_daemon - "$CASE_DIR/policy.json"
+        expect_log "0000:00:05\.0 had a host driver and has none now: taking it into quarantine" \
+                "the daemon says why it takes 0000:00:05.0"
+        status_json
+        expect_json "0000:00:05.0 (virtio-pci before, driverless now) quarantined" \
+                'any(.[]; .slot == "0000:00:05.0" and .state == "quarantined")'
+        expect_driver 0000:00:05.0 vfio-pci
+        expect_json "0000:00:02.0 and 0000:00:03.0 (never had a driver) not taken" \
+                'all(.[]; (.slot == "0000:00:02.0" or .slot == "0000:00:03.0") | not or .state != "quarantined")'
+        expect_json "0000:00:04.0 (on vfio-pci, open) not taken" \
+                'all(.[]; .slot != "0000:00:04.0" or .state != "quarantined")'
+        device_is 0000:00:02.0 '.state == "host" or .state == "unmanaged"' "0000:00:02.0 stays host/unmanaged"
+        expect_driver 0000:00:02.0 ""
+        expect_driver 0000:00:03.0 ""
+
+        kill_daemon
+        echo 0 >"$(dev_dir 0000:00:04.0)/enable" # the VMM crashed
+        start_daemon - "$CASE_DIR/policy.json"
+        expect_log "0000:00:04\.0 is on vfio-pci with nobody holding it: taking it into quarantine" \
+                "the daemon says why it takes 0000:00:04.0"
+        device_is 0000:00:04.0 '.state == "quarantined" and .host_driver == "e1000e"' \
+                "0000:00:04.0 (on vfio-pci, nobody has it open) quarantined, host driver e1000e"
+        device_is 0000:00:02.0 '.state != "quarantined"' "0000:00:02.0 still not taken"
+}
+
+# Each device's fd reaches the store as soon as it is bound, not when the operation ends: a crash in
+# the middle of a group's quarantine keeps the members bound so far, and the next instance takes them
+# back although state.json was never written with them. A release to the host takes the fd out.
+case_fdstore_bind_time() {
+        local ctl_pid rc=0
+        write_policy "$CASE_DIR/policy.json" "$EMPTY_POLICY"
+        # 0000:00:1f.3's bind fails with EINVAL; the engine then reads its "enable" file, a FIFO that
+        # nobody writes: the daemon stops right after binding 0000:00:1f.0 and 0000:00:1f.2.
+        fresh_copy default
+        mkfifo "$(dev_dir 0000:00:1f.3)/enable"
+        sv_start - "$CASE_DIR/policy.json" ISOLATE_FAKE_BIND_ERROR=0000:00:1f.3=22
+        "$ISOLATECTL" quarantine 00:1f.2 >"$CASE_DIR/ctl-1f.out" 2>&1 </dev/null &
+        ctl_pid=$!
+        track "$ctl_pid"
+        if wait_until 20 eval 'store_has vfio-0000-00-1f.0 && store_has vfio-0000-00-1f.2'; then
+                ok "0000:00:1f.0 and 0000:00:1f.2 are in the store while their group's quarantine is still running"
+        else
+                fail "the fds of 0000:00:1f.0 and 0000:00:1f.2 did not reach the store while the operation ran"
+                show store "$SV_DIR/store"
+        fi
+        check "the operation is still running (isolatectl waits)" kill -0 "$ctl_pid"
+        run jq -c . "$STATE/state.json"
+        expect_json "state.json does not list 0000:00:1f.0 or 0000:00:1f.2 yet" \
+                'all(.engine.devices[]; .slot != "0000:00:1f.0" and .slot != "0000:00:1f.2")'
+
+        rm "$(dev_dir 0000:00:1f.3)/enable"
+        sv_launch restart -ISOLATE_FAKE_BIND_ERROR # the crash, mid-operation
+        wait "$ctl_pid" || rc=$?
+        check "isolatectl quarantine 00:1f.2 failed with the crash (exit $rc)" test "$rc" != 0
+        expect_log "Took back 0000:00:1f\.0 from the file descriptor store although the saved state did not describe it" \
+                "0000:00:1f.0 taken back by its stored fd"
+        expect_log "Took back 0000:00:1f\.2 from the file descriptor store although the saved state did not describe it" \
+                "0000:00:1f.2 taken back by its stored fd"
+        status_json
+        expect_json "0000:00:1f.0, 1f.2 and 1f.3 quarantined (1f.3, on vfio-pci and unheld, taken at start)" \
+                '[.[] | select(.state == "quarantined") | .slot] | sort == ["0000:00:1f.0", "0000:00:1f.2", "0000:00:1f.3"]'
+        expect_store vfio-0000-00-1f.0 1
+        expect_store vfio-0000-00-1f.2 1
+        expect_store vfio-0000-00-1f.3 1
+
+        ctl quarantine 00:04.0
+        expect_rc 0 "quarantine 00:04.0"
+        expect_store vfio-0000-00-04.0 1
+        ctl release 00:04.0 --to host
+        expect_rc 0 "release 00:04.0 --to host"
+        expect_store vfio-0000-00-04.0 0
+        sv_saw "^FDSTOREREMOVE vfio-0000-00-04\.0 1$" "FDSTOREREMOVE for vfio-0000-00-04.0"
+        if awk '/^FDSTOREREMOVE vfio-0000-00-04\.0 /{r=1} r && /^BARRIER 1$/{b=1} END{exit !b}' "$SV_DIR/events"; then
+                ok "a BARRIER (with its fd) followed the removal"
+        else
+                fail "no BARRIER after the removal of vfio-0000-00-04.0"
+                show events "$SV_DIR/events"
+        fi
+        expect_driver 0000:00:04.0 e1000e
+}
+
 # ---- runner ----------------------------------------------------------------------------------
 
 CASES=(
@@ -978,16 +1537,24 @@ CASES=(
         named_errors
         policy_enforcement
         authorization
+        request_limits
+        polkit
         reload_rollback
         monitor
         dma_faults
         persistence
         invalid_policy_at_startup
         daemon_not_running
+        fdstore_crash
+        fdstore_lost_state
+        fdstore_reconcile
+        between_owners
+        fdstore_bind_time
 )
 
 # Stops what the case left running; the daemon must still stop cleanly.
 finish_case() {
+        stop_fake_polkit
         stop_monitor
         stop_daemon
         stop_bus
@@ -996,7 +1563,7 @@ finish_case() {
 # After an aborted case: kill what it started (the EXIT trap of the script would, but later).
 kill_leftovers() {
         local pid
-        for pid in ${MONITOR_PID:-} ${DAEMON_PID:-} ${BUS_PID:-}; do
+        for pid in ${POLKIT_PID:-} ${MONITOR_PID:-} ${DAEMON_PID:-} ${BUS_PID:-}; do
                 kill -KILL "$pid" 2>/dev/null || true
         done
 }

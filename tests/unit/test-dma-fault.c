@@ -14,6 +14,7 @@
 
 #include "dma-fault.h"
 #include "macro.h"
+#include "string-util.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
@@ -170,21 +171,77 @@ static void test_intel_5_14_hex_device(void **state) {
         assert_int_equal(f.iova, 0xfee00000);
 }
 
-static void test_intel_prefix_variants(void **state) {
+static void test_intel_prefix_anchored(void **state) {
         DmaFault f;
 
-        /* No "DMAR: " at all */
-        f = parse_ok("[DMA Read NO_PASID] Request device [05:00.0] fault addr 0x2000 "
-                     "[fault reason 0x06] PTE Read access is not set");
-        assert_requester(&f, 0, 0x05, 0x00, 0);
-        assert_int_equal(f.iova, 0x2000);
-
-        /* Other text in front, and no space after "DMAR:" */
-        f = parse_ok("[  512.001] DMAR:[DMA Write NO_PASID] Request device [06:10.3] fault addr 0x3000 "
+        /* Kernels before pr_fmt printed "DMAR:" with no space. */
+        f = parse_ok("DMAR:[DMA Write NO_PASID] Request device [06:10.3] fault addr 0x3000 "
                      "[fault reason 0x05] PTE Write access is not set");
         assert_requester(&f, 0, 0x06, 0x10, 3);
         assert_int_equal(f.access, DMA_ACCESS_WRITE);
         assert_int_equal(f.iova, 0x3000);
+
+        /* The message must start with the driver's prefix: no "DMAR:" at all, or text in front of it
+         * (dmesg's timestamp is not part of a kmsg message), is some other message quoting it. */
+        parse_expect("[DMA Read NO_PASID] Request device [05:00.0] fault addr 0x2000 "
+                     "[fault reason 0x06] PTE Read access is not set", 0);
+        parse_expect("[  512.001] DMAR:[DMA Write NO_PASID] Request device [06:10.3] fault addr 0x3000 "
+                     "[fault reason 0x05] PTE Write access is not set", 0);
+        parse_expect(" DMAR: [DMA Read NO_PASID] Request device [05:00.0] fault addr 0x2000 "
+                     "[fault reason 0x06] PTE Read access is not set", 0);
+        parse_expect("DMAR: x [DMA Read NO_PASID] Request device [05:00.0] fault addr 0x2000 "
+                     "[fault reason 0x06] PTE Read access is not set", 0);
+}
+
+/* What an unprivileged user can get the kernel itself (facility 0) to log: a segfault report starts
+ * with the task's comm (15 characters at most) and ends with the name of the file it ran from. */
+static void test_forged_segfault_intel(void **state) {
+        static const char *const lines[] = {
+                /* comm "x [DMA Write] R" (truncated), file named after a whole fault line */
+                "x [DMA Write] R[4242]: segfault at 0 ip 0000000000401126 sp 00007ffd3b0c3a10 error 6 in "
+                "x [DMA Write] Request device [03:00.0] fault addr 0x1000 [fault reason 0x06] PTE Read access "
+                "is not set[401000+1000] likely on CPU 1 (core 1, socket 0)",
+                "DMAR: [DMA Write[4242]: segfault at 0 ip 0000000000401126 sp 00007ffd3b0c3a10 error 6 in "
+                "DMAR: [DMA Write NO_PASID] Request device [03:00.0] fault addr 0x1000 [fault reason 0x06] "
+                "x[401000+1000]",
+                "traps: x[4242] general protection fault ip:401126 sp:7ffd3b0c3a10 error:0 in DMAR: [DMA Read "
+                "NO_PASID] Request device [00:03.0] fault addr 0x1000 [fault reason 0x06] x[401000+1000]",
+        };
+
+        FOREACH_ARRAY(l, lines, ELEMENTSOF(lines)) {
+                char record[512];
+                DmaFault f;
+
+                parse_expect(*l, 0);
+                /* and as the kernel's own record: the facility check alone cannot help here */
+                snprintf(record, sizeof(record), "6,900,1000,-;%s", *l);
+                assert_int_equal(dma_fault_parse_kmsg_record(record, strlen(record), &f), KMSG_RECORD_OTHER);
+        }
+}
+
+static void test_forged_segfault_amd_smmuv3(void **state) {
+        static const char *const lines[] = {
+                "x[4242]: segfault at 0 ip 0000000000401126 sp 00007ffd3b0c3a10 error 6 in vfio-pci "
+                "0000:03:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x000e address=0x7f000 "
+                "flags=0x0020][401000+1000]",
+                "x[4242]: segfault at 0 ip 0000000000401126 sp 00007ffd3b0c3a10 error 6 in AMD-Vi: Event logged "
+                "[IO_PAGE_FAULT device=0000:03:00.0 domain=0x000e address=0x7f000 flags=0x0020][401000+1000]",
+                "vfio-pci 0000:03:00.0 x[4242]: Event logged [IO_PAGE_FAULT device=0000:03:00.0 domain=0x000e "
+                "address=0x7f000 flags=0x0020]",
+                "x[4242]: segfault at 0 ip 0000000000401126 sp 00007ffd3b0c3a10 error 6 in arm-smmu-v3 a: event: "
+                "F_TRANSLATION client: 0000:01:00.0 sid: 0x100 ssid: 0x0 iova: 0x1000 ipa: 0x0[401000+1000]",
+                "arm-smmu-v3 x[4242]: segfault at 0 in arm-smmu-v3 a: event: F_TRANSLATION client: 0000:01:00.0 "
+                "sid: 0x100",
+        };
+
+        FOREACH_ARRAY(l, lines, ELEMENTSOF(lines)) {
+                char record[512];
+                DmaFault f;
+
+                parse_expect(*l, 0);
+                snprintf(record, sizeof(record), "6,900,1000,-;%s", *l);
+                assert_int_equal(dma_fault_parse_kmsg_record(record, strlen(record), &f), KMSG_RECORD_OTHER);
+        }
 }
 
 static void test_intel_legacy_split_line(void **state) {
@@ -208,6 +265,29 @@ static void test_intel_reason_text_truncated(void **state) {
         f = parse_ok(line);
         assert_int_equal(strlen(f.reason_text), sizeof(f.reason_text) - 1);
         assert_int_equal(f.reason_text[0], '0');
+}
+
+static void test_reason_text_escaped(void **state) {
+        char buf[8];
+        DmaFault f;
+
+        /* The reason is copied from the log: a terminal escape, a tab, DEL, non-ASCII bytes and a
+         * backslash come out as \xNN, so that printing it cannot inject anything. */
+        f = parse_ok("DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x1 [fault reason 0x06] "
+                     "PTE\x1b[2J Read\tis\x7f not \xc3\xa9 set\\");
+        assert_string_equal(f.reason_text, "PTE\\x1b[2J Read\\x09is\\x7f not \\xc3\\xa9 set\\x5c");
+
+        /* Through a kmsg record, whose \xNN escapes are decoded first. */
+        static const char rec[] = "3,1,1,-;DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x1 "
+                                  "[fault reason 0x06] PTE\\x1b]0;owned\\x07 Read";
+        assert_int_equal(dma_fault_parse_kmsg_record(rec, strlen(rec), &f), KMSG_RECORD_FAULT);
+        assert_string_equal(f.reason_text, "PTE\\x1b]0;owned\\x07 Read");
+
+        /* Truncation keeps escapes whole. */
+        assert_string_equal(string_escape_nonprint("ab\001", 3, buf, 6), "ab");
+        assert_string_equal(string_escape_nonprint("ab\001", 3, buf, 7), "ab\\x01");
+        assert_string_equal(string_escape_nonprint("abc\ndef", 3, buf, sizeof(buf)), "abc");
+        assert_string_equal(string_escape_nonprint("a\nb", SIZE_MAX, buf, sizeof(buf)), "a\\x0ab");
 }
 
 static void test_intel_malformed(void **state) {
@@ -603,6 +683,47 @@ static void test_kmsg_parse_malformed(void **state) {
 
 /* ---- kmsg_read_faults ------------------------------------------------------------------- */
 
+static void test_kmsg_record_facility(void **state) {
+        static const char *const kernel[] = {
+                "3,123,456,-;DMAR: [DMA Read NO_PASID] Request device [00:03.0] fault addr 0x1000 "
+                "[fault reason 0x06] PTE Read access is not set",
+                "0,123,456,-;DMAR: [DMA Read NO_PASID] Request device [00:03.0] fault addr 0x1000 "
+                "[fault reason 0x06] PTE Read access is not set",
+                "7,123,456,c,caller=C3;DMAR: [DMA Read NO_PASID] Request device [00:03.0] fault addr 0x1000 "
+                "[fault reason 0x06] PTE Read access is not set",
+        };
+        /* user.info (what "echo > /dev/kmsg" gives: the kernel forces LOG_USER on facility 0), user.err,
+         * daemon.err, local7.debug */
+        static const char *const forged[] = {
+                "14,123,456,-;DMAR: [DMA Read NO_PASID] Request device [00:03.0] fault addr 0x1000 "
+                "[fault reason 0x06] PTE Read access is not set",
+                "11,123,456,-;DMAR: [DMA Read NO_PASID] Request device [00:03.0] fault addr 0x1000 "
+                "[fault reason 0x06] PTE Read access is not set",
+                "27,123,456,-;vfio-pci 0000:03:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x000e "
+                "address=0x7f000 flags=0x0020]",
+                "191,123,456,-;arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION client: 0000:01:00.0 "
+                "sid: 0x100 ssid: 0x0 iova: 0x1000 ipa: 0x0",
+        };
+        DmaFault f;
+
+        FOREACH_ARRAY(l, kernel, ELEMENTSOF(kernel)) {
+                memset(&f, 0xaa, sizeof(f));
+                assert_int_equal(dma_fault_parse_kmsg_record(*l, strlen(*l), &f), KMSG_RECORD_FAULT);
+                assert_requester(&f, 0, 0x00, 0x03, 0);
+                assert_int_equal(f.iova, 0x1000);
+        }
+        FOREACH_ARRAY(l, forged, ELEMENTSOF(forged))
+                assert_int_equal(dma_fault_parse_kmsg_record(*l, strlen(*l), &f), KMSG_RECORD_OTHER);
+
+        assert_int_equal(dma_fault_parse_kmsg_record("4,1,1,-;DMAR: DRHD: handling fault status reg 3",
+                                                     strlen("4,1,1,-;DMAR: DRHD: handling fault status reg 3"), &f),
+                         KMSG_RECORD_SUPPRESSION);
+        assert_int_equal(dma_fault_parse_kmsg_record("12,1,1,-;DMAR: DRHD: handling fault status reg 3",
+                                                     strlen("12,1,1,-;DMAR: DRHD: handling fault status reg 3"), &f),
+                         KMSG_RECORD_OTHER);
+        assert_int_equal(dma_fault_parse_kmsg_record("garbage", strlen("garbage"), &f), -EINVAL);
+}
+
 typedef struct Seen {
         bool is_fault;
         DmaFault fault;
@@ -793,6 +914,26 @@ static void test_read_faults_no_faults(void **state) {
         remove_temp(path);
 }
 
+static void test_read_faults_kernel_facility_only(void **state) {
+        Collector c = {};
+        char *path = write_temp(
+                "14,1,1,-;DMAR: [DMA Read NO_PASID] Request device [00:03.0] fault addr 0x1000 [fault reason 0x06] "
+                "PTE Read access is not set\n"
+                "3,2,2,-;DMAR: [DMA Write NO_PASID] Request device [00:03.0] fault addr 0x2000 [fault reason 0x05] "
+                "PTE Write access is not set\n"
+                "12,3,3,-;dmar_fault: 3 callbacks suppressed\n"
+                "6,4,4,-;x [DMA Write] R[4242]: segfault at 0 ip 0000000000401126 sp 00007ffd3b0c3a10 error 6 in "
+                "x [DMA Write] Request device [03:00.0] fault addr 0x1000 [fault reason 0x06] y[401000+1000]\n");
+
+        /* Only the kernel's own record counts; the user.info and user.warning ones are not there. */
+        assert_int_equal(kmsg_read_faults(path, collect, &c), 1);
+        assert_int_equal(c.n, 1);
+        assert_true(c.seen[0].is_fault);
+        assert_int_equal(c.seen[0].seq, 2);
+        assert_int_equal(c.seen[0].fault.iova, 0x2000);
+        remove_temp(path);
+}
+
 static void test_read_faults_not_kmsg(void **state) {
         Collector c = {};
         char *path = write_temp("[    1.234] DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr "
@@ -848,9 +989,12 @@ int main(void) {
                 cmocka_unit_test(test_intel_old_no_pasid_token),
                 cmocka_unit_test(test_intel_old_decimal_reason),
                 cmocka_unit_test(test_intel_5_14_hex_device),
-                cmocka_unit_test(test_intel_prefix_variants),
+                cmocka_unit_test(test_intel_prefix_anchored),
+                cmocka_unit_test(test_forged_segfault_intel),
+                cmocka_unit_test(test_forged_segfault_amd_smmuv3),
                 cmocka_unit_test(test_intel_legacy_split_line),
                 cmocka_unit_test(test_intel_reason_text_truncated),
+                cmocka_unit_test(test_reason_text_escaped),
                 cmocka_unit_test(test_intel_malformed),
                 cmocka_unit_test(test_amd_dev_prefix),
                 cmocka_unit_test(test_amd_dev_prefix_segment),
@@ -879,10 +1023,12 @@ int main(void) {
                 cmocka_unit_test(test_kmsg_parse_continuation_ignored),
                 cmocka_unit_test(test_kmsg_parse_size_bounds),
                 cmocka_unit_test(test_kmsg_parse_malformed),
+                cmocka_unit_test(test_kmsg_record_facility),
                 cmocka_unit_test(test_read_faults_snapshot),
                 cmocka_unit_test(test_read_faults_callback_error),
                 cmocka_unit_test(test_read_faults_escaped_message),
                 cmocka_unit_test(test_read_faults_no_faults),
+                cmocka_unit_test(test_read_faults_kernel_facility_only),
                 cmocka_unit_test(test_read_faults_not_kmsg),
                 cmocka_unit_test(test_read_faults_errors),
                 cmocka_unit_test(test_read_faults_dev_kmsg),

@@ -585,7 +585,8 @@ static void test_sizes_file(void **state) {
         };
 
         assert_int_equal(policy_load_files(one, &p, &errors), 0);
-        assert_int_equal(p->scratch_cover, UINT64_C(256) << 40);
+        assert_int_equal(p->scratch_cover, UINT64_C(1) << 40);
+        assert_int_equal(p->max_scratch_cover, UINT64_C(1) << 40);
         assert_int_equal(p->n_rules, ELEMENTSOF(expected));
         for (size_t i = 0; i < ELEMENTSOF(expected); i++)
                 assert_int_equal(p->rules[i].scratch_cover, expected[i]);
@@ -1683,7 +1684,8 @@ static void test_policy_to_json(void **state) {
         assert_string_equal(json_object_get_string(json_object_array_get_idx(get(o, "files"), 0)), path);
 
         d = get(o, "defaults");
-        assert_int_equal(json_object_object_length(d), 6);
+        assert_int_equal(json_object_object_length(d), 7);
+        assert_json_string(d, "max_scratch_cover", "64G");
         assert_json_string(d, "mode", "scratch-page");
         assert_json_string(d, "mode_file", path);
         assert_json_string(d, "quarantine_on_unbind", "matched");
@@ -1751,6 +1753,55 @@ static void test_policy_to_json_default(void **state) {
         json_object_put(o);
 }
 
+/* The protections a rule may accept: ATS in scratch-page mode, a degraded quarantine on release; and the
+ * largest cover, checked across files (issue: absurd covers such as 256T cost gigabytes of page tables). */
+static void test_accept_fields_and_max_cover(void **state) {
+        _cleanup_(policy_freep) Policy *p = parse_ok(
+                "{ \"version\": 1, \"rules\": [\n"
+                "  { \"id\": \"a\", \"match\": {}, \"ats\": \"accept\", \"accept_degraded\": true } ] }");
+        PolicyVerdict v;
+        PciDevice d = { .slot = "0000:00:02.0" };
+        PolicyDevice pd = { .device = &d };
+
+        assert_true(p->rules[0].ats_accept);
+        assert_true(p->rules[0].accept_degraded);
+        policy_evaluate(p, &pd, &v);
+        assert_true(v.ats_accept);
+        assert_true(v.accept_degraded);
+        assert_int_equal(v.max_scratch_cover, POLICY_DEFAULT_MAX_SCRATCH_COVER);
+
+        /* a bad ats value, and 256T, are refused with their positions */
+        _cleanup_(policy_errors_done) PolicyErrors errors = {};
+        _cleanup_(policy_freep) Policy *q = policy_new_default();
+        const char *bad = "{ \"version\": 1, \"defaults\": { \"max_scratch_cover\": \"256T\" },\n"
+                          "  \"rules\": [ { \"id\": \"b\", \"match\": {}, \"ats\": \"maybe\" } ] }";
+        assert_int_equal(policy_parse_text(q, "bad.json", bad, strlen(bad), &errors), -EINVAL);
+        assert_int_equal(errors.n_errors, 2);
+        assert_non_null(strstr(errors.errors[0].message, "between 2M and 1T"));
+        assert_non_null(strstr(errors.errors[1].message, "invalid ats 'maybe'"));
+}
+
+static void test_cover_above_max_refused(void **state) {
+        _cleanup_(policy_errors_done) PolicyErrors errors = {};
+        _cleanup_(policy_freep) Policy *p = NULL;
+        _cleanup_free_ char *dir = NULL, *f1 = NULL, *f2 = NULL;
+        char tmpl[] = "/tmp/test-policy-XXXXXX";
+
+        assert_non_null(dir = strdup(mkdtemp(tmpl)));
+        assert_true(asprintf(&f1, "%s/a.json", dir) > 0 && asprintf(&f2, "%s/b.json", dir) > 0);
+        /* the maximum in one file, the rule that exceeds it in another */
+        assert_int_equal(write_file_atomic(f1, "{ \"version\": 1, \"defaults\": { \"max_scratch_cover\": \"8G\" } }", 59, 0644), 0);
+        assert_int_equal(write_file_atomic(f2, "{ \"version\": 1, \"rules\": [ { \"id\": \"big\", \"match\": {}, \"scratch_cover\": \"16G\" } ] }", 83, 0644), 0);
+        char *both[] = { f1, f2, NULL };
+        assert_int_equal(policy_load_files(both, &p, &errors), -EINVAL);
+        assert_int_equal(errors.n_errors, 1);
+        assert_string_equal(errors.errors[0].file, f2);
+        assert_non_null(strstr(errors.errors[0].message, "larger than defaults.max_scratch_cover 8G"));
+        (void) unlink(f1);
+        (void) unlink(f2);
+        (void) rmdir(dir);
+}
+
 static void test_rule_to_json(void **state) {
         _cleanup_(policy_freep) Policy *p = parse_ok(
                 "{ \"version\": 1, \"rules\": [\n"
@@ -1759,7 +1810,9 @@ static void test_rule_to_json(void **state) {
         json_object *o = NULL, *m, *a;
 
         assert_int_equal(rule_to_json(&p->rules[0], &o), 0);
-        assert_int_equal(json_object_object_length(o), 10);
+        assert_int_equal(json_object_object_length(o), 12);
+        assert_json_string(o, "ats", "refuse");
+        assert_false(json_object_get_boolean(get(o, "accept_degraded")));
         assert_json_string(o, "id", "arrays");
         assert_json_string(o, "file", "test.json");
         assert_int_equal(json_object_get_int(get(o, "line")), 2);
@@ -2064,6 +2117,8 @@ int main(void) {
                 cmocka_unit_test(test_policy_to_json),
                 cmocka_unit_test(test_policy_to_json_default),
                 cmocka_unit_test(test_rule_to_json),
+                cmocka_unit_test(test_accept_fields_and_max_cover),
+                cmocka_unit_test(test_cover_above_max_refused),
                 cmocka_unit_test(test_policy_json_reparses),
                 cmocka_unit_test(test_locator_positions),
                 cmocka_unit_test(test_locator_duplicates),

@@ -5,7 +5,8 @@
  * The engine does every side effect through QuarantineOps, so these tests hand it a fake: a plain
  * in-memory model of the machine rather than cmocka's check_expected()/will_return(). Per PCI function
  * it knows the bound driver, driver_override, the bus-master bit, and whether the VFIO cdev is open,
- * bound to an iommufd and attached to which IOAS; per IOMMU group the default domain type; it hands out
+ * bound to an iommufd and attached to which IOAS (none: the kernel's blocking domain, which is blocked
+ * mode); per IOMMU group the default domain type and name; it hands out
  * the fds and object ids. It enforces the kernel rules the engine relies on (driver_override decides
  * what probes and binds, a group's type changes only while all its members are unbound, unbinding
  * vfio-pci from a device whose cdev is open would hang, a group with a member on a DMA-API driver
@@ -53,20 +54,26 @@ typedef struct FakeSlot {
         bool bus_master;
         bool bound; /* its cdev is bound to an iommufd */
         uint32_t dev_id;
-        uint32_t pt; /* attached IOAS; 0: none */
-        unsigned attaches, replaces, resets;
+        uint32_t pt; /* attached IOAS; 0: none (bound: the kernel's blocking domain) */
+        unsigned attaches, replaces, detaches, resets;
         bool reset_works; /* VFIO_DEVICE_FLAGS_RESET */
-        bool vmm_open; /* some VMM has the cdev open and bound */
+        bool vmm_open; /* some VMM has the cdev open and bound (vfio-pci has it enabled) */
+        bool enabled; /* sysfs "enable" > 0 for another reason */
 
         /* failure knobs */
         int cdev_open_error;
         int bind_error;
         bool probe_refuses; /* vfio-pci does not bind on drivers_probe */
+        int unbind_error; /* unbinding any driver from it fails */
+        int override_clear_error; /* clearing its driver_override fails */
+        int config_write_error; /* writes through the VFIO config region fail */
+        bool bus_master_sticky; /* ... or "succeed" and the bit stays set (read back) */
 } FakeSlot;
 
 typedef struct FakeGroup {
         int id;
         char *type;
+        const char *name; /* sysfs iommu_groups/N/name; NULL: no such file */
 } FakeGroup;
 
 typedef struct FakeFd {
@@ -76,7 +83,8 @@ typedef struct FakeFd {
 } FakeFd;
 
 typedef struct FakeExtend {
-        uint64_t from, cover;
+        uint64_t from, cover, alignment;
+        size_t misaligned; /* steps not aligned to the IOAS's IOVA alignment */
         IovaRange *allowed;
         size_t n_allowed;
         unsigned attached; /* devices attached to the scratch IOAS when it was called */
@@ -94,9 +102,11 @@ typedef struct Fake {
         uint32_t next_id;
         IovaRange iova_ranges[4];
         size_t n_iova_ranges;
+        uint64_t iova_alignment; /* out_iova_alignment of IOMMU_IOAS_IOVA_RANGES */
         FakeExtend extends[8];
         size_t n_extends;
         uint8_t *scratch_mem;
+        bool no_huge; /* no free huge page: scratch_alloc falls back to a 4 KiB page */
         uint64_t now;
         char **log;
 
@@ -108,6 +118,9 @@ typedef struct Fake {
         int host_bind_error; /* binding a driver other than vfio-pci fails */
         bool host_bind_silent; /* ... or "succeeds" without binding */
         int override_clear_error;
+        int detach_error;
+        int disable_bus_master_error; /* sysfs config writes refused (-EPERM: kernel lockdown) */
+        int group_name_error;
 } Fake;
 
 static void fake_log(Fake *f, const char *fmt, ...) _printf_(2, 3);
@@ -217,6 +230,7 @@ static void fake_init(Fake *f, const Topology *t) {
         }
         f->iova_ranges[0] = (IovaRange) { 0, MAX48 };
         f->n_iova_ranges = 1;
+        f->iova_alignment = UINT64_C(4096);
 }
 
 static void fake_done(Fake *f) {
@@ -258,6 +272,8 @@ static int fake_set_driver_override(void *ud, const char *slot, const char *driv
                 return -ENODEV;
         if (!driver && f->override_clear_error)
                 return f->override_clear_error;
+        if (!driver && s->override_clear_error)
+                return s->override_clear_error;
         free(s->override);
         s->override = NULL;
         if (driver)
@@ -272,6 +288,8 @@ static int fake_unbind(void *ud, const char *slot, const char *driver) {
         fake_log(f, "unbind %s %s", slot, driver);
         if (!s || !s->driver || !streq(s->driver, driver))
                 return -ENODEV;
+        if (s->unbind_error)
+                return s->unbind_error;
         if (streq(driver, "vfio-pci") && (fake_slot_fd(f, s) >= 0 || s->vmm_open))
                 fail_msg("unbinding %s from vfio-pci while its cdev is open would hang", slot);
         free(s->driver);
@@ -359,7 +377,30 @@ static int fake_disable_bus_master(void *ud, const char *slot) {
         fake_log(f, "disable_bus_master %s", slot);
         if (!s)
                 return -ENODEV;
+        if (f->disable_bus_master_error)
+                return f->disable_bus_master_error;
         s->bus_master = false;
+        return 0;
+}
+
+static int fake_enabled(void *ud, const char *slot, bool *ret) {
+        FakeSlot *s = fake_slot(ud, slot);
+
+        if (!s)
+                return -ENODEV;
+        *ret = s->vmm_open || s->enabled;
+        return 0;
+}
+
+static int fake_group_name(void *ud, int group, char **ret) {
+        Fake *f = ud;
+        FakeGroup *g = fake_group(f, group);
+
+        if (f->group_name_error)
+                return f->group_name_error;
+        *ret = NULL;
+        if (g && g->name)
+                assert_non_null(*ret = strdup(g->name));
         return 0;
 }
 
@@ -385,7 +426,8 @@ static int fake_ioas_alloc(void *ud, int iommufd, uint32_t *ret) {
         return 0;
 }
 
-static int fake_ioas_iova_ranges(void *ud, int iommufd, uint32_t ioas, IovaRange **ret, size_t *ret_n) {
+static int fake_ioas_iova_ranges(void *ud, int iommufd, uint32_t ioas, IovaRange **ret, size_t *ret_n,
+                                 uint64_t *ret_alignment) {
         Fake *f = ud;
         IovaRange *v;
 
@@ -395,6 +437,8 @@ static int fake_ioas_iova_ranges(void *ud, int iommufd, uint32_t ioas, IovaRange
         memcpy(v, f->iova_ranges, f->n_iova_ranges * sizeof(IovaRange));
         *ret = v;
         *ret_n = f->n_iova_ranges;
+        if (ret_alignment)
+                *ret_alignment = f->iova_alignment;
         return 0;
 }
 
@@ -406,8 +450,8 @@ static int fake_scratch_alloc(void *ud, Scratch *s) {
         assert_non_null(f->scratch_mem = malloc(SCRATCH_HUGE_SIZE));
         memset(f->scratch_mem, 0xaa, SCRATCH_HUGE_SIZE); /* not zeroed: the engine must zero it */
         s->va = f->scratch_mem;
-        s->size = SCRATCH_HUGE_SIZE;
-        s->huge = true;
+        s->size = f->no_huge ? SCRATCH_SMALL_SIZE : SCRATCH_HUGE_SIZE;
+        s->huge = !f->no_huge;
         return 0;
 }
 
@@ -422,7 +466,7 @@ static int fake_scratch_extend(void *ud, Scratch *s, int iommufd, uint64_t cover
         fake_log(f, "scratch_extend %" PRIu64, cover);
         assert_true(f->n_extends < ELEMENTSOF(f->extends));
         x = &f->extends[f->n_extends++];
-        *x = (FakeExtend) { .from = s->covered, .cover = cover, .n_allowed = n };
+        *x = (FakeExtend) { .from = s->covered, .cover = cover, .alignment = s->alignment, .n_allowed = n };
         assert_non_null(x->allowed = calloc(n ?: 1, sizeof(IovaRange)));
         memcpy(x->allowed, allowed, n * sizeof(IovaRange));
         FOREACH_ARRAY(sl, f->slots, f->n_slots)
@@ -431,9 +475,21 @@ static int fake_scratch_extend(void *ud, Scratch *s, int iommufd, uint64_t cover
 
         if (f->scratch_extend_error)
                 return f->scratch_extend_error;
-        r = scratch_plan(s->covered, cover, allowed, n, s->size, &source, &steps, &n_steps);
+        /* as scratch_extend(): the 4 KiB fallback page covers at most SCRATCH_SMALL_MAX_COVER */
+        if (!s->huge && cover > SCRATCH_SMALL_MAX_COVER)
+                cover = SCRATCH_SMALL_MAX_COVER;
+        if (cover <= s->covered)
+                return 0;
+        r = scratch_plan_aligned(s->covered, cover, allowed, n, s->size, s->alignment, &source, &steps, &n_steps);
         if (r < 0)
                 return r;
+        /* the kernel refuses an IOVA or length not aligned to the IOMMU's page (what the IOAS reported) */
+        FOREACH_ARRAY(st, steps, n_steps)
+                if (st->dst % f->iova_alignment || st->length % f->iova_alignment ||
+                    (st->kind == SCRATCH_STEP_COPY && st->src % f->iova_alignment))
+                        x->misaligned++;
+        if (x->misaligned > 0)
+                return -EINVAL;
         s->source = source;
         s->covered = cover;
         s->ioctls += n_steps;
@@ -493,10 +549,32 @@ static int fake_attach(void *ud, int device_fd, uint32_t pt) {
                 return -EINVAL;
         if (!fake_ioas_exists(f, pt))
                 return -ENOENT;
+        /* the devices of a group share one domain: all attached ones to the same page table */
+        FOREACH_ARRAY(m, f->slots, f->n_slots)
+                if (m != s && s->group >= 0 && m->group == s->group && m->pt != 0 && m->pt != pt)
+                        return -EINVAL;
         if (s->pt != 0)
                 s->replaces++;
         s->attaches++;
         s->pt = pt;
+        return 0;
+}
+
+static int fake_detach(void *ud, int device_fd) {
+        Fake *f = ud;
+        FakeSlot *s = fake_device(f, device_fd);
+
+        if (!s)
+                return -EBADF;
+        fake_log(f, "detach %s", s->slot);
+        if (f->detach_error)
+                return f->detach_error;
+        if (!s->bound)
+                return -EINVAL; /* an unbound cdev grants no ioctl but BIND */
+        if (s->pt == 0)
+                return 0; /* on the blocking domain already: a no-op */
+        s->pt = 0;
+        s->detaches++;
         return 0;
 }
 
@@ -543,8 +621,11 @@ static int fake_config_write(void *ud, int device_fd, uint32_t offset, const voi
         if (offset != 4 || size != 2)
                 return -EINVAL;
         fake_log(f, "config_write %s", s->slot);
+        if (s->config_write_error)
+                return s->config_write_error;
         memcpy(&cmd, buf, 2);
-        s->bus_master = cmd & 0x4;
+        if (!s->bus_master_sticky)
+                s->bus_master = cmd & 0x4;
         return 0;
 }
 
@@ -563,7 +644,7 @@ static void fake_close(void *ud, int fd) {
         FakeSlot *s = &f->slots[x->slot];
         fake_log(f, "close %s", s->slot);
         if (fake_slot_fd(f, s) < 0) {
-                /* the last fd of the cdev: the kernel unbinds it from the iommufd */
+                /* the last fd of the cdev: the kernel unbinds it from the iommufd (and detaches it) */
                 s->bound = false;
                 s->pt = 0;
         }
@@ -584,6 +665,8 @@ static const QuarantineOps fake_ops = {
         .set_group_type = fake_set_group_type,
         .iommu_group = fake_iommu_group,
         .disable_bus_master = fake_disable_bus_master,
+        .enabled = fake_enabled,
+        .group_name = fake_group_name,
         .iommufd_open = fake_iommufd_open,
         .ioas_alloc = fake_ioas_alloc,
         .ioas_iova_ranges = fake_ioas_iova_ranges,
@@ -592,6 +675,7 @@ static const QuarantineOps fake_ops = {
         .cdev_open = fake_cdev_open,
         .bind_iommufd = fake_bind_iommufd,
         .attach = fake_attach,
+        .detach = fake_detach,
         .get_info = fake_get_info,
         .reset = fake_reset,
         .config_read = fake_config_read,
@@ -752,6 +836,22 @@ static int quarantine(Fixture *x, char **slots, QuarantineMode mode, uint64_t co
         return quarantine_full(x, slots, mode, cover, NULL, false, NULL);
 }
 
+static int set_mode(Fixture *x, char **slots, QuarantineMode mode, uint64_t cover) {
+        QuarantineRequest req = { .slots = slots, .mode = mode, .cover = cover };
+        return engine_set_mode(x->e, x->t, &req, &x->err);
+}
+
+/* The topology's PCI function (to change what the snapshot says, e.g. give it an ATS capability). */
+static PciDevice *pci_of(Fixture *x, const char *slot) {
+        PciAddress a;
+        const PciDevice *d;
+
+        assert_int_equal(pci_address_parse(slot, &a), 0);
+        d = topology_find_device(x->t, &a);
+        assert_non_null(d);
+        return (PciDevice *) d;
+}
+
 #define assert_ok(x, expr)                                                                               \
         do {                                                                                             \
                 int _r = (expr);                                                                         \
@@ -779,6 +879,7 @@ static void assert_error_cleared(const EngineError *err) {
         assert_int_equal(err->error, 0);
         assert_null(err->device);
         assert_null(err->message);
+        assert_null(err->failed);
 }
 
 static HeldDevice *held(Fixture *x, const char *slot) {
@@ -794,8 +895,10 @@ static FakeSlot *slot_of(Fixture *x, const char *slot) {
         return s;
 }
 
-/* A device the engine holds in quarantine: its fd is the open, bound cdev attached to pt_id. */
-static void assert_quarantined(Fixture *x, const char *slot, QuarantineMode mode) {
+/* A device the engine holds: its fd is the open cdev, bound to the iommufd. blocked: attached to nothing,
+ * and neither is any member of its group (the group shares one domain: only then is it on the kernel's
+ * blocking domain, where ATS is off and every DMA faults). scratch-page: attached to the scratch IOAS. */
+static void assert_held_in(Fixture *x, const char *slot, QuarantineMode mode) {
         HeldDevice *h = held(x, slot);
         FakeSlot *s = slot_of(x, slot);
 
@@ -805,12 +908,33 @@ static void assert_quarantined(Fixture *x, const char *slot, QuarantineMode mode
         assert_int_equal(h->fd, fake_slot_fd(&x->fake, s));
         assert_true(s->bound);
         assert_int_equal(h->dev_id, s->dev_id);
-        assert_true(h->pt_id != 0);
         assert_int_equal(h->pt_id, s->pt);
-        assert_int_equal(h->pt_id, mode == QUARANTINE_MODE_BLOCKED ? x->e->blocked_ioas : x->e->scratch.ioas);
+        if (mode == QUARANTINE_MODE_BLOCKED) {
+                assert_int_equal(h->pt_id, 0);
+                FOREACH_ARRAY(m, x->fake.slots, x->fake.n_slots)
+                        if (s->group >= 0 && m->group == s->group && m->pt != 0)
+                                fail_msg("%s is blocked, but its group mate %s is attached to %" PRIu32 ": the group "
+                                         "is on that domain",
+                                         s->slot, m->slot, m->pt);
+                assert_int_equal(h->cover, 0);
+        } else {
+                assert_true(h->pt_id != 0);
+                assert_int_equal(h->pt_id, x->e->scratch.ioas);
+                assert_true(h->cover > 0);
+                assert_true(h->cover <= h->cover_wanted);
+        }
         assert_string_equal(strna(s->driver), "vfio-pci");
         assert_string_equal(strna(s->override), "vfio-pci");
-        assert_false(s->bus_master);
+}
+
+/* ... with every protection in place: bus mastering off, nothing degraded. */
+static void assert_quarantined(Fixture *x, const char *slot, QuarantineMode mode) {
+        HeldDevice *h = held(x, slot);
+
+        assert_held_in(x, slot, mode);
+        assert_false(slot_of(x, slot)->bus_master);
+        assert_int_equal(h->bus_master_error, 0);
+        assert_int_equal(h->degraded & ~(unsigned) DEGRADED_GROUP_TYPE, 0); /* the passthrough tests check that bit */
 }
 
 /* Fail closed: a device that did not get into quarantine is not recorded as held, has no open fd, and
@@ -818,6 +942,10 @@ static void assert_quarantined(Fixture *x, const char *slot, QuarantineMode mode
 static void assert_failed_closed(Fixture *x, const char *slot) {
         FakeSlot *s = slot_of(x, slot);
 
+        if (!strv_contains(x->err.failed, s->slot)) {
+                log_dump(&x->fake);
+                fail_msg("%s is not listed in err->failed", s->slot);
+        }
         assert_null(engine_find(x->e, slot));
         assert_int_equal(fake_slot_fd(&x->fake, s), -EBADF);
         assert_false(s->bound);
@@ -833,7 +961,6 @@ static void assert_failed_closed(Fixture *x, const char *slot) {
 static void test_quarantine_unbound_blocked(void **state) {
         Fixture *x = *state;
         _cleanup_strv_free_ char **taken = NULL;
-        char attach[64];
 
         x->fake.now = 1234567;
         assert_ok(x, quarantine_full(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0, NULL, false, &taken));
@@ -841,10 +968,12 @@ static void test_quarantine_unbound_blocked(void **state) {
         assert_int_equal(strv_length(taken), 1);
         assert_string_equal(taken[0], "0000:00:02.0");
 
-        snprintf(attach, sizeof(attach), "attach 0000:00:02.0 %" PRIu32, x->e->blocked_ioas);
         assert_log_order(&x->fake, 0,
                          SLOTS("iommufd_open", "override 0000:00:02.0 vfio-pci", "probe 0000:00:02.0",
-                               "cdev_open 0000:00:02.0", "bind_iommufd 0000:00:02.0", attach));
+                               "cdev_open 0000:00:02.0", "bind_iommufd 0000:00:02.0"));
+        /* blocked is the kernel's blocking domain: bound, attached to nothing (no IOAS at all) */
+        assert_int_equal(log_count(&x->fake, 0, "attach "), 0);
+        assert_int_equal(log_count(&x->fake, 0, "ioas_alloc "), 0);
         assert_int_equal(log_count(&x->fake, 0, "unbind "), 0);
         assert_int_equal(log_count(&x->fake, 0, "disable_bus_master "), 0);
         assert_int_equal(log_count(&x->fake, 0, "config_write "), 0); /* bus mastering was off already */
@@ -862,17 +991,24 @@ static void test_quarantine_unbound_blocked(void **state) {
         assert_int_equal(x->e->iommufd, fake_iommufd(&x->fake));
 }
 
-static void test_quarantine_blocked_ioas_shared(void **state) {
+/* Issue 8, item 1: blocked never attaches (an attach to any paging domain, even an empty IOAS, turns
+ * ATS on); the old engine attached every blocked device to a shared empty IOAS. */
+static void test_quarantine_blocked_not_attached(void **state) {
         Fixture *x = *state;
 
         assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
-        assert_ok(x, quarantine(x, SLOTS("00:03.0"), QUARANTINE_MODE_BLOCKED, 0));
-        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
-        assert_quarantined(x, "00:03.0", QUARANTINE_MODE_BLOCKED);
-        assert_int_equal(held(x, "00:02.0")->pt_id, held(x, "00:03.0")->pt_id);
-        assert_int_equal(log_count(&x->fake, 0, "ioas_alloc "), 1);
+        assert_ok(x, quarantine(x, SLOTS("00:1f.2"), QUARANTINE_MODE_BLOCKED, 0)); /* a group of three */
+        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0));
+        STRV_FOREACH(slot, SLOTS("00:02.0", "00:1f.0", "00:1f.2", "00:1f.3", "00:04.0")) {
+                assert_quarantined(x, *slot, QUARANTINE_MODE_BLOCKED);
+                assert_int_equal(slot_of(x, *slot)->attaches, 0);
+        }
+        assert_int_equal(log_count(&x->fake, 0, "attach "), 0);
+        assert_int_equal(log_count(&x->fake, 0, "ioas_alloc "), 0);
+        assert_int_equal(log_count(&x->fake, 0, "scratch_"), 0);
         assert_int_equal(log_count(&x->fake, 0, "iommufd_open"), 1);
-        assert_true(held(x, "00:02.0")->dev_id != held(x, "00:03.0")->dev_id);
+        assert_int_equal(x->fake.n_ioas, 0);
+        assert_true(held(x, "00:02.0")->dev_id != held(x, "00:04.0")->dev_id);
 }
 
 static void test_quarantine_clears_bus_master(void **state) {
@@ -982,7 +1118,9 @@ static void test_scratch_default_cover(void **state) {
         assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, 0));
         assert_quarantined(x, "00:02.0", QUARANTINE_MODE_SCRATCH_PAGE);
         assert_int_equal(held(x, "00:02.0")->cover, POLICY_DEFAULT_SCRATCH_COVER);
-        assert_int_equal(x->e->blocked_ioas, 0);
+        assert_int_equal(held(x, "00:02.0")->cover_wanted, POLICY_DEFAULT_SCRATCH_COVER);
+        assert_int_equal(held(x, "00:02.0")->degraded, 0);
+        assert_int_equal(log_count(&x->fake, 0, "ioas_alloc "), 1); /* only the scratch IOAS */
 
         /* The device is attached to the still-empty IOAS before anything is mapped. */
         snprintf(attach, sizeof(attach), "attach 0000:00:02.0 %" PRIu32, x->e->scratch.ioas);
@@ -1064,16 +1202,19 @@ static void test_set_mode_replaces(void **state) {
         fd = held(x, "00:02.0")->fd;
         mark = log_len(&x->fake);
 
-        assert_ok(x, engine_set_mode(x->e, x->t, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16, &x->err));
+        /* blocked → scratch-page: from the blocking domain straight onto the scratch IOAS */
+        assert_ok(x, set_mode(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
         assert_quarantined(x, "00:02.0", QUARANTINE_MODE_SCRATCH_PAGE);
         assert_int_equal(held(x, "00:02.0")->fd, fd);
-        assert_int_equal(s->replaces, 1);
+        assert_int_equal(s->attaches, 1);
         assert_int_equal(held(x, "00:02.0")->cover, M16);
 
-        assert_ok(x, engine_set_mode(x->e, x->t, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0, &x->err));
+        /* scratch-page → blocked: a detach, back to the blocking domain */
+        assert_ok(x, set_mode(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
         assert_quarantined(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
         assert_int_equal(held(x, "00:02.0")->fd, fd);
-        assert_int_equal(s->replaces, 2);
+        assert_int_equal(s->detaches, 1);
+        assert_int_equal(s->attaches, 1);
 
         /* never outside quarantine: no close, no reopen, no rebind, no sysfs write */
         assert_int_equal(log_count(&x->fake, mark, "close "), 0);
@@ -1093,7 +1234,8 @@ static void test_requarantine_other_mode_replaces(void **state) {
         assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
         assert_quarantined(x, "00:04.0", QUARANTINE_MODE_SCRATCH_PAGE);
         assert_int_equal(held(x, "00:04.0")->fd, fd);
-        assert_int_equal(slot_of(x, "00:04.0")->replaces, 1);
+        assert_int_equal(slot_of(x, "00:04.0")->attaches, 1);
+        assert_int_equal(log_count(&x->fake, mark, "bind_iommufd "), 0);
         assert_int_equal(log_count(&x->fake, mark, "close "), 0);
         assert_int_equal(sysfs_writes(&x->fake, mark), 0);
         assert_string_equal(strna(held(x, "00:04.0")->host_driver), "e1000e");
@@ -1107,9 +1249,9 @@ static void test_set_mode_same_is_noop(void **state) {
         assert_ok(x, quarantine(x, SLOTS("00:03.0"), QUARANTINE_MODE_SCRATCH_PAGE, M64));
         mark = log_len(&x->fake);
 
-        assert_ok(x, engine_set_mode(x->e, x->t, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0, &x->err));
+        assert_ok(x, set_mode(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
         assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
-        assert_ok(x, engine_set_mode(x->e, x->t, SLOTS("00:03.0"), QUARANTINE_MODE_SCRATCH_PAGE, M64, &x->err));
+        assert_ok(x, set_mode(x, SLOTS("00:03.0"), QUARANTINE_MODE_SCRATCH_PAGE, M64));
         assert_ok(x, quarantine(x, SLOTS("00:03.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16)); /* a smaller cover */
         assert_int_equal(log_len(&x->fake), mark);
         assert_int_equal(held(x, "00:03.0")->cover, M64);
@@ -1118,7 +1260,7 @@ static void test_set_mode_same_is_noop(void **state) {
 static void test_set_mode_not_held(void **state) {
         Fixture *x = *state;
 
-        assert_error(x, engine_set_mode(x->e, x->t, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, 0, &x->err), -ENOENT,
+        assert_error(x, set_mode(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, 0), -ENOENT,
                      ENGINE_ERROR_NOT_HELD, "00:02.0", "not in quarantine");
 }
 
@@ -1128,7 +1270,7 @@ static void test_set_mode_released(void **state) {
         /* a device released to a guest is not ours to switch */
         assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
         assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("00:02.0"), NULL, &x->err));
-        assert_error(x, engine_set_mode(x->e, x->t, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, 0, &x->err), -ENOENT,
+        assert_error(x, set_mode(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, 0), -ENOENT,
                      ENGINE_ERROR_NOT_HELD, NULL, "not in quarantine");
 }
 
@@ -1366,15 +1508,32 @@ static void assert_busy_left_alone(Fixture *x, const char *slot) {
         assert_true(log_find(&x->fake, 0, "disable_bus_master %s", s->slot) < 0);
 }
 
-static void test_bind_einval_busy(void **state) {
+/* Issue 8, item 4: EINVAL from BIND while vfio-pci has the device enabled: someone else has it open
+ * (a VMM): BUSY, and its bus mastering is left alone. */
+static void test_bind_einval_enabled_busy(void **state) {
+        Fixture *x = *state;
+
+        slot_of(x, "00:02.0")->bind_error = -EINVAL;
+        slot_of(x, "00:02.0")->enabled = true;
+        slot_of(x, "00:02.0")->bus_master = true;
+        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0), -EBUSY, ENGINE_ERROR_BUSY,
+                     "0000:00:02.0", "another VFIO file");
+        assert_busy_left_alone(x, "00:02.0");
+        assert_true(slot_of(x, "00:02.0")->bus_master);
+        assert_false(strv_contains(x->err.failed, "0000:00:02.0"));
+}
+
+/* ... and while nobody has it enabled: the IOMMU cannot block it (RMRR, no coherency). The old engine
+ * called that BUSY and left the device on vfio-pci with bus mastering on and nobody holding it. */
+static void test_bind_einval_not_enabled_not_isolatable(void **state) {
         Fixture *x = *state;
 
         slot_of(x, "00:02.0")->bind_error = -EINVAL;
         slot_of(x, "00:02.0")->bus_master = true;
-        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0), -EBUSY, ENGINE_ERROR_BUSY,
-                     "0000:00:02.0", "already open");
-        assert_busy_left_alone(x, "00:02.0");
-        assert_true(slot_of(x, "00:02.0")->bus_master);
+        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0), -EINVAL,
+                     ENGINE_ERROR_NOT_ISOLATABLE, "0000:00:02.0", "cannot block it");
+        assert_failed_closed(x, "00:02.0");
+        assert_int_equal(strv_length(x->err.failed), 1);
 }
 
 static void test_bind_ebusy_busy(void **state) {
@@ -1466,8 +1625,8 @@ static void test_attach_fails_stays_bound(void **state) {
 
         x->fake.attach_error = -ENOSPC;
         slot_of(x, "00:02.0")->bus_master = true;
-        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0), -ENOSPC, ENGINE_ERROR_SYSTEM,
-                     "0000:00:02.0", "Failed to attach 0000:00:02.0 to the blocked IOAS");
+        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16), -ENOSPC,
+                     ENGINE_ERROR_SYSTEM, "0000:00:02.0", "Failed to attach 0000:00:02.0 to the scratch-page IOAS");
         /* Bound to iommufd but not attached: the kernel keeps the group on its blocking domain, so the
          * engine keeps the device (and its fd) in quarantine rather than let it go. */
         h = held(x, "00:02.0");
@@ -1478,9 +1637,12 @@ static void test_attach_fails_stays_bound(void **state) {
         assert_true(slot_of(x, "00:02.0")->bound);
         assert_false(slot_of(x, "00:02.0")->bus_master);
 
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
+        assert_false(strv_contains(x->err.failed, "0000:00:02.0"));
+
         /* and a retry attaches it */
         x->fake.attach_error = 0;
-        assert_ok(x, engine_set_mode(x->e, x->t, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16, &x->err));
+        assert_ok(x, set_mode(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
         assert_quarantined(x, "00:02.0", QUARANTINE_MODE_SCRATCH_PAGE);
 }
 
@@ -1502,10 +1664,14 @@ static void test_scratch_extend_fails(void **state) {
         assert_int_equal(h->mode, QUARANTINE_MODE_SCRATCH_PAGE);
         assert_int_equal(h->pt_id, x->e->scratch.ioas);
         assert_int_equal(h->cover, 0);
+        assert_int_equal(h->cover_wanted, M16);
+        assert_true(h->degraded & DEGRADED_SCRATCH_COVER);
         assert_int_equal(slot_of(x, "00:02.0")->pt, x->e->scratch.ioas);
         x->fake.scratch_extend_error = 0;
-        assert_ok(x, engine_set_mode(x->e, x->t, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0, &x->err));
-        assert_int_equal(slot_of(x, "00:02.0")->pt, x->e->blocked_ioas);
+        assert_ok(x, set_mode(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_true(log_find(&x->fake, 0, "detach 0000:00:02.0") >= 0);
+        assert_int_equal(slot_of(x, "00:02.0")->pt, 0);
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
 }
 
 /* ---- identity default domains (passthrough snapshot) ---------------------------------------------- */
@@ -1547,6 +1713,7 @@ static void test_identity_group_switched_once(void **state) {
         assert_true(held(x, "00:1f.0")->group_type_changed);
         assert_true(held(x, "00:1f.2")->group_type_changed);
         assert_true(held(x, "00:1f.3")->group_type_changed);
+        assert_int_equal(held(x, "00:1f.3")->degraded, 0);
         mark = log_len(&x->fake);
         assert_ok(x, engine_release_host(x->e, x->t, SLOTS("00:1f.3"), NULL, &x->err));
         assert_int_equal(log_count(&x->fake, mark, "set_group_type "), 1);
@@ -1554,16 +1721,32 @@ static void test_identity_group_switched_once(void **state) {
         assert_int_equal(x->e->n_devices, 0);
 }
 
+/* Issue 8, item 2: the switch of an identity default domain to DMA fails (EINVAL where the IOMMU
+ * driver forces identity, EBUSY...): the quarantine itself holds (the device is bound, blocked), but
+ * the protection for when nobody holds it is missing, and that is recorded on the device instead of
+ * dropped (the old engine ignored it). */
 static void test_identity_set_group_type_fails(void **state) {
         Fixture *x = *state;
+        _cleanup_free_ char *why = NULL;
+        _cleanup_strv_free_ char **names = NULL;
+        HeldDevice *h;
         size_t mark;
 
         x->fake.set_group_type_error = -EBUSY;
         assert_ok(x, quarantine(x, SLOTS("00:05.0"), QUARANTINE_MODE_BLOCKED, 0));
         assert_error_cleared(&x->err);
         assert_quarantined(x, "00:05.0", QUARANTINE_MODE_BLOCKED);
-        assert_false(held(x, "00:05.0")->group_type_changed);
         assert_string_equal(fake_group(&x->fake, 3)->type, "identity");
+        h = held(x, "00:05.0");
+        assert_false(h->group_type_changed);
+        assert_int_equal(h->degraded, DEGRADED_GROUP_TYPE);
+        assert_int_equal(h->group_type_error, -EBUSY);
+        assert_int_equal(degradation_to_strv(h->degraded, &names), 0);
+        assert_int_equal(strv_length(names), 1);
+        assert_string_equal(names[0], "group-type");
+        assert_non_null(why = degradation_explain(h));
+        assert_non_null(strstr(why, "identity"));
+        assert_non_null(strstr(why, strerror(EBUSY)));
 
         x->fake.set_group_type_error = 0;
         mark = log_len(&x->fake);
@@ -1637,8 +1820,9 @@ static void test_release_host(void **state) {
         assert_error_cleared(&x->err);
         assert_int_equal(strv_length(released), 1);
         assert_string_equal(released[0], "0000:00:04.0");
+        /* driver_override is cleared while the device is still held */
         assert_log_order(&x->fake, mark,
-                         SLOTS("close 0000:00:04.0", "override 0000:00:04.0 (null)", "unbind 0000:00:04.0 vfio-pci",
+                         SLOTS("override 0000:00:04.0 (null)", "close 0000:00:04.0", "unbind 0000:00:04.0 vfio-pci",
                                "bind 0000:00:04.0 e1000e"));
         assert_int_equal(fake_slot_fd(&x->fake, slot_of(x, "00:04.0")), -EBADF);
         assert_null(slot_of(x, "00:04.0")->override);
@@ -1668,32 +1852,46 @@ static void test_release_host_not_held(void **state) {
         assert_int_equal(log_len(&x->fake), 0);
 }
 
-/* The remembered driver does not bind again. What the code does: the device is out of quarantine
- * (fd closed, driver_override cleared, off vfio-pci), so it is forgotten all the same and listed in
- * *ret_released; the error names the driver and says it is unbound now. */
+/* Issue 8, item 6: the remembered driver does not bind again. The old engine forgot the device,
+ * unbound and owned by nobody; now the group is taken back into quarantine, in the mode it had, with
+ * the driver still remembered, and the message says so. */
 static void test_release_host_driver_bind_fails(void **state) {
         Fixture *x = *state;
         _cleanup_strv_free_ char **released = NULL;
+        size_t mark;
 
         assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0));
         x->fake.host_bind_error = -ENODEV;
+        mark = log_len(&x->fake);
         assert_error(x, engine_release_host(x->e, x->t, SLOTS("00:04.0"), &released, &x->err), -ENODEV,
                      ENGINE_ERROR_SYSTEM, "0000:00:04.0", "'e1000e' did not bind again");
-        assert_non_null(strstr(x->err.message, "it is unbound now"));
-        assert_null(engine_find(x->e, "00:04.0"));
-        assert_int_equal(strv_length(released), 1);
-        assert_null(slot_of(x, "00:04.0")->driver);
-        assert_null(slot_of(x, "00:04.0")->override);
+        assert_non_null(strstr(x->err.message, "taken back into quarantine (blocked)"));
+        assert_null(released);
+        assert_null(x->err.failed);
+        assert_log_order(&x->fake, mark,
+                         SLOTS("close 0000:00:04.0", "unbind 0000:00:04.0 vfio-pci", "bind 0000:00:04.0 e1000e",
+                               "override 0000:00:04.0 vfio-pci", "probe 0000:00:04.0", "bind_iommufd 0000:00:04.0"));
+        assert_quarantined(x, "00:04.0", QUARANTINE_MODE_BLOCKED);
+        assert_string_equal(strna(held(x, "00:04.0")->host_driver), "e1000e");
+        assert_int_equal(x->e->n_devices, 1);
+
+        /* and once the driver can bind, a release works */
+        x->fake.host_bind_error = 0;
+        assert_ok(x, engine_release_host(x->e, x->t, SLOTS("00:04.0"), NULL, &x->err));
+        assert_string_equal(strna(slot_of(x, "00:04.0")->driver), "e1000e");
+        assert_int_equal(x->e->n_devices, 0);
 }
 
 static void test_release_host_driver_does_not_stick(void **state) {
         Fixture *x = *state;
 
-        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
         x->fake.host_bind_silent = true; /* bind "works", yet no driver is bound afterwards */
         assert_error(x, engine_release_host(x->e, x->t, SLOTS("00:04.0"), NULL, &x->err), -ENXIO, ENGINE_ERROR_SYSTEM,
                      "0000:00:04.0", "did not bind again");
-        assert_null(engine_find(x->e, "00:04.0"));
+        assert_non_null(strstr(x->err.message, "taken back into quarantine (scratch-page)"));
+        assert_quarantined(x, "00:04.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_int_equal(held(x, "00:04.0")->cover_wanted, M16);
 }
 
 /* A device released to a guest is taken back first: then vfio-pci can be unbound without waiting for
@@ -1707,8 +1905,8 @@ static void test_release_host_retakes_released(void **state) {
         mark = log_len(&x->fake);
         assert_ok(x, engine_release_host(x->e, x->t, SLOTS("00:04.0"), NULL, &x->err));
         assert_log_order(&x->fake, mark,
-                         SLOTS("cdev_open 0000:00:04.0", "bind_iommufd 0000:00:04.0", "close 0000:00:04.0",
-                               "override 0000:00:04.0 (null)", "unbind 0000:00:04.0 vfio-pci", "bind 0000:00:04.0 e1000e"));
+                         SLOTS("cdev_open 0000:00:04.0", "bind_iommufd 0000:00:04.0", "override 0000:00:04.0 (null)",
+                               "close 0000:00:04.0", "unbind 0000:00:04.0 vfio-pci", "bind 0000:00:04.0 e1000e"));
         assert_string_equal(strna(slot_of(x, "00:04.0")->driver), "e1000e");
         assert_null(engine_find(x->e, "00:04.0"));
 }
@@ -1725,7 +1923,7 @@ static void test_release_host_released_in_use(void **state) {
 
         /* fails cleanly instead of hanging in the unbind (the fake fails the test on such an unbind) */
         assert_error(x, engine_release_host(x->e, x->t, SLOTS("00:04.0"), NULL, &x->err), -EBUSY, ENGINE_ERROR_BUSY,
-                     "0000:00:04.0", "already open");
+                     "0000:00:04.0", "another VFIO file");
         assert_int_equal(log_count(&x->fake, mark, "unbind "), 0);
         assert_true(log_find(&x->fake, mark, "override 0000:00:04.0 (null)") < 0);
         h = held(x, "00:04.0");
@@ -1735,30 +1933,51 @@ static void test_release_host_released_in_use(void **state) {
         assert_string_equal(strna(slot_of(x, "00:04.0")->driver), "vfio-pci");
         /* The device is in use by a VMM: clearing its bus mastering would break the guest's device. */
         assert_true(log_find(&x->fake, mark, "disable_bus_master 0000:00:04.0") < 0);
+        assert_null(x->err.failed);
 }
 
-/* Clearing driver_override fails after the fds were closed: the devices are not held any more, and
- * must not be recorded as quarantined (with no fd) either; a later quarantine takes them again. */
+/* Issue 8, item 6: clearing driver_override fails. It is cleared while the devices are still held, so
+ * they stay in quarantine: same fd, never closed, nothing unbound. The old engine closed the fds first
+ * and left the devices on vfio-pci, owned by nobody. */
 static void test_release_host_override_clear_fails(void **state) {
         Fixture *x = *state;
-        HeldDevice *h;
+        int fd;
         size_t mark;
 
-        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        fd = held(x, "00:04.0")->fd;
         x->fake.override_clear_error = -EIO;
+        mark = log_len(&x->fake);
         assert_error(x, engine_release_host(x->e, x->t, SLOTS("00:04.0"), NULL, &x->err), -EIO, ENGINE_ERROR_SYSTEM,
-                     "0000:00:04.0", "driver_override");
-        h = held(x, "00:04.0");
-        assert_int_equal(h->fd, -EBADF);
-        assert_int_equal(h->state, DEVICE_STATE_RELEASED);
-        assert_string_equal(strna(slot_of(x, "00:04.0")->driver), "vfio-pci");
+                     "0000:00:04.0", "stays in quarantine");
+        assert_int_equal(log_count(&x->fake, mark, "close "), 0);
+        assert_int_equal(log_count(&x->fake, mark, "unbind "), 0);
+        assert_quarantined(x, "00:04.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_int_equal(held(x, "00:04.0")->fd, fd);
+        assert_null(x->err.failed);
 
         x->fake.override_clear_error = 0;
+        assert_ok(x, engine_release_host(x->e, x->t, SLOTS("00:04.0"), NULL, &x->err));
+        assert_string_equal(strna(slot_of(x, "00:04.0")->driver), "e1000e");
+}
+
+/* ... in a group, the second member's clear fails: the first member's override is put back, so that
+ * the whole group stays on vfio-pci, held. */
+static void test_release_host_override_clear_fails_group(void **state) {
+        Fixture *x = *state;
+        size_t mark;
+
+        assert_ok(x, quarantine(x, SLOTS("02:01.0", "02:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        slot_of(x, "02:02.0")->override_clear_error = -EIO;
         mark = log_len(&x->fake);
-        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0));
-        assert_true(log_find(&x->fake, mark, "cdev_open 0000:00:04.0") >= 0);
-        assert_quarantined(x, "00:04.0", QUARANTINE_MODE_BLOCKED);
-        assert_string_equal(strna(held(x, "00:04.0")->host_driver), "e1000e");
+        assert_error(x, engine_release_host(x->e, x->t, SLOTS("02:01.0"), NULL, &x->err), -EIO, ENGINE_ERROR_SYSTEM,
+                     "0000:02:02.0", "stays in quarantine");
+        assert_log_order(&x->fake, mark,
+                         SLOTS("override 0000:02:01.0 (null)", "override 0000:02:02.0 (null)",
+                               "override 0000:02:01.0 vfio-pci"));
+        assert_int_equal(log_count(&x->fake, mark, "close "), 0);
+        assert_quarantined(x, "02:01.0", QUARANTINE_MODE_BLOCKED);
+        assert_quarantined(x, "02:02.0", QUARANTINE_MODE_BLOCKED);
 }
 
 /* Bridge group, both released to a guest, the daemon forgets one (its new owner's business), then
@@ -1800,7 +2019,7 @@ static void test_error_reset_by_every_call(void **state) {
         assert_error_cleared(&x->err);
 
         fail_once(x);
-        assert_ok(x, engine_set_mode(x->e, x->t, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16, &x->err));
+        assert_ok(x, set_mode(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
         assert_error_cleared(&x->err);
 
         fail_once(x);
@@ -1920,7 +2139,6 @@ static void test_persist_roundtrip(void **state) {
 
         assert_int_equal(x->adopted->n_devices, 3);
         assert_int_equal(x->adopted->iommufd, store.fds[0]);
-        assert_int_equal(x->adopted->blocked_ioas, x->e->blocked_ioas);
         assert_int_equal(x->adopted->scratch.ioas, x->e->scratch.ioas);
         assert_int_equal(x->adopted->scratch.covered, M64);
         assert_int_equal(x->adopted->scratch.source, x->e->scratch.source);
@@ -1937,7 +2155,11 @@ static void test_persist_roundtrip(void **state) {
                 assert_int_equal(a->reset_works, h->reset_works);
                 assert_int_equal(a->since, h->since);
                 assert_int_equal(a->cover, h->cover);
+                assert_int_equal(a->cover_wanted, h->cover_wanted);
+                assert_int_equal(a->degraded, h->degraded);
         }
+        /* adopting a blocked device does not touch it */
+        assert_int_equal(log_count(&x->fake, 0, "detach "), 0);
         assert_int_equal(engine_find(x->adopted, "00:02.0")->fd, store.fds[1]);
         assert_int_equal(engine_find(x->adopted, "00:04.0")->fd, store.fds[2]);
         assert_int_equal(engine_find(x->adopted, "00:04.0")->since, 200);
@@ -2026,10 +2248,577 @@ static void test_persist_no_iommufd(void **state) {
         assert_string_equal(lost[0], "0000:00:02.0");
         assert_int_equal(fcntl(fd, F_GETFD), -1);
         assert_int_equal(x->adopted->iommufd, -EBADF);
-        assert_int_equal(x->adopted->blocked_ioas, 0);
+        assert_int_equal(x->adopted->scratch.ioas, 0);
         assert_int_equal(x->adopted->n_devices, 1);
         assert_int_equal(engine_find(x->adopted, "00:03.0")->state, DEVICE_STATE_RELEASED);
         store_done(&store);
+}
+
+/* ---- issue 8: fail closed on real servers ---------------------------------------------------------- */
+
+/* Item 1: scratch-page → blocked is a detach (the kernel goes back to the blocking domain without a
+ * gap), never an attach to some other IOAS; and back to scratch-page is one attach. */
+static void test_set_mode_scratch_to_blocked_detaches(void **state) {
+        Fixture *x = *state;
+        FakeSlot *s = slot_of(x, "00:02.0");
+        HeldDevice *h;
+        int fd;
+        size_t mark;
+
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        fd = held(x, "00:02.0")->fd;
+        mark = log_len(&x->fake);
+
+        assert_ok(x, set_mode(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_error_cleared(&x->err);
+        assert_true(log_find(&x->fake, mark, "detach 0000:00:02.0") >= 0);
+        assert_int_equal(log_count(&x->fake, mark, "attach "), 0);
+        assert_int_equal(log_count(&x->fake, mark, "close "), 0);
+        assert_int_equal(s->detaches, 1);
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
+        h = held(x, "00:02.0");
+        assert_int_equal(h->fd, fd);
+        assert_int_equal(h->cover_wanted, 0);
+
+        /* the same through engine_quarantine() of a held device */
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        mark = log_len(&x->fake);
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_int_equal(log_count(&x->fake, mark, "detach "), 1);
+        assert_int_equal(log_count(&x->fake, mark, "attach "), 0);
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
+        assert_int_equal(held(x, "00:02.0")->fd, fd);
+        assert_int_equal(sysfs_writes(&x->fake, mark), 0);
+}
+
+/* A group: both members detached, so that the group really is on the blocking domain (while one is
+ * attached, the other is on that domain too). */
+static void test_set_mode_group_to_blocked_detaches_all(void **state) {
+        Fixture *x = *state;
+
+        assert_ok(x, quarantine(x, SLOTS("02:01.0", "02:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        assert_quarantined(x, "02:01.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_quarantined(x, "02:02.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_ok(x, set_mode(x, SLOTS("02:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_quarantined(x, "02:01.0", QUARANTINE_MODE_BLOCKED);
+        assert_quarantined(x, "02:02.0", QUARANTINE_MODE_BLOCKED);
+        assert_int_equal(log_count(&x->fake, 0, "detach "), 2);
+}
+
+static void test_set_mode_detach_fails(void **state) {
+        Fixture *x = *state;
+
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        x->fake.detach_error = -EIO;
+        assert_error(x, set_mode(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0), -EIO, ENGINE_ERROR_SYSTEM,
+                     "0000:00:02.0", "stays in scratch-page mode");
+        /* what is true is recorded: still on the scratch IOAS */
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_int_equal(held(x, "00:02.0")->cover, M16);
+}
+
+/* Item 1: a device with an ATS capability (bridge snapshot: the virtio-rng 03:00.0 below the root port)
+ * gets no paging domain unless its ATS is accepted: it is taken, and stays on the blocking domain. */
+static void test_ats_scratch_refused(void **state) {
+        Fixture *x = *state;
+        size_t mark;
+
+        assert_true(pci_of(x, "03:00.0")->has_ats); /* read from the snapshot's config space */
+        assert_error(x, quarantine(x, SLOTS("03:00.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16), -EPERM,
+                     ENGINE_ERROR_NOT_ALLOWED, "0000:03:00.0", "ATS");
+        assert_quarantined(x, "03:00.0", QUARANTINE_MODE_BLOCKED);
+        assert_null(x->err.failed);
+        assert_int_equal(log_count(&x->fake, 0, "attach "), 0);
+        assert_int_equal(log_count(&x->fake, 0, "scratch_"), 0);
+        assert_string_equal(strna(held(x, "03:00.0")->host_driver), "virtio-pci");
+
+        /* nor by a mode switch */
+        mark = log_len(&x->fake);
+        assert_error(x, set_mode(x, SLOTS("03:00.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16), -EPERM,
+                     ENGINE_ERROR_NOT_ALLOWED, "0000:03:00.0", "\"ats\": \"accept\"");
+        assert_int_equal(log_len(&x->fake), mark);
+        assert_quarantined(x, "03:00.0", QUARANTINE_MODE_BLOCKED);
+}
+
+static void test_ats_scratch_accepted(void **state) {
+        Fixture *x = *state;
+        QuarantineRequest req = {
+                .slots = SLOTS("03:00.0"),
+                .mode = QUARANTINE_MODE_SCRATCH_PAGE,
+                .cover = M16,
+                .ats_accept = SLOTS("0000:03:00.0"),
+        };
+
+        assert_ok(x, engine_quarantine(x->e, x->t, &req, NULL, &x->err));
+        assert_error_cleared(&x->err);
+        assert_quarantined(x, "03:00.0", QUARANTINE_MODE_SCRATCH_PAGE);
+
+        /* and a switch with ATS accepted works too */
+        assert_ok(x, set_mode(x, SLOTS("03:00.0"), QUARANTINE_MODE_BLOCKED, 0));
+        req.cover = M64;
+        assert_ok(x, engine_set_mode(x->e, x->t, &req, &x->err));
+        assert_quarantined(x, "03:00.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_int_equal(held(x, "03:00.0")->cover, M64);
+}
+
+/* A group moves as a whole: one member with ATS, not accepted, keeps the whole group blocked, for a
+ * switch of held devices and for a fresh quarantine alike. */
+static void test_ats_group_set_mode_refused_whole(void **state) {
+        Fixture *x = *state;
+        size_t mark;
+
+        assert_ok(x, quarantine(x, SLOTS("02:01.0", "02:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        pci_of(x, "02:02.0")->has_ats = true;
+        mark = log_len(&x->fake);
+        assert_error(x, set_mode(x, SLOTS("02:01.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16), -EPERM,
+                     ENGINE_ERROR_NOT_ALLOWED, "0000:02:02.0", "ATS");
+        assert_int_equal(log_count(&x->fake, mark, "attach "), 0);
+        assert_quarantined(x, "02:01.0", QUARANTINE_MODE_BLOCKED);
+        assert_quarantined(x, "02:02.0", QUARANTINE_MODE_BLOCKED);
+}
+
+static void test_ats_group_quarantine_refused_whole(void **state) {
+        Fixture *x = *state;
+
+        pci_of(x, "02:02.0")->has_ats = true;
+        assert_error(x, quarantine(x, SLOTS("02:01.0", "02:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16), -EPERM,
+                     ENGINE_ERROR_NOT_ALLOWED, "0000:02:02.0", "ATS");
+        assert_int_equal(log_count(&x->fake, 0, "attach "), 0);
+        assert_quarantined(x, "02:01.0", QUARANTINE_MODE_BLOCKED);
+        assert_quarantined(x, "02:02.0", QUARANTINE_MODE_BLOCKED);
+        assert_null(x->err.failed);
+}
+
+/* Item 3: the VFIO config write that clears bus mastering fails: recorded on the held device (which
+ * stays held: the quarantine is the IOMMU's), not ignored. */
+static void test_bus_master_vfio_clear_fails(void **state) {
+        Fixture *x = *state;
+        _cleanup_free_ char *why = NULL;
+        HeldDevice *h;
+
+        slot_of(x, "00:02.0")->bus_master = true;
+        slot_of(x, "00:02.0")->config_write_error = -EIO;
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_error_cleared(&x->err);
+        assert_held_in(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
+        h = held(x, "00:02.0");
+        assert_int_equal(h->degraded, DEGRADED_BUS_MASTER);
+        assert_int_equal(h->bus_master_error, -EIO);
+        assert_true(slot_of(x, "00:02.0")->bus_master);
+        assert_true(log_find(&x->fake, 0, "config_write 0000:00:02.0") >= 0);
+        assert_non_null(why = degradation_explain(h));
+        assert_non_null(strstr(why, "bus mastering could not be turned off"));
+        /* held: no sysfs fallback, not failed */
+        assert_int_equal(log_count(&x->fake, 0, "disable_bus_master "), 0);
+}
+
+/* ... the write "succeeds" and the bit stays set: the read-back catches it. */
+static void test_bus_master_vfio_clear_read_back(void **state) {
+        Fixture *x = *state;
+        HeldDevice *h;
+
+        slot_of(x, "00:04.0")->bus_master = true;
+        slot_of(x, "00:04.0")->bus_master_sticky = true;
+        slot_of(x, "00:02.0")->bus_master = true;
+        assert_ok(x, quarantine(x, SLOTS("00:04.0", "00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        h = held(x, "00:04.0");
+        assert_int_equal(h->degraded, DEGRADED_BUS_MASTER);
+        assert_int_equal(h->bus_master_error, -EIO);
+        assert_held_in(x, "00:04.0", QUARANTINE_MODE_BLOCKED);
+        /* the other one is fine */
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
+}
+
+/* Item 3: on a failure path the sysfs clear is refused (kernel lockdown: EPERM): the message says so,
+ * and the device is listed as failed. */
+static void test_lockdown_fail_closed_reported(void **state) {
+        Fixture *x = *state;
+
+        slot_of(x, "00:04.0")->probe_refuses = true;
+        slot_of(x, "00:04.0")->bus_master = true;
+        x->fake.disable_bus_master_error = -EPERM;
+        assert_error(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0), -ENXIO, ENGINE_ERROR_UNSUPPORTED,
+                     "0000:00:04.0", "vfio-pci did not bind");
+        assert_non_null(strstr(x->err.message, "Bus mastering of 0000:00:04.0 could not be turned off either"));
+        assert_non_null(strstr(x->err.message, "kernel lockdown"));
+        assert_int_equal(strv_length(x->err.failed), 1);
+        assert_string_equal(x->err.failed[0], "0000:00:04.0");
+        assert_true(log_find(&x->fake, 0, "disable_bus_master 0000:00:04.0") >= 0);
+        assert_true(slot_of(x, "00:04.0")->bus_master); /* it could not be cleared */
+        assert_null(engine_find(x->e, "00:04.0"));
+}
+
+/* Item 5: step 1 fails on the second member of a group (unbinding its driver fails) after the first was
+ * taken from its driver: the first is failed closed (driverless now, bus mastering off, listed); the
+ * second is still on its driver, untouched. The old engine returned with the first left driverless and
+ * bus mastering on. */
+static void test_partial_failure_step1_fails_closed(void **state) {
+        Fixture *x = *state;
+        FakeSlot *first = slot_of(x, "02:02.0"), *second = slot_of(x, "02:01.0");
+
+        assert_non_null(second->driver = strdup("edu-host"));
+        second->unbind_error = -EIO;
+        second->bus_master = true;
+        first->bus_master = true;
+        assert_error(x, quarantine(x, SLOTS("02:02.0", "02:01.0"), QUARANTINE_MODE_BLOCKED, 0), -EIO,
+                     ENGINE_ERROR_SYSTEM, "0000:02:01.0", "Failed to unbind 0000:02:01.0");
+        assert_log_order(&x->fake, 0, SLOTS("unbind 0000:02:02.0 virtio-pci", "unbind 0000:02:01.0 edu-host",
+                                            "disable_bus_master 0000:02:02.0"));
+        assert_failed_closed(x, "02:02.0");
+        assert_null(first->driver);
+        assert_int_equal(strv_length(x->err.failed), 1);
+        /* the member still on its driver is left to it */
+        assert_string_equal(strna(second->driver), "edu-host");
+        assert_true(log_find(&x->fake, 0, "disable_bus_master 0000:02:01.0") < 0);
+        assert_true(second->bus_master);
+        assert_int_equal(x->e->n_devices, 0);
+}
+
+/* Item 5: step 3 (vfio-pci) fails for the second member: the first, already on vfio-pci but not bound
+ * to iommufd, is failed closed too. */
+static void test_partial_failure_step3_fails_closed(void **state) {
+        Fixture *x = *state;
+
+        slot_of(x, "02:02.0")->probe_refuses = true;
+        slot_of(x, "02:01.0")->bus_master = true;
+        slot_of(x, "02:02.0")->bus_master = true;
+        assert_error(x, quarantine(x, SLOTS("02:01.0", "02:02.0"), QUARANTINE_MODE_BLOCKED, 0), -ENXIO,
+                     ENGINE_ERROR_UNSUPPORTED, "0000:02:02.0", "vfio-pci did not bind");
+        assert_string_equal(strna(slot_of(x, "02:01.0")->driver), "vfio-pci");
+        assert_failed_closed(x, "02:01.0");
+        assert_failed_closed(x, "02:02.0");
+        assert_int_equal(strv_length(x->err.failed), 2);
+        assert_int_equal(log_count(&x->fake, 0, "cdev_open "), 0);
+}
+
+/* Item 6: unbinding vfio-pci fails after the close: the device is taken back into quarantine, in the
+ * mode (and cover) it had. */
+static void test_release_host_unbind_vfio_fails_retaken(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **released = NULL;
+        size_t mark;
+
+        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_SCRATCH_PAGE, M64));
+        slot_of(x, "00:04.0")->unbind_error = -EBUSY;
+        mark = log_len(&x->fake);
+        assert_error(x, engine_release_host(x->e, x->t, SLOTS("00:04.0"), &released, &x->err), -EBUSY,
+                     ENGINE_ERROR_SYSTEM, "0000:00:04.0", "Failed to unbind 0000:00:04.0 from vfio-pci");
+        assert_non_null(strstr(x->err.message, "taken back into quarantine (scratch-page)"));
+        assert_null(released);
+        assert_null(x->err.failed);
+        assert_log_order(&x->fake, mark,
+                         SLOTS("close 0000:00:04.0", "unbind 0000:00:04.0 vfio-pci", "override 0000:00:04.0 vfio-pci",
+                               "cdev_open 0000:00:04.0", "bind_iommufd 0000:00:04.0"));
+        assert_quarantined(x, "00:04.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_int_equal(held(x, "00:04.0")->cover_wanted, M64);
+        assert_string_equal(strna(held(x, "00:04.0")->host_driver), "e1000e");
+}
+
+/* ... and when even taking it back fails, it is listed as failed, bus mastering off. */
+static void test_release_host_retake_fails_listed(void **state) {
+        Fixture *x = *state;
+        FakeSlot *s = slot_of(x, "00:04.0");
+        HeldDevice *h;
+
+        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0));
+        s->unbind_error = -EBUSY;
+        s->cdev_open_error = -EIO;
+        s->bus_master = true;
+        assert_error(x, engine_release_host(x->e, x->t, SLOTS("00:04.0"), NULL, &x->err), -EBUSY, ENGINE_ERROR_SYSTEM,
+                     "0000:00:04.0", "Taking it back into quarantine failed too");
+        assert_true(strv_contains(x->err.failed, "0000:00:04.0"));
+        assert_true(log_find(&x->fake, 0, "disable_bus_master 0000:00:04.0") >= 0);
+        assert_false(s->bus_master);
+        assert_int_equal(fake_slot_fd(&x->fake, s), -EBADF);
+        h = engine_find(x->e, "00:04.0");
+        assert_true(!h || h->state != DEVICE_STATE_QUARANTINED);
+}
+
+/* Item 2: restoring the identity default domain on release fails: the release succeeds (the DMA domain
+ * is the safer one), and the failure is a note, not lost. */
+static void test_release_host_identity_restore_fails_noted(void **state) {
+        Fixture *x = *state;
+
+        assert_ok(x, quarantine(x, SLOTS("00:05.0"), QUARANTINE_MODE_BLOCKED, 0));
+        x->fake.set_group_type_error = -EINVAL;
+        assert_ok(x, engine_release_host(x->e, x->t, SLOTS("00:05.0"), NULL, &x->err));
+        assert_error_cleared(&x->err);
+        assert_int_equal(strv_length(x->err.notes), 1);
+        assert_non_null(strstr(x->err.notes[0], "IOMMU group 3"));
+        assert_string_equal(fake_group(&x->fake, 3)->type, "DMA");
+        assert_string_equal(strna(slot_of(x, "00:05.0")->driver), "virtio-pci");
+        assert_null(engine_find(x->e, "00:05.0"));
+}
+
+/* Item 7: a cover above the maximum is refused (E2BIG); the device stays held, blocked. */
+static void test_scratch_cover_too_large(void **state) {
+        Fixture *x = *state;
+        QuarantineRequest req = {
+                .slots = SLOTS("00:02.0"),
+                .mode = QUARANTINE_MODE_SCRATCH_PAGE,
+                .cover = M64,
+                .max_cover = M16,
+        };
+
+        assert_error(x, engine_quarantine(x->e, x->t, &req, NULL, &x->err), -E2BIG, ENGINE_ERROR_NOT_ALLOWED,
+                     "0000:00:02.0", "maximum");
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
+        assert_int_equal(log_count(&x->fake, 0, "scratch_"), 0);
+        assert_int_equal(log_count(&x->fake, 0, "attach "), 0);
+
+        /* max_cover 0: POLICY_MAX_SCRATCH_COVER */
+        req.max_cover = 0;
+        req.cover = POLICY_MAX_SCRATCH_COVER + M16;
+        assert_error(x, engine_set_mode(x->e, x->t, &req, &x->err), -E2BIG, ENGINE_ERROR_NOT_ALLOWED, "0000:00:02.0",
+                     "maximum");
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
+
+        /* exactly the maximum is fine */
+        req.cover = M16;
+        req.max_cover = M16;
+        assert_ok(x, engine_set_mode(x->e, x->t, &req, &x->err));
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_SCRATCH_PAGE);
+}
+
+/* Item 7: no free huge page: the 4 KiB fallback page covers at most SCRATCH_SMALL_MAX_COVER; the cover
+ * that is mapped is recorded apart from the one asked for, and the cut as a degradation. */
+static void test_scratch_no_huge_cover_cut(void **state) {
+        Fixture *x = *state;
+        _cleanup_free_ char *why = NULL;
+        HeldDevice *h;
+
+        x->fake.no_huge = true;
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, UINT64_C(1) << 30));
+        assert_error_cleared(&x->err);
+        assert_false(x->e->scratch.huge);
+        h = held(x, "00:02.0");
+        assert_held_in(x, "00:02.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_int_equal(h->cover, SCRATCH_SMALL_MAX_COVER);
+        assert_int_equal(h->cover_wanted, UINT64_C(1) << 30);
+        assert_true(h->cover < h->cover_wanted);
+        assert_int_equal(h->degraded, DEGRADED_SCRATCH_COVER);
+        assert_non_null(why = degradation_explain(h));
+        assert_non_null(strstr(why, "first 256 MiB of the 1024 MiB"));
+
+        /* a cover the small page can do is not degraded */
+        assert_ok(x, quarantine(x, SLOTS("00:03.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        assert_quarantined(x, "00:03.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_int_equal(held(x, "00:03.0")->cover, M16);
+
+        /* back to blocked: nothing is cut any more */
+        assert_ok(x, set_mode(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
+        assert_int_equal(held(x, "00:02.0")->degraded, 0);
+}
+
+/* Item 7: the IOAS needs 64 KiB-aligned IOVAs (arm64 with 64 KiB IOMMU pages) and the usable range
+ * starts at a 4 KiB-aligned address: the plan uses the alignment the IOAS reported (the fake refuses a
+ * misaligned step, as the kernel does). */
+static void test_scratch_iova_alignment_64k(void **state) {
+        Fixture *x = *state;
+        const uint64_t K64 = UINT64_C(64) << 10;
+
+        x->fake.iova_alignment = K64;
+        x->fake.iova_ranges[0] = (IovaRange) { UINT64_C(0x3000), MAX48 };
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M64));
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_int_equal(x->fake.n_extends, 1);
+        assert_int_equal(x->fake.extends[0].alignment, K64);
+        assert_int_equal(x->fake.extends[0].misaligned, 0);
+        assert_int_equal(x->e->scratch.alignment, K64);
+        assert_int_equal(x->e->scratch.covered, M64);
+}
+
+/* ... with only the 4 KiB fallback page, a 64 KiB alignment cannot be met: refused, said why. */
+static void test_scratch_iova_alignment_above_page(void **state) {
+        Fixture *x = *state;
+
+        x->fake.no_huge = true;
+        x->fake.iova_alignment = UINT64_C(64) << 10;
+        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16), -EINVAL,
+                     ENGINE_ERROR_UNSUPPORTED, "0000:00:02.0", "huge pages");
+        assert_int_equal(x->fake.n_extends, 0);
+        assert_int_equal(held(x, "00:02.0")->state, DEVICE_STATE_QUARANTINED);
+        assert_true(slot_of(x, "00:02.0")->bound);
+}
+
+/* Item 8: a VFIO no-IOMMU group binds with no translation at all: refused before the cdev is opened,
+ * and the device (put on vfio-pci by this call) is failed closed. */
+static void test_noiommu_group_refused(void **state) {
+        Fixture *x = *state;
+
+        fake_group(&x->fake, 1)->name = "vfio-noiommu";
+        slot_of(x, "00:02.0")->bus_master = true;
+        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0), -ENODEV,
+                     ENGINE_ERROR_NOT_ISOLATABLE, "0000:00:02.0", "no-IOMMU");
+        assert_int_equal(log_count(&x->fake, 0, "cdev_open "), 0);
+        assert_failed_closed(x, "00:02.0");
+
+        /* another group's name is no reason to refuse */
+        fake_group(&x->fake, 3)->name = "some-name";
+        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_quarantined(x, "00:04.0", QUARANTINE_MODE_BLOCKED);
+}
+
+/* on_bound: called once per bound device with its fd, right after the bind (before any attach), so
+ * that the daemon can store the fd at once; not for a device whose bind failed. */
+typedef struct BoundCalls {
+        Fixture *x;
+        char **slots;
+        int fds[8];
+        size_t n;
+} BoundCalls;
+
+static void record_bound(void *userdata, const char *slot, int fd) {
+        BoundCalls *b = userdata;
+        FakeSlot *s = fake_slot(&b->x->fake, slot);
+
+        assert_non_null(s);
+        assert_true(s->bound); /* bound already */
+        assert_int_equal(fake_slot_fd(&b->x->fake, s), fd);
+        fake_log(&b->x->fake, "on_bound %s", slot);
+        assert_true(b->n < ELEMENTSOF(b->fds));
+        b->fds[b->n++] = fd;
+        assert_int_equal(strv_extend(&b->slots, slot), 0);
+}
+
+static void test_on_bound_called_per_device(void **state) {
+        Fixture *x = *state;
+        BoundCalls b = { .x = x };
+        QuarantineRequest req = {
+                .slots = SLOTS("00:1f.2", "00:02.0"),
+                .mode = QUARANTINE_MODE_SCRATCH_PAGE,
+                .cover = M16,
+                .on_bound = record_bound,
+                .userdata = &b,
+        };
+        char attach[64];
+
+        slot_of(x, "00:02.0")->bind_error = -EIO;
+        assert_error(x, engine_quarantine(x->e, x->t, &req, NULL, &x->err), -EIO, ENGINE_ERROR_SYSTEM, "0000:00:02.0",
+                     "Failed to bind");
+        assert_int_equal(b.n, 3);
+        STRV_FOREACH(slot, SLOTS("0000:00:1f.0", "0000:00:1f.2", "0000:00:1f.3")) {
+                ssize_t i;
+                size_t k;
+
+                assert_int_equal(log_count(&x->fake, 0, "on_bound "), 3);
+                for (k = 0; k < b.n && !streq(b.slots[k], *slot); k++)
+                        ;
+                assert_true(k < b.n);
+                assert_int_equal(b.fds[k], held(x, *slot)->fd);
+                snprintf(attach, sizeof(attach), "attach %s %" PRIu32, *slot, x->e->scratch.ioas);
+                i = log_find(&x->fake, 0, "bind_iommufd %s", *slot);
+                assert_true(i >= 0);
+                assert_int_equal(log_find(&x->fake, 0, "on_bound %s", *slot), i + 1); /* right after */
+                assert_true(log_find(&x->fake, 0, "%s", attach) > i + 1);
+                assert_quarantined(x, *slot, QUARANTINE_MODE_SCRATCH_PAGE);
+        }
+        assert_false(strv_contains(b.slots, "0000:00:02.0"));
+        strv_free(b.slots);
+}
+
+/* Persistence keeps what is degraded and the cover asked for (a restarted daemon still reports it). */
+static void test_persist_degraded_roundtrip(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **lost = NULL;
+        _cleanup_free_ char *before = NULL, *after = NULL;
+        FdStore store = {};
+        json_object *j;
+
+        x->fake.no_huge = true;
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, UINT64_C(1) << 30));
+        slot_of(x, "00:04.0")->bus_master = true;
+        slot_of(x, "00:04.0")->config_write_error = -EPERM;
+        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_int_equal(held(x, "00:02.0")->degraded, DEGRADED_SCRATCH_COVER);
+        assert_int_equal(held(x, "00:04.0")->degraded, DEGRADED_BUS_MASTER);
+
+        j = json_state(x->e);
+        store_put(&store, ENGINE_FDNAME_IOMMUFD, fake_dup_fd(&x->fake, x->e->iommufd));
+        store_put_slot(&store, "0000:00:02.0", fake_dup_fd(&x->fake, held(x, "00:02.0")->fd));
+        store_put_slot(&store, "0000:00:04.0", fake_dup_fd(&x->fake, held(x, "00:04.0")->fd));
+        assert_int_equal(engine_new(snapshot("default"), &fake_ops, &x->fake, &x->adopted), 0);
+        assert_int_equal(engine_adopt(x->adopted, j, store_lookup, &store, &lost), 0);
+        json_object_put(j);
+        assert_int_equal(strv_length(lost), 0);
+
+        before = json_text(x->e, "devices");
+        after = json_text(x->adopted, "devices");
+        assert_string_equal(after, before);
+
+        HeldDevice *a = engine_find(x->adopted, "00:02.0"), *b = engine_find(x->adopted, "00:04.0");
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_int_equal(a->degraded, DEGRADED_SCRATCH_COVER);
+        assert_int_equal(a->cover, SCRATCH_SMALL_MAX_COVER);
+        assert_int_equal(a->cover_wanted, UINT64_C(1) << 30);
+        assert_int_equal(b->degraded, DEGRADED_BUS_MASTER);
+        assert_int_equal(b->bus_master_error, -EPERM);
+        assert_int_equal(b->cover_wanted, 0);
+        store_done(&store);
+}
+
+/* State from the engine before issue 8, which attached blocked devices to an empty IOAS (a paging
+ * domain, ATS on): adopting it detaches them, to the blocking domain. */
+static void test_persist_adopt_old_blocked_detaches(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **lost = NULL;
+        FdStore store = {};
+        json_object *j, *devs, *d;
+
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        j = json_state(x->e);
+        assert_true(json_object_object_get_ex(j, "devices", &devs));
+        d = json_object_array_get_idx(devs, 0);
+        json_object_object_add(d, "mode", json_object_new_string("blocked")); /* pt_id stays the IOAS */
+        store_put(&store, ENGINE_FDNAME_IOMMUFD, fake_dup_fd(&x->fake, x->e->iommufd));
+        store_put_slot(&store, "0000:00:02.0", fake_dup_fd(&x->fake, held(x, "00:02.0")->fd));
+        assert_int_equal(engine_new(snapshot("default"), &fake_ops, &x->fake, &x->adopted), 0);
+        assert_int_equal(engine_adopt(x->adopted, j, store_lookup, &store, &lost), 0);
+        json_object_put(j);
+
+        assert_true(log_find(&x->fake, 0, "detach 0000:00:02.0") >= 0);
+        assert_int_equal(engine_find(x->adopted, "00:02.0")->pt_id, 0);
+        assert_int_equal(slot_of(x, "00:02.0")->pt, 0);
+        store_done(&store);
+}
+
+
+/* A stored VFIO fd no state describes (state.json lost): held blocked, detached in case it was attached. */
+static void test_adopt_orphan(void **state) {
+        Fixture *x = *state;
+        char name[32], slot[PCI_ADDRESS_MAX];
+        int fd, other;
+
+        engine_fdname_for_slot("0000:00:02.0", name);
+        assert_int_equal(engine_slot_from_fdname(name, slot), 0);
+        assert_string_equal(slot, "0000:00:02.0");
+        assert_int_equal(engine_slot_from_fdname("iommufd", slot), -EINVAL);
+        assert_int_equal(engine_slot_from_fdname("vfio-nonsense", slot), -EINVAL);
+
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        fd = fake_dup_fd(&x->fake, held(x, "00:02.0")->fd);
+        assert_int_equal(engine_new(snapshot("default"), &fake_ops, &x->fake, &x->adopted), 0);
+        assert_int_equal(engine_adopt_orphan(x->adopted, "0000:00:02.0", 1, fd), 0);
+        assert_true(log_find(&x->fake, 0, "detach 0000:00:02.0") >= 0);
+        assert_int_equal(slot_of(x, "00:02.0")->pt, 0);
+        HeldDevice *h = engine_find(x->adopted, "00:02.0");
+        assert_non_null(h);
+        assert_int_equal(h->state, DEVICE_STATE_QUARANTINED);
+        assert_int_equal(h->mode, QUARANTINE_MODE_BLOCKED);
+        assert_int_equal(h->pt_id, 0);
+        assert_int_equal(h->fd, fd);
+        assert_int_equal(engine_adopt_orphan(x->adopted, "0000:00:02.0", 1, fd), -EEXIST);
+
+        /* a cdev fd that is not bound holds nothing: refused, left to the caller */
+        assert_ok(x, quarantine(x, SLOTS("00:03.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("00:03.0"), NULL, &x->err));
+        assert_int_equal(fake_cdev_open(&x->fake, "0000:00:03.0", &other), 0);
+        assert_true(engine_adopt_orphan(x->adopted, "0000:00:03.0", 2, other) < 0);
+        assert_null(engine_find(x->adopted, "00:03.0"));
+        fake_close(&x->fake, other);
 }
 
 static void test_device_state_strings(void **state) {
@@ -2044,7 +2833,7 @@ static void test_device_state_strings(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 T(test_quarantine_unbound_blocked, setup_default),
-                T(test_quarantine_blocked_ioas_shared, setup_default),
+                T(test_quarantine_blocked_not_attached, setup_default),
                 T(test_quarantine_clears_bus_master, setup_default),
                 T(test_quarantine_host_driver, setup_default),
                 T(test_quarantine_driver_hint, setup_default),
@@ -2086,7 +2875,8 @@ int main(void) {
                 T(test_bind_eperm_unsafe_interrupts, setup_nointremap),
                 T(test_bind_eperm_unsafe_allowed, setup_nointremap_unsafe),
                 T(test_bind_eperm_interrupts_safe, setup_default),
-                T(test_bind_einval_busy, setup_default),
+                T(test_bind_einval_enabled_busy, setup_default),
+                T(test_bind_einval_not_enabled_not_isolatable, setup_default),
                 T(test_bind_ebusy_busy, setup_default),
                 T(test_bind_enodev_not_isolatable, setup_default),
                 T(test_bind_other_error, setup_default),
@@ -2114,6 +2904,7 @@ int main(void) {
                 T(test_release_host_retakes_released, setup_default),
                 T(test_release_host_released_in_use, setup_default),
                 T(test_release_host_override_clear_fails, setup_default),
+                T(test_release_host_override_clear_fails_group, setup_bridge),
                 T(test_release_host_retakes_forgotten_mate, setup_bridge),
 
                 T(test_error_reset_by_every_call, setup_default),
@@ -2123,6 +2914,32 @@ int main(void) {
                 T(test_persist_lost_device, setup_default),
                 T(test_persist_fd_not_char_device, setup_default),
                 T(test_persist_no_iommufd, setup_default),
+
+                T(test_set_mode_scratch_to_blocked_detaches, setup_default),
+                T(test_set_mode_group_to_blocked_detaches_all, setup_bridge),
+                T(test_set_mode_detach_fails, setup_default),
+                T(test_ats_scratch_refused, setup_bridge),
+                T(test_ats_scratch_accepted, setup_bridge),
+                T(test_ats_group_set_mode_refused_whole, setup_bridge),
+                T(test_ats_group_quarantine_refused_whole, setup_bridge),
+                T(test_bus_master_vfio_clear_fails, setup_default),
+                T(test_bus_master_vfio_clear_read_back, setup_default),
+                T(test_lockdown_fail_closed_reported, setup_default),
+                T(test_partial_failure_step1_fails_closed, setup_bridge),
+                T(test_partial_failure_step3_fails_closed, setup_bridge),
+                T(test_release_host_unbind_vfio_fails_retaken, setup_default),
+                T(test_release_host_retake_fails_listed, setup_default),
+                T(test_release_host_identity_restore_fails_noted, setup_passthrough),
+                T(test_scratch_cover_too_large, setup_default),
+                T(test_scratch_no_huge_cover_cut, setup_default),
+                T(test_scratch_iova_alignment_64k, setup_default),
+                T(test_scratch_iova_alignment_above_page, setup_default),
+                T(test_noiommu_group_refused, setup_default),
+                T(test_on_bound_called_per_device, setup_default),
+                T(test_persist_degraded_roundtrip, setup_default),
+                T(test_persist_adopt_old_blocked_detaches, setup_default),
+                T(test_adopt_orphan, setup_default),
+
                 cmocka_unit_test(test_device_state_strings),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

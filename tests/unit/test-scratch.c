@@ -102,17 +102,22 @@ static unsigned ceil_log2(uint64_t x) {
         return l;
 }
 
-/* What the plan must cover, computed independently of scratch.c. */
-static void expected_spans(uint64_t from, uint64_t to, const IovaRange *allowed, size_t n, Spans *ret) {
+/* What the plan must cover, computed independently of scratch.c: shrunk to the IOVA alignment. */
+static void expected_spans_aligned(uint64_t from, uint64_t to, const IovaRange *allowed, size_t n, uint64_t alignment,
+                                   Spans *ret) {
         for (size_t i = 0; i < n; i++) {
                 uint64_t s = MAX(from, allowed[i].start);
                 uint64_t e = allowed[i].last >= to - 1 ? to : allowed[i].last + 1;
-                s = up(s, K4);
-                e = down(e, K4);
+                s = up(s, alignment);
+                e = down(e, alignment);
                 if (s < e)
                         spans_add(ret, s, e);
         }
         assert_true(spans_normalize(ret));
+}
+
+static void expected_spans(uint64_t from, uint64_t to, const IovaRange *allowed, size_t n, Spans *ret) {
+        expected_spans_aligned(from, to, allowed, n, K4, ret);
 }
 
 typedef struct PlanCheck {
@@ -121,10 +126,11 @@ typedef struct PlanCheck {
         uint64_t source;
 } PlanCheck;
 
-/* Runs scratch_plan and checks every property of the result. `mapped` is the IOAS so far (the existing
- * source and earlier plans' destinations), and grows by this plan's destinations. */
-static void check_plan(uint64_t from, uint64_t to, const IovaRange *allowed, size_t n_allowed, uint64_t granule,
-                       uint64_t source, Spans *mapped, PlanCheck *ret) {
+/* Runs scratch_plan_aligned and checks every property of the result. `mapped` is the IOAS so far (the
+ * existing source and earlier plans' destinations), and grows by this plan's destinations. Every step's
+ * IOVAs and length are multiples of `alignment` (the kernel refuses others). */
+static void check_plan_aligned(uint64_t from, uint64_t to, const IovaRange *allowed, size_t n_allowed, uint64_t granule,
+                               uint64_t alignment, uint64_t source, Spans *mapped, PlanCheck *ret) {
         _cleanup_free_ ScratchStep *steps = NULL;
         Spans want = {}, dst = {};
         size_t n = 0, maps = 0;
@@ -132,12 +138,15 @@ static void check_plan(uint64_t from, uint64_t to, const IovaRange *allowed, siz
         bool fits = false;
         int r;
 
-        expected_spans(from, to, allowed, n_allowed, &want);
+        expected_spans_aligned(from, to, allowed, n_allowed, alignment, &want);
         FOREACH_ARRAY(w, want.v, want.n)
                 if (up(w->s, granule) + granule <= w->e)
                         fits = true;
 
-        r = scratch_plan(from, to, allowed, n_allowed, granule, &src, &steps, &n);
+        if (alignment == K4)
+                r = scratch_plan(from, to, allowed, n_allowed, granule, &src, &steps, &n);
+        else
+                r = scratch_plan_aligned(from, to, allowed, n_allowed, granule, alignment, &src, &steps, &n);
         if (source == UINT64_MAX && want.n > 0 && !fits) {
                 assert_int_equal(r, -ENOSPC);
                 assert_int_equal(src, UINT64_MAX);
@@ -151,8 +160,9 @@ static void check_plan(uint64_t from, uint64_t to, const IovaRange *allowed, siz
                 const ScratchStep *st = &steps[i];
 
                 assert_true(st->length > 0);
-                assert_int_equal(st->dst % K4, 0);
-                assert_int_equal(st->length % K4, 0);
+                if (st->dst % alignment || st->length % alignment || st->src % alignment)
+                        fail_msg("step %zu [%#" PRIx64 ", +%#" PRIx64 ") from %#" PRIx64 " is not %" PRIu64 "-aligned", i,
+                                 st->dst, st->length, st->src, alignment);
                 /* nothing is mapped twice: the kernel would refuse (EEXIST) */
                 if (spans_overlap(mapped, st->dst, st->dst + st->length))
                         fail_msg("step %zu maps [%#" PRIx64 ", %#" PRIx64 ") twice", i, st->dst, st->dst + st->length);
@@ -202,6 +212,11 @@ static void check_plan(uint64_t from, uint64_t to, const IovaRange *allowed, siz
         *ret = (PlanCheck) { .n_steps = n, .n_intervals = want.n, .source = src };
         spans_done(&want);
         spans_done(&dst);
+}
+
+static void check_plan(uint64_t from, uint64_t to, const IovaRange *allowed, size_t n_allowed, uint64_t granule,
+                       uint64_t source, Spans *mapped, PlanCheck *ret) {
+        check_plan_aligned(from, to, allowed, n_allowed, granule, K4, source, mapped, ret);
 }
 
 /* ---- allowed-range sets ---------------------------------------------------------------------- */
@@ -329,6 +344,59 @@ static void test_plan_properties_extend(void **state) {
                         spans_done(&mapped);
                 }
         }
+}
+
+/* An IOAS that needs 64 KiB-aligned IOVAs (arm64 with 64 KiB IOMMU pages), on every range set (most of
+ * them have 4 KiB-aligned ends): no step has a destination, source or length that is not a multiple of
+ * 64 KiB, and what is mapped is exactly the allowed ranges shrunk to 64 KiB; fresh and extended. */
+static void test_plan_aligned_64k(void **state) {
+        const uint64_t K64 = UINT64_C(64) << 10;
+        size_t plans = 0;
+
+        FOREACH_ARRAY(rs, range_sets, ELEMENTSOF(range_sets)) {
+                const uint64_t granules[] = { M2, K64 };
+                FOREACH_ARRAY(g, granules, ELEMENTSOF(granules)) {
+                        FOREACH_ARRAY(c, covers, ELEMENTSOF(covers)) {
+                                Spans mapped = {};
+                                PlanCheck pc;
+                                check_plan_aligned(0, *c, rs->r, rs->n, *g, K64, UINT64_MAX, &mapped, &pc);
+                                spans_done(&mapped);
+                                plans++;
+                        }
+
+                        /* grown in steps from unaligned covers: each extension stays aligned too */
+                        static const uint64_t chain[] = { M2 + K4, 16 * M1 + 3 * K4, G1 + K4, G4 };
+                        Spans mapped = {};
+                        uint64_t source = UINT64_MAX, from = 0;
+                        FOREACH_ARRAY(c, chain, ELEMENTSOF(chain)) {
+                                PlanCheck pc;
+                                check_plan_aligned(from, *c, rs->r, rs->n, *g, K64, source, &mapped, &pc);
+                                if (pc.n_steps == 0 && source == UINT64_MAX)
+                                        continue;
+                                source = pc.source;
+                                from = *c;
+                                plans++;
+                        }
+                        spans_done(&mapped);
+                }
+        }
+        printf("checked %zu 64K-aligned plans\n", plans);
+}
+
+static void test_plan_aligned_invalid(void **state) {
+        const IovaRange allowed[] = { { 0, MAX48 } };
+        ScratchStep *steps = NULL;
+        uint64_t source = UINT64_MAX;
+        size_t n = 0;
+
+        /* not a power of two; larger than the granule (the page could not be mapped at all) */
+        assert_int_equal(scratch_plan_aligned(0, G1, allowed, 1, M2, 3 * K4, &source, &steps, &n), -EINVAL);
+        assert_int_equal(scratch_plan_aligned(0, G1, allowed, 1, K4, UINT64_C(64) << 10, &source, &steps, &n), -EINVAL);
+        assert_null(steps);
+        /* 0 means 4 KiB */
+        assert_int_equal(scratch_plan_aligned(0, M2 * 4, allowed, 1, M2, 0, &source, &steps, &n), 0);
+        assert_true(n > 0);
+        free(steps);
 }
 
 /* An existing source below `from` (a later extension): no MAP, everything is copied. */
@@ -499,6 +567,8 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_plan_properties_fresh),
                 cmocka_unit_test(test_plan_properties_extend),
+                cmocka_unit_test(test_plan_aligned_64k),
+                cmocka_unit_test(test_plan_aligned_invalid),
                 cmocka_unit_test(test_plan_existing_source),
                 cmocka_unit_test(test_plan_4g_msi_window),
                 cmocka_unit_test(test_plan_enospc),

@@ -73,14 +73,15 @@ static int bench_take(const char *slot, size_t n) {
                 }
                 take[i] = bench_now_ns() - t0;
         }
-        /* mode switch: replace-attach between the blocked and the scratch IOAS */
+        /* mode switch: attach to the scratch HWPT, detach back to the blocking domain */
         req.mode = QUARANTINE_MODE_SCRATCH_PAGE;
         req.cover = UINT64_C(4) << 30;
-        (void) engine_set_mode(e, t, slots, QUARANTINE_MODE_SCRATCH_PAGE, req.cover, &err); /* builds the scratch once */
+        req.slots = slots;
+        (void) engine_set_mode(e, t, &req, &err); /* builds the scratch once */
         for (size_t i = 0; i < n; i++) {
                 uint64_t t0 = bench_now_ns();
-                QuarantineMode m = i % 2 ? QUARANTINE_MODE_SCRATCH_PAGE : QUARANTINE_MODE_BLOCKED;
-                if (engine_set_mode(e, t, slots, m, req.cover, &err) < 0) {
+                req.mode = i % 2 ? QUARANTINE_MODE_SCRATCH_PAGE : QUARANTINE_MODE_BLOCKED;
+                if (engine_set_mode(e, t, &req, &err) < 0) {
                         fprintf(stderr, "set mode: %s\n", err.message);
                         return 1;
                 }

@@ -236,8 +236,9 @@ static uint32_t scratch_pt(const Engine *e) {
         return e->scratch_hwpt ?: e->scratch.ioas;
 }
 
-static uint32_t blocked_pt(const Engine *e) {
-        return e->blocked_hwpt ?: e->blocked_ioas;
+static int set_mode(Engine *e, Topology *t, char **slots, QuarantineMode mode, uint64_t cover, EngineError *err) {
+        QuarantineRequest req = { .slots = slots, .mode = mode, .cover = cover };
+        return engine_set_mode(e, t, &req, err);
 }
 
 static Engine *new_engine(void) {
@@ -267,7 +268,7 @@ static void check_blocked(void) {
         CHECK(driver_is(slot, "vfio-pci"), "%s is on vfio-pci", slot);
         CHECK(!(command_register(slot) & 0x4), "bus mastering is off after entering quarantine");
         HeldDevice *h = engine_find(e, slot);
-        CHECK(h && h->state == DEVICE_STATE_QUARANTINED && h->pt_id == blocked_pt(e), "held in the blocked IOAS");
+        CHECK(h && h->state == DEVICE_STATE_QUARANTINED && h->pt_id == 0, "held on the kernel's blocking domain (bound, attached to nothing)");
 
         dma(slot, false, 0x1000, 64, &f);
         CHECK(f.reads >= 1 && f.last_iova == 0x1000, "DMA read of IOVA 0x1000 faulted (%u read faults, last at 0x%" PRIx64 ")",
@@ -364,13 +365,13 @@ static void check_mode_switch(void) {
         printf("mode switch without release: blocked → scratch-page → blocked, same fd, never outside quarantine\n");
         REQUIRE(quarantine(e, t, slot, QUARANTINE_MODE_BLOCKED, 0, &err) >= 0, "quarantine blocked (%s)", err.message ?: "");
         fd = engine_find(e, slot)->fd;
-        REQUIRE(engine_set_mode(e, t, slots, QUARANTINE_MODE_SCRATCH_PAGE, UINT64_C(16) << 20, &err) >= 0,
+        REQUIRE(set_mode(e, t, slots, QUARANTINE_MODE_SCRATCH_PAGE, UINT64_C(16) << 20, &err) >= 0,
                 "switch to scratch-page (%s)", err.message ?: "");
         CHECK(engine_find(e, slot)->fd == fd && engine_find(e, slot)->mode == QUARANTINE_MODE_SCRATCH_PAGE,
               "same fd, now scratch-page");
         dma(slot, false, 0x1000, 64, &f);
         CHECK(f.reads == 0, "a read inside the cover does not fault in scratch-page mode");
-        REQUIRE(engine_set_mode(e, t, slots, QUARANTINE_MODE_BLOCKED, 0, &err) >= 0, "back to blocked (%s)", err.message ?: "");
+        REQUIRE(set_mode(e, t, slots, QUARANTINE_MODE_BLOCKED, 0, &err) >= 0, "back to blocked (%s)", err.message ?: "");
         dma(slot, false, 0x1000, 64, &f);
         CHECK(f.reads >= 1, "the same read faults again in blocked mode");
         /* quarantine of a held device with another mode is a switch too */
