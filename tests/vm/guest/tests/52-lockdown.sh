@@ -41,6 +41,9 @@ echo "  $RNG quarantined: COMMAND 0x$(setpci -s $RNG COMMAND)"
 check "bus master off" [ "$(bus_master $RNG)" = 0 ]
 
 echo "== an edu: captured on unbind from pci-stub"
+# earlier tests (40-libvirt-hook) leave the edus held: hand it back first
+[ "$(driver_of $EDU)" = vfio-pci ] && { isolatectl release --to=host $EDU || true; }
+[ -n "$(driver_of $EDU)" ] && echo $EDU > /sys/bus/pci/devices/$EDU/driver/unbind
 require "edu $EDU bound to pci-stub" bind_stub $EDU
 echo "  $EDU under pci-stub: COMMAND 0x$(setpci -s $EDU COMMAND)"
 echo $EDU > /sys/bus/pci/drivers/pci-stub/unbind
