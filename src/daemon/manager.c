@@ -1013,6 +1013,11 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+/* Building a large scratch cover can take longer than WatchdogSec= on a slow (emulated) IOMMU. */
+static void watchdog_keepalive(void *userdata) {
+        (void) sd_notify(false, "WATCHDOG=1");
+}
+
 int manager_startup(Manager *m) {
         _cleanup_(policy_errors_done) PolicyErrors errors = {};
         _cleanup_strv_free_ char **lost = NULL;
@@ -1043,6 +1048,7 @@ int manager_startup(Manager *m) {
                        m->config.fake_engine ? m->fake_ops_data : NULL, &m->engine);
         if (r < 0)
                 return log_oom();
+        m->engine->scratch.keepalive = watchdog_keepalive;
 
         /* Watch uevents before anything is looked at: an unbind during the start is then queued, not lost. */
         r = manager_udev_start(m);

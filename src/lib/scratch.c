@@ -254,6 +254,8 @@ int scratch_extend(Scratch *s, int iommufd, uint64_t cover, const IovaRange *all
                         r = iommufd_ioas_copy(iommufd, s->ioas, s->ioas, st->length, st->dst, st->src,
                                               IOMMU_IOAS_MAP_READABLE);
                 s->ioctls++;
+                if (s->keepalive && i % 64 == 63)
+                        s->keepalive(s->keepalive_userdata);
                 if (r < 0) {
                         /* Undo this extension so that a later one starts from a clean state. */
                         for (size_t j = 0; j < i; j++)

@@ -17,7 +17,9 @@
 
 #define SCRATCH_HUGE_SIZE (UINT64_C(2) << 20)
 #define SCRATCH_SMALL_SIZE (UINT64_C(4) << 10)
-#define SCRATCH_SMALL_MAX_COVER (UINT64_C(256) << 20)
+/* 4096 leaves of the fallback page, the same map work as a 8 GiB cover of huge pages: a larger cover of
+ * base pages costs the kernel (and an emulated IOMMU: tens of seconds for 256 MiB under QEMU) too much. */
+#define SCRATCH_SMALL_MAX_COVER (UINT64_C(16) << 20)
 
 typedef enum ScratchStepKind {
         SCRATCH_STEP_MAP,
@@ -53,6 +55,10 @@ typedef struct Scratch {
         uint64_t source; /* IOVA of the MAP'ed copy; UINT64_MAX: none */
         uint64_t covered; /* [0, covered) is covered (minus reserved ranges) */
         uint64_t alignment; /* the IOAS's IOVA alignment (0: 4 KiB), set before extending */
+        /* Called now and then while a large cover is built (the daemon tells its watchdog it is alive).
+         * May be NULL. */
+        void (*keepalive)(void *userdata);
+        void *keepalive_userdata;
         size_t ioctls; /* MAP + COPY ioctls issued so far */
 } Scratch;
 

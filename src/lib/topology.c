@@ -723,6 +723,11 @@ static void load_interrupts(Topology *t) {
                                         d = topology_find_device(t, &a);
                                 }
                         }
+                        /* An IOMMU cannot remap its own interrupts (AMD-Vi's event log MSI is a plain
+                         * PCI-MSI): it says nothing about the devices behind it, and it is not a device
+                         * anyone assigns. */
+                        if (d && d->is_iommu)
+                                break;
                         if (c == MSI_CHIP_REMAPPED) {
                                 seen_remapped = true;
                                 if (d)

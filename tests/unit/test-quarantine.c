@@ -2599,7 +2599,7 @@ static void test_scratch_no_huge_cover_cut(void **state) {
         assert_true(h->cover < h->cover_wanted);
         assert_int_equal(h->degraded, DEGRADED_SCRATCH_COVER);
         assert_non_null(why = degradation_explain(h));
-        assert_non_null(strstr(why, "first 256 MiB of the 1024 MiB"));
+        assert_non_null(strstr(why, "first 16 MiB of the 1024 MiB"));
 
         /* a cover the small page can do is not degraded */
         assert_ok(x, quarantine(x, SLOTS("00:03.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));

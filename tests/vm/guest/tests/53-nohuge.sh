@@ -1,6 +1,6 @@
 #!/bin/bash
 # topologies: default
-# No free hugepage: the scratch page falls back to one 4 KiB page, whose cover is limited (256 MiB: one
+# No free hugepage: the scratch page falls back to one 4 KiB page, whose cover is limited (16 MiB: one
 # leaf entry per 4 KiB). A rule asking for a 4 GiB cover then gets less than it asked for: status must
 # say so ("degraded"), a DMA beyond the cut must fault, and releasing that device to a guest is refused
 # unless its rule accepts the degraded quarantine.
@@ -42,14 +42,14 @@ jq -c '.[0] | {state, mode, degraded}' /tmp/s.json | sed 's/^/  /'
 check "status reports the quarantine degraded: scratch-cover" jq -e '.[0].degraded | index("scratch-cover") != null' /tmp/s.json
 journalctl -b -u isolated --no-pager -o cat | grep -i 'cover\|hugepage\|scratch' | tail -n 4 | sed 's/^/  journal: /' || true
 
-echo "== the cut is real: inside 256 MiB a read hits the scratch page, beyond it the read faults"
+echo "== the cut is real: inside 16 MiB a read hits the scratch page, beyond it the read faults"
 mark=$(dmesg_mark)
 edu $EDU read 0x100000 64
 sleep 1
 check "a read at 1 MiB (inside the cut cover) did not fault" [ "$(dmar_faults_since "$mark" 00:03.0)" = 0 ]
 mark=$(dmesg_mark)
 edu $EDU read 0x20000000 64
-check "a read at 512 MiB (inside the 4 GiB asked for, outside the 256 MiB given) faulted" wait_for 5 bash -c "[ \$(dmesg | tail -n +$((mark + 1)) | grep -c 'Request device \[00:03.0\]') -ge 1 ]"
+check "a read at 512 MiB (inside the 4 GiB asked for, outside the 16 MiB given) faulted" wait_for 5 bash -c "[ \$(dmesg | tail -n +$((mark + 1)) | grep -c 'Request device \[00:03.0\]') -ge 1 ]"
 
 echo "== release to a guest of the degraded device: refused unless the rule accepts it"
 if isolatectl release --to=guest $EDU 2>/tmp/err; then rc=0; else rc=$?; fi
