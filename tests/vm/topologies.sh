@@ -49,12 +49,11 @@ vm_topology() {
         KERNEL_TOPOLOGY_ARGS="iommu.strict=1"
         ;;
     lockdown)
-        # Lockdown is raised by guest-run once the system is up (isolate_vm.lockdown=), not by lockdown= on
-        # the command line: the guest's modules are unsigned (tests/vm/run), and integrity lockdown refuses
-        # unsigned modules. For isolated the effect is the same: sysfs config and resource writes fail.
-        TOPOLOGY_DESCRIPTION="VT-d under kernel lockdown (integrity, as with Secure Boot; raised after boot): sysfs config writes fail"
+        # lockdown= from boot on, as Secure Boot does: the modules load because they are signed (the guest
+        # kernel checks their signatures), and sysfs config and resource writes fail.
+        TOPOLOGY_DESCRIPTION="VT-d under kernel lockdown (lockdown=integrity from boot, as with Secure Boot): sysfs config writes fail"
         QEMU_TOPOLOGY_ARGS="$vtd $edu2 $rng"
-        KERNEL_TOPOLOGY_ARGS="intel_iommu=on iommu.strict=1 isolate_vm.lockdown=integrity"
+        KERNEL_TOPOLOGY_ARGS="intel_iommu=on iommu.strict=1 lockdown=integrity"
         ;;
     many)
         TOPOLOGY_DESCRIPTION="VT-d; 64 edu functions (8 multi-function slots of 8: 8 groups of 8)"

@@ -19,6 +19,8 @@ for m in vfio_pci iommufd vfio_iommu_type1; do
     check "$CONF lists $m" bash -c "grep -v '^#' $CONF | tr - _ | grep -qx $m"
     check "$m is a loaded module (/proc/modules, not built in)" bash -c "grep -q '^$m ' /proc/modules && [ -d /sys/module/$m ]"
 done
+check "their signatures were checked: no unsigned module was loaded (taint flag E off)" \
+    bash -c "[ \$(( \$(cat /proc/sys/kernel/tainted) & 8192 )) = 0 ]"
 check "systemd-modules-load.service ran without errors" bash -c "[ \"\$(systemctl show -P Result systemd-modules-load)\" = success ]"
 check "it failed to load none of them (its journal)" bash -c "! journalctl -b -u systemd-modules-load --no-pager -o cat | grep -E 'Failed to (insert|find) module'"
 journalctl -b -u systemd-modules-load --no-pager -o cat | sed 's/^/  journal: /' || true

@@ -22,6 +22,8 @@ jq -r '.devices[] | select(.interrupts != "safe") | "  interrupts \(.interrupts)
 for d in $EDU $EDU2 0000:00:05.0; do
     check "$d: interrupts safe" jq -e --arg s $d '.devices[] | select(.slot == $s) | .interrupts == "safe"' /tmp/audit.json
 done
+check "no device is 'unsafe' (the AMD IOMMU's own PCI function signals with a plain PCI-MSI: that says nothing about the devices behind it)" \
+    jq -e '[.devices[] | select(.interrupts == "unsafe")] | length == 0' /tmp/audit.json
 check "no interrupt-remapping finding" jq -e '[.findings[] | select(.id | test("interrupt"))] | length == 0' /tmp/audit.json
 check "kernel says so too (AMD-Vi: Interrupt remapping enabled)" bash -c "dmesg | grep -q 'AMD-Vi: Interrupt remapping enabled'"
 
