@@ -216,7 +216,8 @@ endpoints_of() {
         local d class vendor device
         for d in "$SNAPS/$1"/sys/bus/pci/devices/*; do
                 class=$(<"$d/class") vendor=$(<"$d/vendor") device=$(<"$d/device")
-                case $class in 0x0600* | 0x0604*) continue ;; esac
+                # host and PCI bridges, and IOMMUs (class 0806: AMD-Vi's own PCI function)
+                case $class in 0x0600* | 0x0604* | 0x0806*) continue ;; esac
                 [[ $vendor == 0x1af4 && $device == 0x1057 ]] && continue
                 echo "${d##*/}"
         done | sort

@@ -158,6 +158,26 @@ static void test_virtio(void **state) {
         topology_free(t);
 }
 
+/* AMD-Vi (QEMU's amd-iommu): the IOMMU is a PCI function of its own, which signals its event log with a
+ * plain PCI-MSI (an IOMMU cannot remap its own interrupts). That MSI is not evidence about the devices
+ * behind it: they use IR-PCI-MSI(X), remapping is on, and the IOMMU function is not "unsafe". */
+static void test_amd(void **state) {
+        Topology *t = load(snapshot("amd"));
+
+        assert_int_equal(t->n_iommus, 1);
+        assert_int_equal(t->iommus[0].kind, IOMMU_KIND_AMD);
+        assert_true(topology_has_iommu(t));
+        assert_true(dev(t, "00:01.0")->is_iommu);
+        assert_false(pci_device_is_endpoint(dev(t, "00:01.0")));
+        assert_int_equal(t->host.interrupt_remapping, TRISTATE_YES);
+        assert_int_not_equal(dev(t, "00:01.0")->interrupts, INTERRUPTS_UNSAFE);
+        assert_int_equal(dev(t, "00:05.0")->interrupts, INTERRUPTS_SAFE);
+        assert_int_equal(dev(t, "00:02.0")->interrupts, INTERRUPTS_SAFE);
+        FOREACH_ARRAY(d, t->devices, t->n_devices)
+                assert_int_not_equal(d->interrupts, INTERRUPTS_UNSAFE);
+        topology_free(t);
+}
+
 static void test_noiommu(void **state) {
         Topology *t = load(snapshot("noiommu"));
         assert_false(topology_has_iommu(t));
@@ -361,6 +381,7 @@ int main(void) {
                 cmocka_unit_test(test_noiommu),
                 cmocka_unit_test(test_passthrough),
                 cmocka_unit_test(test_nointremap),
+                cmocka_unit_test(test_amd),
                 cmocka_unit_test(test_cmdline_switches),
                 cmocka_unit_test(test_interrupts_old_and_arm),
                 cmocka_unit_test(test_unprivileged_config),
