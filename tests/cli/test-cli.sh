@@ -466,9 +466,9 @@ list_snapshot() {
                 'all(.[]; (.vendor|test("^[0-9a-f]{4}$")) and (.device|test("^[0-9a-f]{4}$")) and (.class|test("^[0-9a-f]{6}$")))' \
                 '# No policy: everything is denied, by no rule.
                  all(.[]; .verdict.passthrough == "deny" and .verdict.rule == null)' \
-                '# Offline states: bridges, the host bridge and a virtio-iommu are unmanaged; a device
+                '# Offline states: bridges, the host bridge and an IOMMU (virtio-iommu, the AMD-Vi function) are unmanaged; a device
                  # on vfio-pci is free for a VMM (released); every other endpoint is with its host driver.
-                 all(.[]; .state == (if (.class|test("^060[04]")) or (.vendor == "1af4" and .device == "1057") then "unmanaged"
+                 all(.[]; .state == (if (.class|test("^060[04]|^0806")) or (.vendor == "1af4" and .device == "1057") then "unmanaged"
                                      elif .driver == "vfio-pci" then "released" else "host" end))'
 
         ctl --root "$SNAPS/$snap" list
@@ -580,6 +580,7 @@ AUDIT_EXPECT=(
         "virtio|3|msi-not-isolated:critical@0000:00:05.0|interrupt-remapping-off no-iommu msi-not-isolated@0000:00:07.0 no-reset-method@0000:00:07.0 no-iommu-group@0000:00:02.0"
         "noiommu|3|no-iommu:critical@0000:00:02.0|interrupt-remapping-off msi-not-isolated no-iommu-group vfio-noiommu"
         "noiommu-vfio-unsafe|3|no-iommu:critical vfio-noiommu:critical|interrupt-remapping-off msi-not-isolated"
+        "amd|0|multi-device-group:warning@0000:00:1f.2 no-reset-method:warning@0000:00:02.0|interrupt-remapping-off msi-not-isolated no-iommu allow-unsafe-interrupts no-reset-method@0000:00:01.0 msi-not-isolated@0000:00:01.0"
 )
 
 audit_expect_of() {
