@@ -8,6 +8,8 @@
 
 #include "macro.h"
 
+DEFINE_TRIVIAL_CLEANUP_FUNC_FULL(json_object *, json_object_put, NULL);
+
 typedef enum JsonFormat {
         JSON_FORMAT_OFF,
         JSON_FORMAT_PRETTY,

@@ -62,7 +62,7 @@ int verb_status(int argc, char **argv, void *userdata) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_strv_free_ char **want = NULL, **seen = NULL;
         _cleanup_(table_freep) Table *t = NULL;
-        json_object *array = NULL;
+        _cleanup_(json_object_putp) json_object *array = NULL;
         static const char *const headers[] = { "SLOT", "STATE", "MODE", "SINCE", "DMA FAULTS", "HOST DRIVER", "RULE", NULL };
         DeviceRecord d;
         size_t errors = 0;
@@ -140,7 +140,7 @@ int verb_status(int argc, char **argv, void *userdata) {
                         return log_error_errno(ENODEV, "No PCI device %s.", *w);
 
         if (array) {
-                output_json(array);
+                output_json(TAKE_PTR(array));
                 return 0;
         }
         if (table_rows(t) == 0) {
