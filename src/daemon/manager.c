@@ -111,8 +111,15 @@ int manager_verdict(Manager *m, const char *slot, PolicyVerdict *ret) {
         return 0;
 }
 
+/* Records a failure about a device of this machine (a caller may name any address: no record is made
+ * for one that does not exist, so that a request full of made-up addresses costs nothing later). */
+static bool device_exists(Manager *m, const char *slot) {
+        PciAddress a;
+        return pci_address_parse(slot, &a) >= 0 && topology_find_device(m->topology, &a);
+}
+
 static void device_set_error(Manager *m, const char *slot, const char *message) {
-        Device *d = manager_get_device(m, slot);
+        Device *d = device_exists(m, slot) ? manager_get_device(m, slot) : NULL;
         if (!d)
                 return;
         free(d->last_error);
@@ -669,7 +676,8 @@ int manager_quarantine(Manager *m, char **slots, QuarantineMode mode, const char
                 manager_log_decision(m, "quarantine", who, "failure", NULL, caller_uid, strna(msg));
                 log_error("%s", strna(msg));
                 STRV_FOREACH(s, slots)
-                        bus_emit_device_changed(m, *s, "quarantine-failed");
+                        if (device_exists(m, *s))
+                                bus_emit_device_changed(m, *s, "quarantine-failed");
                 STRV_FOREACH(s, err.failed)
                         if (!strv_contains(slots, *s))
                                 bus_emit_device_changed(m, *s, "quarantine-failed");
