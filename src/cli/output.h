@@ -6,9 +6,8 @@
 
 #include <json-c/json.h>
 
+#include "json-util.h"
 #include "macro.h"
-
-DEFINE_TRIVIAL_CLEANUP_FUNC_FULL(json_object *, json_object_put, NULL);
 
 typedef enum JsonFormat {
         JSON_FORMAT_OFF,

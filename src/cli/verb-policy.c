@@ -10,6 +10,7 @@
 #include "findings.h"
 #include "isolatectl.h"
 #include "log.h"
+#include "parse-util.h"
 #include "strv.h"
 #include "verbs.h"
 

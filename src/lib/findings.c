@@ -8,6 +8,7 @@
 
 #include "dma-fault.h"
 #include "findings.h"
+#include "path-util.h"
 #include "string-util.h"
 #include "strv.h"
 

@@ -140,10 +140,6 @@ int policy_load_files(char * const *files, Policy **ret, PolicyErrors *errors);
  * files are fine (built-in defaults, no rules). */
 int policy_installed_files(const char *dir, char ***ret);
 
-/* Parses a size such as "4G", "512M", "64GiB" or a byte count. */
-int parse_size(const char *s, uint64_t *ret);
-/* Formats a size with the largest binary suffix that divides it exactly. */
-char *format_size(uint64_t size, char buf[static 32]);
 
 typedef struct PolicyVerdict {
         const Rule *rule; /* NULL: no rule matched */

@@ -14,6 +14,7 @@
 #include <linux/vfio.h>
 
 #include "fileio.h"
+#include "parse-util.h"
 #include "quarantine.h"
 #include "string-util.h"
 #include "strv.h"

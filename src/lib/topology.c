@@ -16,6 +16,7 @@
 #include "fileio.h"
 #include "pci-access.h"
 #include "strv.h"
+#include "path-util.h"
 #include "topology.h"
 
 static const char *const interrupt_safety_table[_INTERRUPTS_MAX] = {
@@ -39,13 +40,6 @@ static const char *const iommu_kind_table[_IOMMU_KIND_MAX] = {
 
 const char *iommu_kind_to_string(IommuKind k) {
         return k >= 0 && k < _IOMMU_KIND_MAX ? iommu_kind_table[k] : NULL;
-}
-
-char *root_path(const char *root, const char *path) {
-        char *p;
-        if (asprintf(&p, "%s%s", strempty(root), path) < 0)
-                return NULL;
-        return p;
 }
 
 static int read_link(const char *path, char **ret) {

@@ -170,5 +170,3 @@ bool pci_device_is_host_bridge(const PciDevice *d);
 /* Endpoints are what can be quarantined or passed through: not bridges, host bridges or IOMMUs. */
 bool pci_device_is_endpoint(const PciDevice *d);
 
-/* Path of a file below the root: root_path(t->root, "/sys/bus/pci") */
-char *root_path(const char *root, const char *path);

@@ -14,6 +14,7 @@
 
 #include "dma-fault.h"
 #include "macro.h"
+#include "parse-util.h"
 #include "string-util.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */

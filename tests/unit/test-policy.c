@@ -19,6 +19,7 @@
 #include "fileio.h"
 #include "json-locator.h"
 #include "macro.h"
+#include "parse-util.h"
 #include "policy.h"
 #include "strv.h"
 

@@ -3,6 +3,7 @@
 
 /* Cleanup and error helpers in the style of systemd's src/fundamental/macro-fundamental.h. */
 
+#include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -119,3 +120,10 @@ static inline int negative_errno(void) {
         } while (false)
 
 #define ERRNO_IS_NOT_FOUND(r) ((r) == -ENOENT || (r) == -ENOTDIR)
+
+/* Grows *array (of *allocated elements) to hold at least need elements, doubling, so that appending
+ * n elements one by one costs O(n). Returns the array, or NULL (the old array intact) when out of
+ * memory or when the size overflows. */
+void *greedy_realloc(void **array, size_t *allocated, size_t need, size_t size);
+#define GREEDY_REALLOC(array, allocated, need)                                                           \
+        greedy_realloc((void **) &(array), &(allocated), (need), sizeof((array)[0]))
