@@ -24,3 +24,6 @@ int strv_split(const char *s, const char *separators, char ***ret);
 /* Joins with sep; an empty vector gives "". */
 char *strv_join(char * const *l, const char *sep);
 char **strv_copy(char * const *l);
+
+/* A NULL-terminated vector literal: STRV_MAKE("a", "b"). */
+#define STRV_MAKE(...) ((char **) ((const char *[]) { __VA_ARGS__, NULL }))

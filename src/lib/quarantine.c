@@ -243,6 +243,9 @@ static int k_get_info(void *ud, int dfd, uint32_t *ret_flags) {
 static int k_reset(void *ud, int dfd) {
         return vfio_device_reset(dfd);
 }
+static int k_set_req_eventfd(void *ud, int dfd, int efd) {
+        return vfio_device_set_req_eventfd(dfd, efd);
+}
 static int k_config_read(void *ud, int dfd, uint32_t off, void *buf, size_t n) {
         return vfio_device_config_read(dfd, off, buf, n);
 }
@@ -280,6 +283,7 @@ const QuarantineOps quarantine_ops_kernel = {
         .detach = k_detach,
         .get_info = k_get_info,
         .reset = k_reset,
+        .set_req_eventfd = k_set_req_eventfd,
         .config_read = k_config_read,
         .config_write = k_config_write,
         .close = k_close,
@@ -287,6 +291,20 @@ const QuarantineOps quarantine_ops_kernel = {
 };
 
 /* ---- engine ----------------------------------------------------------------------------- */
+
+int engine_set_request_eventfd(Engine *e, const char *slot, int efd) {
+        HeldDevice *h;
+
+        assert(e);
+        assert(slot);
+
+        h = engine_find(e, slot);
+        if (!h || h->fd < 0)
+                return -ENODEV;
+        if (!e->ops->set_req_eventfd)
+                return -EOPNOTSUPP;
+        return e->ops->set_req_eventfd(e->ops_data, h->fd, efd);
+}
 
 int engine_new(const char *root, const QuarantineOps *ops, void *ops_data, Engine **ret) {
         Engine *e = calloc(1, sizeof(Engine));

@@ -111,6 +111,9 @@ typedef struct QuarantineOps {
         int (*detach)(void *ud, int device_fd);
         int (*get_info)(void *ud, int device_fd, uint32_t *ret_flags);
         int (*reset)(void *ud, int device_fd);
+        /* Registers an eventfd for vfio's device request channel (VFIO_DEVICE_SET_IRQS, REQ index):
+         * the kernel signals it when someone wants the device unbound from vfio-pci. */
+        int (*set_req_eventfd)(void *ud, int device_fd, int efd);
         int (*config_read)(void *ud, int device_fd, uint32_t offset, void *buf, size_t size);
         int (*config_write)(void *ud, int device_fd, uint32_t offset, const void *buf, size_t size);
         void (*close)(void *ud, int fd);
@@ -172,6 +175,9 @@ typedef struct Engine {
 } Engine;
 
 int engine_new(const char *root, const QuarantineOps *ops, void *ops_data, Engine **ret);
+/* Signals efd when the kernel relays a request to unbind vfio-pci from the held device slot.
+ * -ENODEV: not held with an open fd. */
+int engine_set_request_eventfd(Engine *e, const char *slot, int efd);
 /* Frees the engine. Closing the fds ends the quarantine of the devices it holds: the daemon hands
  * them to systemd's fd store first. */
 Engine *engine_free(Engine *e);

@@ -5,7 +5,7 @@
 #   - every verb and option of isolatectl, from 'isolatectl --help' and from the source (the verbs[] and
 #     policy_verbs[] tables, the options[] array and the getopt strings), is in --help and has an entry
 #     in man/isolatectl.1;
-#   - the same for isolated: 'isolated --help', src/daemon/main.c and man/isolated.8;
+#   - the same for isolated: 'isolated --help', src/daemon/isolated.c and man/isolated.8;
 #   - every method, property and signal of dbus/*.xml, and every error of src/lib/isolate-bus.h, has an
 #     entry in man/org.isolate1.5;
 #   - every audit finding id of src/lib/findings.c has an entry in man/isolatectl.1;
@@ -189,13 +189,13 @@ while IFS= read -r o; do
         if has_option_entry "$o" isolatectl.1; then pass; else fail "isolatectl option '$o' has no entry in man/isolatectl.1"; fi
 done <<<"$all_opts"
 
-section "isolated: options (--help, src/daemon/main.c) in isolated(8)"
+section "isolated: options (--help, src/daemon/isolated.c) in isolated(8)"
 all_dopts=$( {
-        c_block "$SRC/src/daemon/main.c" 'static const struct option options\[\] = \{' | long_options
-        short_options "$SRC/src/daemon/main.c"
+        c_block "$SRC/src/daemon/isolated.c" 'static const struct option options\[\] = \{' | long_options
+        short_options "$SRC/src/daemon/isolated.c"
         printf '%s\n' "$HELP_D_OPTS"
 } | sort -u)
-(($(grep -c . <<<"$all_dopts") >= 10)) || fail "found too few isolated options: has options[] in main.c moved?"
+(($(grep -c . <<<"$all_dopts") >= 10)) || fail "found too few isolated options: has options[] in isolated.c moved?"
 while IFS= read -r o; do
         if in_lines "$o" "$HELP_D_OPTS"; then pass; else fail "isolated option '$o' is not in --help"; fi
         if has_option_entry "$o" isolated.8; then pass; else fail "isolated option '$o' has no entry in man/isolated.8"; fi

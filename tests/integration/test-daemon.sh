@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # isolated's integration tests, outside the VM: each case starts a private D-Bus daemon and isolated
-# with --fake-engine on a fresh copy of a machine snapshot (tests/fixtures/sysfs/<name>), drives it
+# with on a fresh copy of a machine snapshot (tests/fixtures/sysfs/<name>), drives it
 # with isolatectl and busctl, and checks the answers, the exit codes (PRODUCT.md: 0 ok, 1 failed,
 # 2 usage), the D-Bus error names and the side effects in the copy (driver links, driver_override).
 # Every daemon is stopped with SIGTERM at the end of its case and must exit 0 without any sanitizer
@@ -19,7 +19,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=${ISOLATE_SOURCE_ROOT:-$(cd "$HERE/../.." && pwd)}
 BUILD=${ISOLATE_BUILD_ROOT:-/work/main/build}
-ISOLATED=$BUILD/src/daemon/isolated
+ISOLATED=$BUILD/tests/integration/isolated-fake   # isolated with the test backend
+ISOLATED_REAL=$BUILD/src/daemon/isolated
 ISOLATECTL=$BUILD/src/cli/isolatectl
 FLOOD=$BUILD/tests/integration/isolate-test-flood
 FAKE_POLKIT=$BUILD/tests/integration/isolate-test-fake-polkit
@@ -37,7 +38,7 @@ done
 for tool in jq python3 diff mkfifo; do
         command -v "$tool" >/dev/null || { echo "ERROR: $tool is needed by the daemon tests." >&2; exit 1; }
 done
-for bin in "$ISOLATED" "$ISOLATECTL" "$FLOOD" "$FAKE_POLKIT"; do
+for bin in "$ISOLATED" "$ISOLATED_REAL" "$ISOLATECTL" "$FLOOD" "$FAKE_POLKIT"; do
         [[ -x $bin ]] || { echo "ERROR: $bin is missing: build first (ninja -C $BUILD)." >&2; exit 1; }
 done
 
@@ -288,8 +289,8 @@ start_daemon() {
         [[ $snapshot == - ]] || fresh_copy "$snapshot"
         DAEMON_N=$((${DAEMON_N:-0} + 1))
         DAEMON_LOG=$CASE_DIR/daemon.$DAEMON_N.log
-        echo "\$ ${*:+$* }isolated --root $ROOT --fake-engine --state-dir $STATE --policy $policy" >>"$CASE_DIR/commands"
-        env "$@" "$ISOLATED" --root "$ROOT" --fake-engine --state-dir "$STATE" --policy "$policy" \
+        echo "\$ ${*:+$* }isolated --root $ROOT --state-dir $STATE --policy $policy" >>"$CASE_DIR/commands"
+        env "$@" "$ISOLATED" --root "$ROOT" --state-dir "$STATE" --policy "$policy" \
                 --log-target=console --log-level=debug >"$DAEMON_LOG" 2>&1 </dev/null &
         DAEMON_PID=$!
         track "$DAEMON_PID"
@@ -1005,6 +1006,23 @@ case_daemon_not_running() {
         expect_in err "systemctl start isolated" "it says how to start the daemon"
 }
 
+# The installed isolated ships no test backend: the fake engine lives in the test binary only (issue 9).
+case_shipped_binary() {
+        local rc=0
+        strings "$ISOLATED_REAL" >"$CASE_DIR/strings"
+        if grep -i -E 'fake|ISOLATE_FAKE' "$CASE_DIR/strings" >"$CASE_DIR/fake-strings"; then
+                fail "isolated has test-backend strings: $(head -3 "$CASE_DIR/fake-strings" | tr '\n' ' ')"
+        else
+                ok "strings isolated: no fake"
+        fi
+        "$ISOLATED_REAL" --fake-engine >"$CASE_DIR/out" 2>"$CASE_DIR/err" || rc=$?
+        if [[ $rc == 2 ]]; then ok "isolated --fake-engine is refused (exit 2)"; else
+                fail "isolated --fake-engine exited $rc (expected 2, an unknown option)"; fi
+        strings "$ISOLATED" >"$CASE_DIR/test-strings"
+        if grep -q ISOLATE_FAKE_BIND_ERROR "$CASE_DIR/test-strings"; then ok "the test binary has the fake backend"; else
+                fail "the test binary $ISOLATED has no fake backend"; fi
+}
+
 # now_ms: the monotonic-enough wall clock in milliseconds.
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 
@@ -1189,9 +1207,9 @@ sv_start() {
         [[ $snapshot == - ]] || fresh_copy "$snapshot"
         SV_DIR=$CASE_DIR/supervisor
         mkdir -p "$SV_DIR"
-        echo "\$ fake-supervisor.py --dir $SV_DIR -- isolated --root $ROOT --fake-engine --state-dir $STATE --policy $policy" \
+        echo "\$ fake-supervisor.py --dir $SV_DIR -- isolated --root $ROOT --state-dir $STATE --policy $policy" \
                 >>"$CASE_DIR/commands"
-        python3 "$FAKE_SUPERVISOR" --dir "$SV_DIR" -- "$ISOLATED" --root "$ROOT" --fake-engine --state-dir "$STATE" \
+        python3 "$FAKE_SUPERVISOR" --dir "$SV_DIR" -- "$ISOLATED" --root "$ROOT" --state-dir "$STATE" \
                 --policy "$policy" --log-target=console --log-level=debug >"$SV_DIR/supervisor.log" 2>&1 </dev/null &
         SV_PID=$!
         track "$SV_PID"
@@ -1530,6 +1548,7 @@ case_fdstore_bind_time() {
 # ---- runner ----------------------------------------------------------------------------------
 
 CASES=(
+        shipped_binary
         introspection
         quarantine
         host_driver

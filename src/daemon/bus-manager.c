@@ -9,12 +9,18 @@
 #include "findings.h"
 #include "isolate-bus.h"
 #include "log.h"
+#include "bus-device.h"
+#include "bus-manager.h"
+#include "device.h"
+#include "hashmap.h"
+#include "json-util.h"
 #include "manager.h"
+#include "operations.h"
 #include "polkit.h"
 #include "strv.h"
+#include "user-util.h"
 
-/* org.isolate1.Manager at /org/isolate1 and org.isolate1.Device at /org/isolate1/device/<slot>.
- * Handlers: read → validate → authorize → act → emit → reply. */
+/* org.isolate1.Manager at /org/isolate1. Handlers: read → validate → authorize → act → emit → reply. */
 
 /* The device list of Quarantine() and Release(), read before authorization. That is all the work a
  * caller without any right can make isolated do per element, so it is bounded and linear: the count
@@ -41,14 +47,8 @@ static int read_addresses(sd_bus_message *m, PciAddress **ret, size_t *ret_n, sd
                 if (n >= ISOLATE_DEVICES_PER_CALL_MAX)
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                                  "Too many devices: at most %u per call.", ISOLATE_DEVICES_PER_CALL_MAX);
-                if (n == n_allocated) {
-                        size_t k = MIN(MAX(n_allocated * 2, (size_t) 16), (size_t) ISOLATE_DEVICES_PER_CALL_MAX);
-                        PciAddress *b = reallocarray(a, k, sizeof(PciAddress));
-                        if (!b)
-                                return -ENOMEM;
-                        a = b;
-                        n_allocated = k;
-                }
+                if (!GREEDY_REALLOC(a, n_allocated, n + 1))
+                        return -ENOMEM;
                 if (pci_address_parse(s, &a[n]) < 0)
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                                  "Invalid device address '%.32s%s': expected a PCI address such as 0000:03:00.0.",
@@ -112,7 +112,7 @@ static int addresses_to_slots(const PciAddress *a, size_t n, char ***ret) {
 
 static uid_t caller_uid(sd_bus_message *m) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        uid_t uid = (uid_t) -1;
+        uid_t uid = UID_INVALID;
         if (sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds) >= 0)
                 (void) sd_bus_creds_get_euid(creds, &uid);
         return uid;
@@ -161,7 +161,7 @@ static int method_quarantine(sd_bus_message *msg, void *userdata, sd_bus_error *
         r = addresses_to_slots(addresses, n_addresses, &slots);
         if (r < 0)
                 return r;
-        r = manager_quarantine(m, slots, mode, "requested over D-Bus", caller_uid(msg), &taken, error);
+        r = operation_quarantine(m, slots, mode, "requested over D-Bus", caller_uid(msg), &taken, error);
         if (r < 0)
                 return r;
         return reply_strv(msg, taken);
@@ -192,7 +192,7 @@ static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *err
         r = addresses_to_slots(addresses, n_addresses, &slots);
         if (r < 0)
                 return r;
-        r = manager_release(m, slots, streq(to, "guest"), caller_uid(msg), &released, error);
+        r = operation_release(m, slots, streq(to, "guest"), caller_uid(msg), &released, error);
         if (r < 0)
                 return r;
         return reply_strv(msg, released);
@@ -210,56 +210,10 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                 return r;
         if (r == 0)
                 return 1;
-        r = manager_reload_policy(m, NULL, caller_uid(msg), error);
+        r = operation_reload_policy(m, NULL, caller_uid(msg), error);
         if (r < 0)
                 return r;
         return sd_bus_reply_method_return(msg, NULL);
-}
-
-/* What a device's record says about failures: its last error, else (held, protection incomplete) why. */
-static int device_problems(Manager *m, const char *slot, char **ret_error, char **ret_degraded) {
-        HeldDevice *h = engine_find(m->engine, slot);
-        Device *d = manager_find_device(m, slot);
-        _cleanup_strv_free_ char **ids = NULL;
-        _cleanup_free_ char *error = NULL, *degraded = NULL;
-
-        if (h && h->degraded != 0 && (degradation_to_strv(h->degraded, &ids) < 0 || !(degraded = strv_join(ids, ","))))
-                return -ENOMEM;
-        if (d && d->last_error)
-                error = strdup(d->last_error);
-        else if (h && h->degraded != 0)
-                error = degradation_explain(h);
-        else
-                error = strdup("");
-        if (!error)
-                return -ENOMEM;
-        *ret_error = TAKE_PTR(error);
-        *ret_degraded = degraded ? TAKE_PTR(degraded) : strdup("");
-        return *ret_degraded ? 0 : -ENOMEM;
-}
-
-int bus_device_record(Manager *m, sd_bus_message *reply, const char *slot) {
-        HeldDevice *h = engine_find(m->engine, slot);
-        Device *d = manager_find_device(m, slot);
-        _cleanup_free_ char *error = NULL, *degraded = NULL;
-        const PciDevice *pd;
-        PolicyVerdict v = {};
-        DeviceState state = manager_device_state(m, slot);
-        PciAddress a;
-        int r;
-
-        if (pci_address_parse(slot, &a) < 0 || !(pd = topology_find_device(m->topology, &a)))
-                return -ENODEV;
-        (void) manager_verdict(m, slot, &v);
-        r = device_problems(m, pd->slot, &error, &degraded);
-        if (r < 0)
-                return r;
-        return sd_bus_message_append(reply, ISOLATE_DEVICE_RECORD, pd->slot, strempty(device_state_to_string(state)),
-                                     h && h->state == DEVICE_STATE_QUARANTINED ? quarantine_mode_to_string(h->mode) : "",
-                                     pd->iommu_group, d && d->host_driver ? d->host_driver : "",
-                                     d ? d->since : 0, d ? d->faults_read : 0, d ? d->faults_write : 0,
-                                     d ? d->faults_other : 0, d ? d->last_fault : 0, passthrough_to_string(v.passthrough),
-                                     v.rule ? v.rule->id : "", error, degraded);
 }
 
 static int method_list_devices(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -274,7 +228,7 @@ static int method_list_devices(sd_bus_message *msg, void *userdata, sd_bus_error
         if (r < 0)
                 return r;
         FOREACH_ARRAY(pd, m->topology->devices, m->topology->n_devices) {
-                r = bus_device_record(m, reply, pd->slot);
+                r = bus_device_append_record(m, reply, pd->slot);
                 if (r < 0)
                         return r;
         }
@@ -306,7 +260,7 @@ static int method_get_device(sd_bus_message *msg, void *userdata, sd_bus_error *
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r < 0)
                 return r;
-        r = bus_device_record(m, reply, slot);
+        r = bus_device_append_record(m, reply, slot);
         if (r < 0)
                 return r;
         r = sd_bus_message_append(reply, "o", path);
@@ -319,11 +273,12 @@ static int method_audit(sd_bus_message *msg, void *userdata, sd_bus_error *error
         Manager *m = userdata;
         _cleanup_(findings_done) Findings f = {};
         _cleanup_(fault_counts_done) FaultCounts faults = {};
-        json_object *o;
+        _cleanup_(json_object_putp) json_object *o = NULL;
         int r;
 
         /* The daemon's own fault counts are what it attributed; the audit adds them as findings. */
-        FOREACH_ARRAY(d, m->devices, m->n_devices) {
+        Device *d;
+        HASHMAP_FOREACH(d, m->devices) {
                 FaultCount *c;
                 PciAddress a;
                 if (d->faults_read + d->faults_write + d->faults_other == 0 || pci_address_parse(d->slot, &a) < 0)
@@ -342,22 +297,18 @@ static int method_audit(sd_bus_message *msg, void *userdata, sd_bus_error *error
         r = audit_to_json(m->topology, &f, NULL, 0, &o);
         if (r < 0)
                 return r;
-        r = sd_bus_reply_method_return(msg, "s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-        json_object_put(o);
-        return r;
+        return sd_bus_reply_method_return(msg, "s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 }
 
 static int method_get_policy(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        json_object *o;
+        _cleanup_(json_object_putp) json_object *o = NULL;
         int r;
 
         r = policy_to_json(m->policy, &o);
         if (r < 0)
                 return r;
-        r = sd_bus_reply_method_return(msg, "s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-        json_object_put(o);
-        return r;
+        return sd_bus_reply_method_return(msg, "s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 }
 
 static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -443,110 +394,9 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-/* ---- per-device objects ------------------------------------------------------------------- */
-
-static int device_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
-                       sd_bus_error *error) {
-        Manager *m = userdata;
-        _cleanup_free_ char *slot = NULL;
-        PciAddress a;
-        Device *d;
-
-        if (isolate_bus_device_slot(path, &slot) < 0 || pci_address_parse(slot, &a) < 0 ||
-            !topology_find_device(m->topology, &a))
-                return 0;
-        d = manager_get_device(m, slot);
-        if (!d)
-                return -ENOMEM;
-        *found = d;
-        return 1;
-}
-
-static int device_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
-        Manager *m = userdata;
-        _cleanup_strv_free_ char **l = NULL;
-
-        FOREACH_ARRAY(pd, m->topology->devices, m->topology->n_devices) {
-                char *p;
-                if (isolate_bus_device_path(pd->slot, &p) < 0 || strv_consume(&l, p) < 0)
-                        return -ENOMEM;
-        }
-        *nodes = TAKE_PTR(l);
-        return 1;
-}
-
-#define DEVICE_PROPERTY_GETTER(name, sig, expr)                                                          \
-        static int property_device_##name(sd_bus *bus, const char *path, const char *interface,          \
-                                          const char *property, sd_bus_message *reply, void *userdata,   \
-                                          sd_bus_error *error) {                                         \
-                Device *d = userdata;                                                                    \
-                Manager *m = d->manager;                                                                 \
-                HeldDevice *h = engine_find(m->engine, d->slot);                                         \
-                PolicyVerdict v = {};                                                                    \
-                PciAddress a;                                                                            \
-                const PciDevice *pd = pci_address_parse(d->slot, &a) >= 0 ? topology_find_device(m->topology, &a) : NULL; \
-                (void) h;                                                                                \
-                (void) v;                                                                                \
-                (void) pd;                                                                               \
-                (void) manager_verdict(m, d->slot, &v);                                                  \
-                return sd_bus_message_append(reply, sig, expr);                                          \
-        }
-
-DEVICE_PROPERTY_GETTER(slot, "s", d->slot)
-DEVICE_PROPERTY_GETTER(state, "s", strempty(device_state_to_string(manager_device_state(m, d->slot))))
-DEVICE_PROPERTY_GETTER(mode, "s", h && h->state == DEVICE_STATE_QUARANTINED ? quarantine_mode_to_string(h->mode) : "")
-DEVICE_PROPERTY_GETTER(group, "i", pd ? pd->iommu_group : -1)
-DEVICE_PROPERTY_GETTER(host_driver, "s", strempty(d->host_driver))
-DEVICE_PROPERTY_GETTER(since, "t", d->since)
-DEVICE_PROPERTY_GETTER(faults_read, "u", d->faults_read)
-DEVICE_PROPERTY_GETTER(faults_write, "u", d->faults_write)
-DEVICE_PROPERTY_GETTER(faults_other, "u", d->faults_other)
-DEVICE_PROPERTY_GETTER(last_fault, "t", d->last_fault)
-DEVICE_PROPERTY_GETTER(passthrough, "s", passthrough_to_string(v.passthrough))
-DEVICE_PROPERTY_GETTER(rule, "s", v.rule ? v.rule->id : "")
-static int property_device_last_error(sd_bus *bus, const char *path, const char *interface, const char *property,
-                                      sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Device *d = userdata;
-        _cleanup_free_ char *e = NULL, *degraded = NULL;
-        int r = device_problems(d->manager, d->slot, &e, &degraded);
-        if (r < 0)
-                return r;
-        return sd_bus_message_append(reply, "s", e);
-}
-
-static int property_device_degraded(sd_bus *bus, const char *path, const char *interface, const char *property,
-                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Device *d = userdata;
-        HeldDevice *h = engine_find(d->manager->engine, d->slot);
-        _cleanup_strv_free_ char **ids = NULL;
-        if (h && degradation_to_strv(h->degraded, &ids) < 0)
-                return -ENOMEM;
-        return sd_bus_message_append_strv(reply, ids);
-}
-
-static const sd_bus_vtable device_vtable[] = {
-        SD_BUS_VTABLE_START(0),
-        SD_BUS_PROPERTY("Slot", "s", property_device_slot, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("State", "s", property_device_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Mode", "s", property_device_mode, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("IommuGroup", "i", property_device_group, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("HostDriver", "s", property_device_host_driver, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Since", "t", property_device_since, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("DmaFaultsRead", "u", property_device_faults_read, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("DmaFaultsWrite", "u", property_device_faults_write, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("DmaFaultsOther", "u", property_device_faults_other, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("LastFault", "t", property_device_last_fault, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Passthrough", "s", property_device_passthrough, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Rule", "s", property_device_rule, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("LastError", "s", property_device_last_error, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Degraded", "as", property_device_degraded, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_VTABLE_END,
-};
-
 /* ---- signals ------------------------------------------------------------------------------ */
 
-void bus_emit_device_changed(Manager *m, const char *slot, const char *reason) {
-        _cleanup_free_ char *path = NULL;
+void bus_manager_emit_device_changed(Manager *m, const char *slot, const char *reason) {
         HeldDevice *h;
         DeviceState st;
 
@@ -558,15 +408,12 @@ void bus_emit_device_changed(Manager *m, const char *slot, const char *reason) {
                                   slot, strempty(device_state_to_string(st)),
                                   h && h->state == DEVICE_STATE_QUARANTINED ? quarantine_mode_to_string(h->mode) : "",
                                   strempty(reason));
-        if (isolate_bus_device_path(slot, &path) >= 0)
-                (void) sd_bus_emit_properties_changed(m->bus, path, ISOLATE_BUS_DEVICE_INTERFACE, "State", "Mode",
-                                                      "Since", "HostDriver", "LastError", "Degraded", NULL);
+        bus_device_emit_state_changed(m, slot);
         (void) sd_bus_emit_properties_changed(m->bus, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE,
                                               "QuarantinedDevices", NULL);
 }
 
-void bus_emit_dma_fault(Manager *m, const char *slot, const DmaFault *f, uint64_t when) {
-        _cleanup_free_ char *path = NULL;
+void bus_manager_emit_dma_fault(Manager *m, const char *slot, const DmaFault *f, uint64_t when) {
         HeldDevice *h;
 
         if (!m->bus)
@@ -576,12 +423,10 @@ void bus_emit_dma_fault(Manager *m, const char *slot, const DmaFault *f, uint64_
                                   f->interrupt ? "interrupt" : dma_access_to_string(f->access),
                                   (uint64_t) (f->has_iova ? f->iova : 0), f->reason_text, when,
                                   h && h->state == DEVICE_STATE_QUARANTINED);
-        if (isolate_bus_device_path(slot, &path) >= 0)
-                (void) sd_bus_emit_properties_changed(m->bus, path, ISOLATE_BUS_DEVICE_INTERFACE, "DmaFaultsRead",
-                                                      "DmaFaultsWrite", "DmaFaultsOther", "LastFault", NULL);
+        bus_device_emit_faults_changed(m, slot);
 }
 
-void bus_emit_policy_reloaded(Manager *m) {
+void bus_manager_emit_policy_reloaded(Manager *m) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *sig = NULL;
 
         if (!m->bus)
@@ -593,17 +438,9 @@ void bus_emit_policy_reloaded(Manager *m) {
                                               "QuarantineOnUnbind", "PolicyFiles", "PolicyError", NULL);
 }
 
-void bus_emit_device_verdict_changed(Manager *m, const char *slot) {
-        _cleanup_free_ char *path = NULL;
-
-        if (m->bus && isolate_bus_device_path(slot, &path) >= 0)
-                (void) sd_bus_emit_properties_changed(m->bus, path, ISOLATE_BUS_DEVICE_INTERFACE, "Passthrough",
-                                                      "Rule", NULL);
-}
-
 /* ---- setup ---------------------------------------------------------------------------------- */
 
-int manager_bus_setup(Manager *m) {
+int bus_manager_setup(Manager *m) {
         int r;
 
         r = m->config.user_bus ? sd_bus_open_user(&m->bus) : sd_bus_open_system(&m->bus);
@@ -614,13 +451,9 @@ int manager_bus_setup(Manager *m) {
         r = sd_bus_add_object_vtable(m->bus, NULL, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE, manager_vtable, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to register the manager object: %m");
-        r = sd_bus_add_fallback_vtable(m->bus, NULL, ISOLATE_BUS_DEVICE_PREFIX, ISOLATE_BUS_DEVICE_INTERFACE,
-                                       device_vtable, device_find, m);
+        r = bus_device_setup(m);
         if (r < 0)
-                return log_error_errno(r, "Failed to register the device objects: %m");
-        r = sd_bus_add_node_enumerator(m->bus, NULL, ISOLATE_BUS_DEVICE_PREFIX, device_enumerate, m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to register the device enumerator: %m");
+                return r;
         r = sd_bus_request_name(m->bus, ISOLATE_BUS_NAME, 0);
         if (r < 0)
                 return log_error_errno(r, "Failed to acquire the bus name %s (is another isolated running?): %m",

@@ -3,17 +3,28 @@
 #include <errno.h>
 #include <string.h>
 
+#include <libudev.h>
+
 #include "fileio.h"
 #include "log.h"
+#include "audit-log.h"
+#include "bus-manager.h"
+#include "device.h"
+#include "fdstore.h"
 #include "manager.h"
+#include "operations.h"
+#include "request.h"
+#include "state.h"
 #include "strv.h"
 #include "time-util.h"
+#include "uevent.h"
+#include "user-util.h"
 
 /* PCI bind/unbind/add/remove events, straight from the kernel's netlink socket (the "kernel" source):
  * udevd's own events trail the kernel's by tens to hundreds of milliseconds, and the window between
  * an unbind and the quarantine is what isolate exists to shrink. */
 
-void manager_handle_uevent(Manager *m, const char *action, const char *slot, const char *driver) {
+void uevent_handle(Manager *m, const char *action, const char *slot, const char *driver) {
         PciAddress a;
         Device *d;
         HeldDevice *h;
@@ -30,36 +41,35 @@ void manager_handle_uevent(Manager *m, const char *action, const char *slot, con
                 if (streq(action, "remove") && h) {
                         char name[32];
                         engine_fdname_for_slot(canon, name);
-                        manager_fdstore_remove(m, name);
+                        fdstore_remove(m, name);
                         engine_forget(m->engine, canon);
-                        if ((d = manager_find_device(m, canon))) {
+                        if ((d = device_find(m, canon))) {
                                 d->fd_stored = false;
-                                d->req_source = sd_event_source_disable_unref(d->req_source);
-                                d->req_fd = safe_close(d->req_fd);
+                                request_unwatch(d);
                         }
                         log_notice("%s was removed from the system while isolated held it.", canon);
-                        (void) manager_save_state(m);
+                        (void) state_save(m);
                 }
                 (void) manager_reload_topology(m);
-                bus_emit_device_changed(m, canon, action);
+                bus_manager_emit_device_changed(m, canon, action);
                 return;
         }
 
-        d = manager_get_device(m, canon);
+        d = device_get(m, canon);
         if (!d)
                 return (void) log_oom();
         h = engine_find(m->engine, canon);
 
         if (streq(action, "bind")) {
                 if (driver && !streq(driver, "vfio-pci")) {
-                        free(d->host_driver);
-                        d->host_driver = strdup(driver);
+                        if (device_set_host_driver(d, driver) < 0)
+                                log_oom();
                         d->released_on_request = false;
                         d->expect_unbind = false;
                         d->failed = false;
                         d->last_error = mfree(d->last_error);
                         d->since = now_realtime_usec();
-                        bus_emit_device_changed(m, canon, "bound");
+                        bus_manager_emit_device_changed(m, canon, "bound");
                         return;
                 }
                 if (!driver || h)
@@ -69,7 +79,8 @@ void manager_handle_uevent(Manager *m, const char *action, const char *slot, con
                 if (manager_verdict(m, canon, &v) >= 0 && v.passthrough != PASSTHROUGH_ALLOW) {
                         log_notice("%s was bound to vfio-pci, and the policy does not allow it to pass through: "
                                    "taking it into quarantine.", canon);
-                        (void) manager_quarantine(m, one, -1, "bound to vfio-pci, passthrough denied", (uid_t) -1, NULL, NULL);
+                        (void) operation_quarantine(m, one, _QUARANTINE_MODE_INVALID, "bound to vfio-pci, passthrough denied",
+                                                   UID_INVALID, NULL, NULL);
                 }
                 return;
         }
@@ -91,10 +102,10 @@ void manager_handle_uevent(Manager *m, const char *action, const char *slot, con
                 return;
         if (!v.quarantine_on_unbind) {
                 log_debug("%s unbound; the policy does not capture it.", canon);
-                bus_emit_device_changed(m, canon, "unbound");
+                bus_manager_emit_device_changed(m, canon, "unbound");
                 return;
         }
-        (void) manager_quarantine(m, one, -1, "unbound from its driver", (uid_t) -1, NULL, NULL);
+        (void) operation_quarantine(m, one, _QUARANTINE_MODE_INVALID, "unbound from its driver", UID_INVALID, NULL, NULL);
 }
 
 /* The socket overflowed (ENOBUFS): events were lost, and with them maybe an unbind. Look at sysfs
@@ -103,8 +114,8 @@ static void rescan(Manager *m) {
         log_warning("Kernel uevents were lost (the receive buffer overflowed): rescanning the PCI devices.");
         if (manager_reload_topology(m) < 0)
                 return;
-        (void) manager_coldplug(m, "rescan after lost uevents");
-        (void) manager_save_state(m);
+        (void) operation_coldplug(m, "rescan after lost uevents");
+        (void) state_save(m);
 }
 
 static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -119,7 +130,7 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
                         break;
                 }
                 m->event_usec = now_monotonic_usec();
-                manager_handle_uevent(m, udev_device_get_action(dev), udev_device_get_sysname(dev),
+                uevent_handle(m, udev_device_get_action(dev), udev_device_get_sysname(dev),
                                       udev_device_get_driver(dev));
                 m->event_usec = 0;
                 udev_device_unref(dev);
@@ -127,7 +138,7 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
-int manager_udev_start(Manager *m) {
+int uevent_start(Manager *m) {
         int r;
 
         if (m->config.root) {
@@ -157,4 +168,10 @@ int manager_udev_start(Manager *m) {
         /* Before D-Bus and the kernel log: an unbind must be handled first. */
         (void) sd_event_source_set_priority(m->monitor_source, SD_EVENT_PRIORITY_IMPORTANT);
         return 0;
+}
+
+void uevent_stop(Manager *m) {
+        m->monitor_source = sd_event_source_disable_unref(m->monitor_source);
+        m->monitor = udev_monitor_unref(m->monitor);
+        m->udev = udev_unref(m->udev);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The daemon's test backend (--fake-engine, only with --root): the engine's side effects act on a copy
+/* The daemon's test backend (isolated-fake, only with --root): the engine's side effects act on a copy
  * of a snapshot instead of the kernel. Driver links, driver_override and group types are files and
  * symlinks in that tree, the VFIO cdevs and iommufd are /dev/null, and failures can be injected with
  * ISOLATE_FAKE_BIND_ERROR=SLOT=ERRNO[,SLOT=ERRNO...] (errno as a number). It lets the D-Bus
@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include "fileio.h"
-#include "manager.h"
+#include "isolated.h"
+#include "pci-address.h"
+#include "quarantine.h"
 #include "strv.h"
 #include "time-util.h"
 #include "vfio.h"
@@ -33,7 +35,7 @@ typedef struct Fake {
         uint8_t scratch[4096];
 } Fake;
 
-void *fake_ops_new(const char *root) {
+static void *fake_ops_new(const char *root) {
         Fake *f = calloc(1, sizeof(Fake));
         if (!f)
                 return NULL;
@@ -44,7 +46,7 @@ void *fake_ops_new(const char *root) {
         return f;
 }
 
-void fake_ops_free(void *data) {
+static void fake_ops_free(void *data) {
         Fake *f = data;
         if (!f)
                 return;
@@ -299,6 +301,10 @@ static int f_get_info(void *ud, int dfd, uint32_t *ret_flags) {
         return 0;
 }
 
+/* Nothing ever asks to unbind vfio-pci here: the channel is accepted and stays silent. */
+static int f_set_req_eventfd(void *ud, int dfd, int efd) {
+        return 0;
+}
 static int f_reset(void *ud, int dfd) {
         return 0;
 }
@@ -324,7 +330,7 @@ static uint64_t f_now(void *ud) {
         return now_realtime_usec();
 }
 
-const QuarantineOps quarantine_ops_fake = {
+static const QuarantineOps quarantine_ops_fake = {
         .driver = f_driver,
         .set_driver_override = f_set_driver_override,
         .unbind = f_unbind,
@@ -347,8 +353,19 @@ const QuarantineOps quarantine_ops_fake = {
         .detach = f_ok_detach,
         .get_info = f_get_info,
         .reset = f_reset,
+        .set_req_eventfd = f_set_req_eventfd,
         .config_read = f_config_read,
         .config_write = f_config_write,
         .close = f_close,
         .now = f_now,
 };
+
+/* isolated with these operations: the same command line as isolated, --root required. */
+int main(int argc, char *argv[]) {
+        static const EngineBackend fake = {
+                .ops = &quarantine_ops_fake,
+                .new = fake_ops_new,
+                .free = fake_ops_free,
+        };
+        return isolated_main(argc, argv, &fake);
+}

@@ -8,7 +8,11 @@
 
 #include "fileio.h"
 #include "log.h"
+#include "bus-manager.h"
+#include "device.h"
+#include "kmsg.h"
 #include "manager.h"
+#include "state.h"
 #include "strv.h"
 #include "time-util.h"
 
@@ -59,7 +63,7 @@ static char **attribute(const Topology *t, const DmaFault *f) {
         return l;
 }
 
-void manager_handle_fault(Manager *m, const DmaFault *f, uint64_t now) {
+void kmsg_handle_fault(Manager *m, const DmaFault *f, uint64_t now) {
         _cleanup_strv_free_ char **slots = attribute(m->topology, f);
 
         if (!slots) {
@@ -68,7 +72,7 @@ void manager_handle_fault(Manager *m, const DmaFault *f, uint64_t now) {
                 return;
         }
         STRV_FOREACH(s, slots) {
-                Device *d = manager_get_device(m, *s);
+                Device *d = device_get(m, *s);
                 HeldDevice *h = engine_find(m->engine, *s);
                 if (!d)
                         return;
@@ -79,11 +83,11 @@ void manager_handle_fault(Manager *m, const DmaFault *f, uint64_t now) {
                 else
                         d->faults_write++;
                 d->last_fault = now;
-                manager_schedule_save_state(m);
+                state_schedule_save(m);
                 log_full(h ? LOG_NOTICE : LOG_INFO, "DMA fault from %s%s: %s at IOVA 0x%llx (%s)%s", *s,
                          h ? " (in quarantine)" : "", f->interrupt ? "interrupt" : dma_access_to_string(f->access),
                          (unsigned long long) f->iova, f->reason_text, strv_length(slots) > 1 ? " [bridge alias: shared by the devices behind it]" : "");
-                bus_emit_dma_fault(m, *s, f, now);
+                bus_manager_emit_dma_fault(m, *s, f, now);
         }
 }
 
@@ -92,7 +96,7 @@ static void handle_record(Manager *m, const char *text, size_t n) {
 
         switch (dma_fault_parse_kmsg_record(text, n, &f)) {
         case KMSG_RECORD_FAULT:
-                manager_handle_fault(m, &f, now_realtime_usec()); /* schedules the state save */
+                kmsg_handle_fault(m, &f, now_realtime_usec()); /* schedules the state save */
                 break;
         case KMSG_RECORD_SUPPRESSION:
                 m->kmsg_suppressed = true; /* not part of the saved state */
@@ -140,7 +144,7 @@ static int on_kmsg(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         return 0;
 }
 
-int manager_kmsg_start(Manager *m) {
+int kmsg_start(Manager *m) {
         _cleanup_free_ char *path = NULL;
         struct stat st;
         int r;
@@ -164,4 +168,9 @@ int manager_kmsg_start(Manager *m) {
         if (r < 0)
                 return r;
         return 0;
+}
+
+void kmsg_stop(Manager *m) {
+        m->kmsg_source = sd_event_source_disable_unref(m->kmsg_source);
+        m->kmsg_fd = safe_close(m->kmsg_fd);
 }
