@@ -8,7 +8,7 @@
 #include "policy.h"
 #include "topology.h"
 
-/* Exit statuses (PRODUCT.md). Verbs return -errno for failures (EXIT_FAILURE) or one of these. */
+/* Exit statuses (isolatectl(1), docs/isolate.md). Verbs return -errno for failures (EXIT_FAILURE) or one of these. */
 #define EXIT_USAGE 2
 #define EXIT_FINDINGS 3
 

@@ -12,7 +12,7 @@
 #include "topology.h"
 
 /* The allowlist policy (JSON, version 1): ordered rules, first match wins, no match means deny.
- * Semantics follow USBGuard's rules; the format is PRODUCT.md's. */
+ * Semantics follow USBGuard's rules; the format is isolate-policy.json(5)'s. */
 
 typedef enum QuarantineMode {
         QUARANTINE_MODE_BLOCKED,

@@ -3,9 +3,9 @@
 #
 # isolatectl without the daemon: every verb that works read-only (list, audit, policy check/show/test/
 # generate, capture, libvirt-hook --dry-run) against the real-kernel snapshots in tests/fixtures/sysfs
-# and the policies in tests/fixtures/policy, plus the argument handling of every verb (PRODUCT.md:
-# exit 0 ok, 1 failed, 2 usage error, 3 high/critical findings or an invalid policy; with --json
-# nothing but JSON on standard output).
+# and the policies in tests/fixtures/policy, the libvirt domains in tests/fixtures/libvirt/domains,
+# plus the argument handling of every verb (docs/isolate.md: exit 0 ok, 1 failed, 2 usage error,
+# 3 high/critical findings or an invalid policy; with --json nothing but JSON on standard output).
 #
 # The system bus is pointed at a socket that does not exist: a verb that should not need isolated
 # and tries to reach it anyway fails with 1, never 0 or 2, so every expected 0/2 below also proves
@@ -17,7 +17,6 @@
 #
 #   ISOLATE_BUILD_ROOT   the build directory (default: ../../build next to this script)
 #   ISOLATE_SOURCE_ROOT  the source tree (default: ../.. from this script)
-#   ISOLATE_SHARED       the shared test data (default: ../shared next to the source tree)
 #   test-cli.sh [GROUP...]   run only these case groups (usage list audit bad-root policy-check
 #                            policy-show policy-test policy-generate capture libvirt-hook json)
 #
@@ -31,11 +30,10 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=${ISOLATE_SOURCE_ROOT:-$(cd "$HERE/../.." && pwd)}
 BUILD=${ISOLATE_BUILD_ROOT:-$SRC/build}
-SHARED=${ISOLATE_SHARED:-$SRC/../shared}
 CTL=$BUILD/src/cli/isolatectl
 SNAPS=$SRC/tests/fixtures/sysfs
 POLICIES=$SRC/tests/fixtures/policy
-LIBVIRT=$SHARED/testdata/libvirt
+LIBVIRT=$SRC/tests/fixtures/libvirt/domains
 
 for tool in jq diff find; do
         command -v "$tool" >/dev/null || { echo "ERROR: $tool is needed by the CLI tests." >&2; exit 1; }
@@ -1303,10 +1301,11 @@ group_capture() {
 # ---- libvirt-hook --------------------------------------------------------------------------------
 
 libvirt_dry_run() {
-        # Every sample of libvirt's own test suite: exactly the host PCI addresses, in document order.
-        local file want src got n=0
-        while IFS=$'\t' read -r file want src; do
-                [[ -n $file ]] || continue
+        # Every domain in tests/fixtures/libvirt/domains: exactly the host PCI addresses, in document
+        # order.
+        local file want what got n=0
+        while IFS=$'\t' read -r file want what; do
+                [[ -n $file && $file != '#'* ]] || continue
                 n=$((n + 1))
                 STDIN=$LIBVIRT/$file ctl libvirt-hook --dry-run guest prepare begin -
                 expect_rc 0
@@ -1317,16 +1316,16 @@ libvirt_dry_run() {
                 json_lines 1
                 jq_ok --arg want "$want" '. == ($want | if . == "-" then [] else split(",") end)'
         done <"$LIBVIRT/EXPECTED.tsv"
-        ((n >= 10)) || fail "only $n rows in EXPECTED.tsv"
+        ((n >= 16)) || fail "only $n rows in EXPECTED.tsv"
 }
 
 libvirt_json_is_global() {
         # --json is a global option: after the verb, a hook argument like any other (so: one too many).
-        STDIN=$LIBVIRT/hostdev-vfio.xml ctl --json=pretty libvirt-hook --dry-run guest prepare begin -
+        STDIN=$LIBVIRT/vfio-driver-variants.xml ctl --json=pretty libvirt-hook --dry-run guest prepare begin -
         expect_rc 0
         json_one
-        jq_ok '. == ["0000:06:12.1","0000:06:12.2","0000:06:12.3","0000:06:12.4"]'
-        STDIN=$LIBVIRT/hostdev-vfio.xml ctl libvirt-hook --dry-run --json guest prepare begin -
+        jq_ok '. == ["0000:17:02.4","0000:17:02.5","0000:17:02.6","0000:17:02.7"]'
+        STDIN=$LIBVIRT/vfio-driver-variants.xml ctl libvirt-hook --dry-run --json guest prepare begin -
         expect_rc 2
         err_has "Too many arguments"
         out_empty
@@ -1336,17 +1335,17 @@ libvirt_dash_arguments() {
         # libvirt passes domain names as they are: "-x", "--help" or "--json" are names, not options.
         local name
         for name in -x --help --json=short -s --to=guest; do
-                STDIN=$LIBVIRT/net-hostdev.xml ctl libvirt-hook --dry-run "$name" prepare begin -
+                STDIN=$LIBVIRT/interface-sriov-vf.xml ctl libvirt-hook --dry-run "$name" prepare begin -
                 expect_rc 0
-                [[ $(<"$OUT") == 0000:03:07.1 ]] || fail "domain '$name': got '$(<"$OUT")'"
+                [[ $(<"$OUT") == 0000:5e:02.3 ]] || fail "domain '$name': got '$(<"$OUT")'"
                 STDIN=closed ctl libvirt-hook "$name" started begin -
                 expect_rc 0
         done
         # After "--" (as the installed hook passes them) even "--dry-run" and "--" are names.
         for name in --dry-run --; do
-                STDIN=$LIBVIRT/net-hostdev.xml ctl libvirt-hook --dry-run -- "$name" prepare begin -
+                STDIN=$LIBVIRT/interface-sriov-vf.xml ctl libvirt-hook --dry-run -- "$name" prepare begin -
                 expect_rc 0
-                [[ $(<"$OUT") == 0000:03:07.1 ]] || fail "domain '$name' after --: got '$(<"$OUT")'"
+                [[ $(<"$OUT") == 0000:5e:02.3 ]] || fail "domain '$name' after --: got '$(<"$OUT")'"
                 STDIN=closed ctl libvirt-hook -- "$name" started begin -
                 expect_rc 0
         done
@@ -1389,7 +1388,7 @@ libvirt_no_hostdevs() {
         local op
         for op in "prepare begin" "release end" "stopped end"; do
                 # shellcheck disable=SC2086
-                STDIN=$LIBVIRT/hostdev-usb-address-device.xml ctl libvirt-hook guest $op -
+                STDIN=$LIBVIRT/usb-only.xml ctl libvirt-hook guest $op -
                 expect_rc 0
                 out_empty
         done
@@ -1423,12 +1422,12 @@ libvirt_arg_counts() {
         local args
         for args in "" "guest" "guest prepare begin" "--dry-run guest prepare" "--dry-run"; do
                 # shellcheck disable=SC2086
-                STDIN=$LIBVIRT/hostdev-vfio.xml ctl libvirt-hook $args
+                STDIN=$LIBVIRT/vfio-driver-variants.xml ctl libvirt-hook $args
                 expect_rc 2
                 err_has "Too few arguments"
                 out_empty
         done
-        STDIN=$LIBVIRT/hostdev-vfio.xml ctl libvirt-hook guest prepare begin - extra
+        STDIN=$LIBVIRT/vfio-driver-variants.xml ctl libvirt-hook guest prepare begin - extra
         expect_rc 2
         err_has "Too many arguments"
 }

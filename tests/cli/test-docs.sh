@@ -15,7 +15,16 @@
 #     that 'policy generate' writes, in man/isolate-policy.json.5);
 #   - the pages format without warnings (groff -ww, or man --warnings), and are all installed;
 #   - the bash completion (data/isolatectl.bash-completion) completes every verb, sub-verb and option
-#     of --help, the option values --help names, and DEVICE arguments from --root's sysfs.
+#     of --help, the option values --help names, and DEVICE arguments from --root's sysfs;
+#   - docs/isolate.md, the contract, names every D-Bus method, property, signal and error, every
+#     device state (src/lib/quarantine.c) and every audit finding id; every exit status isolatectl
+#     defines (0, EXIT_FAILURE and the EXIT_* of src/cli/*.h) has a row in its table and an entry in
+#     isolatectl(1)'s EXIT STATUS, which lists no other; every device state has an entry in
+#     isolatectl(1)'s DEVICE STATES;
+#   - the documentation is self-contained: no file of the tree refers to anything outside
+#     the repository (../shared, PRODUCT.md, STYLE.md, /work/), every relative Markdown link of
+#     README.md, HACKING.md and docs/ names a file that exists, and HACKING.md links docs/isolate.md
+#     and docs/CODING_STYLE.md.
 # An "entry" is the line after a .TP or .TQ: its first word (fonts and quotes removed) is the name.
 #
 #   ISOLATE_SOURCE_ROOT   the source tree (default: two levels above this script)
@@ -260,6 +269,67 @@ for k in $json_keys; do
         else
                 fail "JSON key '$k' has no entry in man/isolatectl.1"
         fi
+done
+
+section "docs/isolate.md: D-Bus members and errors, device states, finding ids"
+CONTRACT=$SRC/docs/isolate.md
+if [[ -f $CONTRACT ]]; then
+        pass
+        # The backquoted words of the page, one per line ("`org.isolate1.Error.Failed` (`EIO`)" gives both).
+        contract_words=$(grep -oE '`[^`]+`' "$CONTRACT" | tr -d '`' | tr ' ' '\n' | sort -u)
+else
+        fail "docs/isolate.md is missing"
+        contract_words=
+fi
+states=$(grep -oE '\[DEVICE_STATE_[A-Z_]+\] = "[a-z-]+"' "$SRC/src/lib/quarantine.c" | sed -E 's/.*"([^"]+)"/\1/' | sort -u)
+(($(grep -c . <<<"$states") >= 5)) || fail "found too few device states in src/lib/quarantine.c: has device_state_table moved?"
+for w in $members $errors $ids $states; do
+        if in_lines "$w" "$contract_words"; then pass; else fail "'$w' is not named (in backquotes) in docs/isolate.md"; fi
+done
+for st in $states; do
+        if has_entry_named "$st" isolatectl.1; then pass; else fail "device state '$st' has no entry in man/isolatectl.1 (DEVICE STATES)"; fi
+        if grep -qE "^\| \`$st\` \|" "$CONTRACT" 2>/dev/null; then pass; else fail "device state '$st' has no row in the state table of docs/isolate.md"; fi
+done
+
+section "exit statuses of isolatectl (src/cli) in isolatectl(1) EXIT STATUS and docs/isolate.md"
+exit_codes=$( {
+        grep -hoE '^#define EXIT_[A-Z_]+ +[0-9]+' "$SRC"/src/cli/*.h | awk '{ print $3 }'
+        echo 0 # success
+        grep -qw EXIT_FAILURE "$SRC"/src/cli/*.c && echo 1
+} | sort -un)
+(($(grep -c . <<<"$exit_codes") >= 4)) || fail "found only $(grep -c . <<<"$exit_codes") exit statuses in src/cli: have EXIT_USAGE/EXIT_FINDINGS moved?"
+man_exit=$(awk '/^\.SH / { s = ($0 ~ /^\.SH "?EXIT STATUS/) } s' "$MAN/isolatectl.1" |
+        awk '/^\.(TP|TQ)( |$)/ { take = 1; next } take { print; take = 0 }' | roff_text | awk '{ print $1 }' | sort -un)
+(($(grep -c . <<<"$man_exit") >= 4)) || fail "found too few entries in the EXIT STATUS of man/isolatectl.1"
+for c in $exit_codes; do
+        if in_lines "$c" "$man_exit"; then pass; else fail "exit status $c is not in the EXIT STATUS of man/isolatectl.1"; fi
+        if grep -qE "^\| \`$c\` \|" "$CONTRACT" 2>/dev/null; then pass; else fail "exit status $c has no row in the exit status table of docs/isolate.md"; fi
+done
+for c in $man_exit; do
+        if in_lines "$c" "$exit_codes"; then pass; else fail "man/isolatectl.1 documents exit status $c, which src/cli does not define"; fi
+done
+
+section "self-contained: no reference outside the repository, links resolve"
+# Everything but the build directories.
+outside=$(cd "$SRC" && grep -rnIE '\.\./shared|(^|[^_A-Za-z])(PRODUCT|STYLE)\.md|/work/' \
+        --exclude-dir=.git --exclude-dir='build*' --exclude-dir=subprojects \
+        --exclude=.git --exclude=test-docs.sh . 2>/dev/null)
+scanned=$(cd "$SRC" && find . -path ./.git -prune -o -path './build*' -prune -o -type f -print | wc -l)
+((scanned >= 100)) || fail "scanned only $scanned files for outside references"
+if [[ -z $outside ]]; then pass; else fail "references to files outside the repository:"$'\n'"$outside"; fi
+nlinks=0
+for doc in "$SRC/README.md" "$SRC/HACKING.md" "$SRC"/docs/*.md; do
+        [[ -f $doc ]] || { fail "${doc#"$SRC"/} is missing"; continue; }
+        while IFS= read -r target; do
+                target=${target%%#*}
+                [[ -z $target || $target == *://* || $target == mailto:* ]] && continue
+                nlinks=$((nlinks + 1))
+                if [[ -e $(dirname "$doc")/$target ]]; then pass; else fail "${doc#"$SRC"/}: the link to '$target' leads nowhere"; fi
+        done < <(grep -oE '\]\([^)]+\)' "$doc" | sed -E 's/^\]\((.*)\)$/\1/')
+done
+((nlinks >= 3)) || fail "found only $nlinks relative links in README.md, HACKING.md and docs/"
+for target in docs/isolate.md docs/CODING_STYLE.md; do
+        if grep -qF "]($target)" "$SRC/HACKING.md"; then pass; else fail "HACKING.md does not link $target"; fi
 done
 
 section "man pages: formatting and installation"

@@ -2,13 +2,13 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # isolated's integration tests, outside the VM: each case starts a private D-Bus daemon and isolated
-# with on a fresh copy of a machine snapshot (tests/fixtures/sysfs/<name>), drives it
-# with isolatectl and busctl, and checks the answers, the exit codes (PRODUCT.md: 0 ok, 1 failed,
+# with the test backend (isolated-fake) on a fresh copy of a machine snapshot (tests/fixtures/sysfs/<name>),
+# drives it with isolatectl and busctl, and checks the answers, the exit codes (docs/isolate.md: 0 ok, 1 failed,
 # 2 usage), the D-Bus error names and the side effects in the copy (driver links, driver_override).
 # Every daemon is stopped with SIGTERM at the end of its case and must exit 0 without any sanitizer
 # report, so that the suite also proves a clean shutdown under -Db_sanitize=address,undefined.
 #
-#   ISOLATE_BUILD_ROOT   the build directory (default /work/main/build)
+#   ISOLATE_BUILD_ROOT   the build directory (default: build in the source tree)
 #   ISOLATE_TEST_KEEP=1  keep the work directory (logs, copies) even when everything passed
 #   test-daemon.sh [CASE...]   run only these cases (names as printed, e.g. "persistence")
 #
@@ -18,7 +18,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=${ISOLATE_SOURCE_ROOT:-$(cd "$HERE/../.." && pwd)}
-BUILD=${ISOLATE_BUILD_ROOT:-/work/main/build}
+BUILD=${ISOLATE_BUILD_ROOT:-$SRC/build}
 ISOLATED=$BUILD/tests/integration/isolated-fake   # isolated with the test backend
 ISOLATED_REAL=$BUILD/src/daemon/isolated
 ISOLATECTL=$BUILD/src/cli/isolatectl
@@ -531,7 +531,7 @@ case_argument_validation() {
         expect_copy_unchanged "$FIXTURES/default" "nothing changed in the copy"
 }
 
-# The named errors of PRODUCT.md/org.isolate1.Manager.xml, and fail-closed on a failed quarantine.
+# The named errors of docs/isolate.md and org.isolate1.Manager.xml, and fail-closed on a failed quarantine.
 case_named_errors() {
         write_policy "$CASE_DIR/policy.json" "$EMPTY_POLICY"
         start_daemon default "$CASE_DIR/policy.json"
