@@ -104,131 +104,182 @@ static const struct option options[] = {
         {},
 };
 
-/* Returns 1 to go on, 0 to exit successfully (--help), ERR_USAGE on errors. */
-static int parse_options(int argc, char *argv[], const char *optstring) {
-        int c;
+/* Handles one option. Returns 1 to go on, 0 to exit successfully (--help), ERR_USAGE on errors. */
+static int parse_option(int c, char *argv[]) {
+        const char *why;
 
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, optstring, options, NULL)) >= 0) {
-                const char *why;
-
-                switch (c) {
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("isolate %s\n", PACKAGE_VERSION);
-                        return 0;
-                case 'j':
-                        arg_json = json_format_default();
+        switch (c) {
+        case 'h':
+                help();
+                return 0;
+        case ARG_VERSION:
+                printf("isolate %s\n", PACKAGE_VERSION);
+                return 0;
+        case 'j':
+                arg_json = json_format_default();
+                arg_legend = false;
+                break;
+        case ARG_JSON:
+                if (json_format_from_string(optarg, &arg_json) < 0)
+                        return usage_error("Invalid --json= value '%s': expected pretty, short or off.", optarg);
+                if (arg_json != JSON_FORMAT_OFF)
                         arg_legend = false;
-                        break;
-                case ARG_JSON:
-                        if (json_format_from_string(optarg, &arg_json) < 0)
-                                return usage_error("Invalid --json= value '%s': expected pretty, short or off.", optarg);
-                        if (arg_json != JSON_FORMAT_OFF)
-                                arg_legend = false;
-                        break;
-                case ARG_NO_LEGEND:
-                        arg_legend = false;
-                        break;
-                case ARG_ROOT:
-                        if (isempty(optarg))
-                                return usage_error("--root= needs a directory.");
-                        arg_root = optarg;
-                        break;
-                case ARG_POLICY:
-                        if (isempty(optarg))
-                                return usage_error("--policy= needs a file.");
-                        arg_policy = optarg;
-                        break;
-                case ARG_NO_ASK_PASSWORD:
-                        arg_ask_password = false;
-                        break;
-                case ARG_MODE:
-                        arg_mode = quarantine_mode_from_string(optarg);
-                        if (arg_mode < 0)
-                                return usage_error("Invalid --mode= value '%s': expected blocked or scratch-page.", optarg);
-                        seen_options |= OPT_MODE;
-                        break;
-                case ARG_TO:
-                        if (!streq(optarg, "guest") && !streq(optarg, "host"))
-                                return usage_error("Invalid --to= value '%s': expected guest or host.", optarg);
-                        arg_to = optarg;
-                        seen_options |= OPT_TO;
-                        break;
-                case 's':
-                        if (pci_selector_parse_slot(&arg_selector, optarg, &why) < 0)
-                                return usage_error("Invalid -s selector '%s': %s (expected [[[DOMAIN]:][BUS]:][SLOT][.[FUNC]]).",
-                                                   optarg, why);
-                        arg_have_selector = true;
-                        seen_options |= OPT_SELECTOR;
-                        break;
-                case 'd':
-                        if (pci_selector_parse_id(&arg_selector, optarg, &why) < 0)
-                                return usage_error("Invalid -d selector '%s': %s (expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]).",
-                                                   optarg, why);
-                        arg_have_selector = true;
-                        seen_options |= OPT_SELECTOR;
-                        break;
-                case ARG_DRY_RUN:
-                        arg_dry_run = true;
-                        seen_options |= OPT_DRY_RUN;
-                        break;
-                case '?':
-                        if (optopt)
-                                return usage_error("Unknown option '-%c'.", optopt);
-                        return usage_error("Unknown option '%s'.", argv[optind - 1]);
-                case ':':
-                        return usage_error("Option '%s' needs a value.", argv[optind - 1]);
-                default:
-                        return usage_error("Unexpected option.");
-                }
+                break;
+        case ARG_NO_LEGEND:
+                arg_legend = false;
+                break;
+        case ARG_ROOT:
+                if (isempty(optarg))
+                        return usage_error("--root= needs a directory.");
+                arg_root = optarg;
+                break;
+        case ARG_POLICY:
+                if (isempty(optarg))
+                        return usage_error("--policy= needs a file.");
+                arg_policy = optarg;
+                break;
+        case ARG_NO_ASK_PASSWORD:
+                arg_ask_password = false;
+                break;
+        case ARG_MODE:
+                arg_mode = quarantine_mode_from_string(optarg);
+                if (arg_mode < 0)
+                        return usage_error("Invalid --mode= value '%s': expected blocked or scratch-page.", optarg);
+                seen_options |= OPT_MODE;
+                break;
+        case ARG_TO:
+                if (!streq(optarg, "guest") && !streq(optarg, "host"))
+                        return usage_error("Invalid --to= value '%s': expected guest or host.", optarg);
+                arg_to = optarg;
+                seen_options |= OPT_TO;
+                break;
+        case 's':
+                if (pci_selector_parse_slot(&arg_selector, optarg, &why) < 0)
+                        return usage_error("Invalid -s selector '%s': %s (expected [[[DOMAIN]:][BUS]:][SLOT][.[FUNC]]).",
+                                           optarg, why);
+                arg_have_selector = true;
+                seen_options |= OPT_SELECTOR;
+                break;
+        case 'd':
+                if (pci_selector_parse_id(&arg_selector, optarg, &why) < 0)
+                        return usage_error("Invalid -d selector '%s': %s (expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]).",
+                                           optarg, why);
+                arg_have_selector = true;
+                seen_options |= OPT_SELECTOR;
+                break;
+        case ARG_DRY_RUN:
+                arg_dry_run = true;
+                seen_options |= OPT_DRY_RUN;
+                break;
+        case '?':
+                if (optopt)
+                        return usage_error("Unknown option '-%c'.", optopt);
+                return usage_error("Unknown option '%s'.", argv[optind - 1]);
+        case ':':
+                return usage_error("Option '%s' needs a value.", argv[optind - 1]);
+        default:
+                return usage_error("Unexpected option.");
         }
         return 1;
 }
 
-static int run(int argc, char *argv[]) {
-        const Verb *v;
-        int r, first;
+/* One pass over the command line. Options may come before and after the verb, in any order; the
+ * positional arguments (the verb first) keep theirs and are collected into args. getopt runs in
+ * order ('+'): at each non-option it stops, the argument is taken and getopt goes on after it. The
+ * exceptions:
+ *   "--"                 ends the options: the rest is positional (before the verb, only the verb
+ *                        itself is: options after it are still parsed);
+ *   an unknown verb      ends the parsing: dispatch_verb() names it (with a suggestion);
+ *   a VERB_RAW_ARGS verb takes only its own leading flags, up to a "--": libvirt passes names that
+ *                        may start with '-' (the installed hook passes them after "--", so even a
+ *                        domain named "--dry-run" is one).
+ * Sets *ret_verb to the verb (NULL: unknown, or no verb and no default). Returns 1 to go on, 0 to exit
+ * successfully, ERR_USAGE. */
+static int parse_argv(int argc, char *argv[], char **args, int *ret_n, const Verb **ret_verb) {
+        const Verb *v = NULL;
+        int n = 0, r;
 
-        pci_selector_init(&arg_selector);
+        assert(argc >= 1);
+        assert(args);
+        assert(ret_n);
+        assert(ret_verb);
 
-        /* Options before the verb. */
-        r = parse_options(argc, argv, "+:hjs:d:");
-        if (r <= 0)
-                return r;
-        first = optind;
+        opterr = 0;
+        optind = 0; /* full initialisation */
+        for (;;) {
+                int i = optind ?: 1;
 
-        v = first < argc ? verbs_find(verbs, argv[first]) : verbs_find(verbs, NULL);
-        if (first < argc && v && !(v->flags & VERB_RAW_ARGS)) {
-                /* Options may follow the verb too (GNU permutation); positional arguments stay in order. */
-                int sub_argc = argc - first;
-                char **sub_argv = argv + first;
+                /* "--" is handled here, not by getopt (which would go back to it on the next call) */
+                if (i < argc && streq(argv[i], "--")) {
+                        optind = i + 1;
+                        if (n > 0) {
+                                /* the rest is positional */
+                                while (optind < argc)
+                                        args[n++] = argv[optind++];
+                                break;
+                        }
+                        /* before the verb: the verb follows whatever it looks like; options after it
+                         * are still parsed */
+                        if (optind >= argc)
+                                break;
+                } else {
+                        int c = getopt_long(argc, argv, "+:hjs:d:", options, NULL);
 
-                optind = 0; /* full re-initialisation: the '+' mode differs */
-                r = parse_options(sub_argc, sub_argv, ":hjs:d:");
-                if (r <= 0)
-                        return r;
-                /* getopt permuted sub_argv: non-options (verb first) now start at... the front. */
-                argc = first + 1 + (sub_argc - optind);
-                memmove(argv + first + 1, sub_argv + optind, sizeof(char *) * (size_t) (sub_argc - optind));
-        } else if (first < argc && v && (v->flags & VERB_RAW_ARGS)) {
-                /* Only the verb's own leading flags, up to a "--": libvirt passes names that may start
-                 * with '-' (the installed hook passes them after "--", so even a domain named
-                 * "--dry-run" is one). */
-                while (first + 1 < argc && (streq(argv[first + 1], "--dry-run") || streq(argv[first + 1], "--"))) {
-                        bool end = streq(argv[first + 1], "--");
-                        if (!end) {
+                        if (c >= 0) {
+                                r = parse_option(c, argv);
+                                if (r <= 0)
+                                        return r;
+                                continue;
+                        }
+                        if (optind >= argc)
+                                break;
+                }
+
+                /* a positional argument */
+                args[n++] = argv[optind++];
+                if (n > 1)
+                        continue;
+
+                v = verbs_find(verbs, args[0]);
+                if (!v) {
+                        while (optind < argc)
+                                args[n++] = argv[optind++];
+                        break;
+                }
+                if (v->flags & VERB_RAW_ARGS) {
+                        while (optind < argc && (streq(argv[optind], "--dry-run") || streq(argv[optind], "--"))) {
+                                if (streq(argv[optind++], "--"))
+                                        break;
                                 arg_dry_run = true;
                                 seen_options |= OPT_DRY_RUN;
                         }
-                        memmove(argv + first + 1, argv + first + 2, sizeof(char *) * (size_t) (argc - first - 2));
-                        argc--;
-                        if (end)
-                                break;
+                        while (optind < argc)
+                                args[n++] = argv[optind++];
+                        break;
                 }
         }
+
+        if (n == 0)
+                v = verbs_find(verbs, NULL);
+        args[n] = NULL;
+        *ret_n = n;
+        *ret_verb = v;
+        return 1;
+}
+
+static int run(int argc, char *argv[]) {
+        _cleanup_free_ char **args = NULL;
+        const Verb *v;
+        int n, r;
+
+        pci_selector_init(&arg_selector);
+
+        args = calloc((size_t) argc + 1, sizeof(char *));
+        if (!args)
+                return log_oom();
+        r = parse_argv(argc, argv, args, &n, &v);
+        if (r <= 0)
+                return r;
 
         if (v) {
                 VerbOptions extra = seen_options & ~v->options;
@@ -249,7 +300,7 @@ static int run(int argc, char *argv[]) {
                                            arg_root ? "--root=" : "--policy=", v->name);
         }
 
-        return dispatch_verb(argc - first, argv + first, verbs, NULL);
+        return dispatch_verb(n, args, verbs, NULL);
 }
 
 int main(int argc, char *argv[]) {

@@ -8,6 +8,7 @@
 
 #include "json-util.h"
 #include "macro.h"
+#include "table.h"
 
 typedef enum JsonFormat {
         JSON_FORMAT_OFF,
@@ -22,17 +23,11 @@ extern bool arg_legend;
 int json_format_from_string(const char *s, JsonFormat *ret);
 JsonFormat json_format_default(void);
 
+/* The json_object_to_json_string_ext() flags of a format. */
+int json_format_flags(JsonFormat format);
+
 /* Prints a JSON value (and a newline) on stdout in the chosen format. Consumes o. */
 void output_json(json_object *o);
 
-/* A human table: headers, rows of string cells (NULL shows as "-"), aligned columns; the header
- * line is printed unless --no-legend. */
-typedef struct Table Table;
-
-Table *table_new(size_t n_columns, const char *const *headers);
-Table *table_free(Table *t);
-DEFINE_TRIVIAL_CLEANUP_FUNC(Table *, table_free);
-/* Adds a row of n_columns cells (copied). */
-int table_add_row(Table *t, const char *const *cells);
-size_t table_rows(const Table *t);
-void table_print(const Table *t, FILE *f);
+/* Prints the table on stdout: JSON as --json asks, or text with a header unless --no-legend. */
+int output_table(Table *t);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@
 int verb_capture(int argc, char **argv, void *userdata) {
         _cleanup_(capture_report_done) CaptureReport report = {};
         _cleanup_free_ char *failed = NULL;
+        _cleanup_(table_freep) Table *t = NULL;
         const char *dir = argv[1];
         int r;
 
@@ -49,18 +51,28 @@ int verb_capture(int argc, char **argv, void *userdata) {
         if (geteuid() != 0)
                 log_warning("Not running as root: config space beyond the first 64 bytes and the kernel log are "
                             "not readable, so the snapshot lacks capabilities (ACS, ATS) and DMA faults.");
+
+        /* One row: JSON prints it as an object, the text form is a sentence made of the same cells. */
+        t = table_new("DIRECTORY", "DEVICES", "IOMMU GROUPS", "FILES", "BYTES", "FAULT RECORDS");
+        if (!t || table_add_many(t,
+                                 TABLE_STRING, dir,
+                                 TABLE_UINT64, (uint64_t) report.devices,
+                                 TABLE_UINT64, (uint64_t) report.groups,
+                                 TABLE_UINT64, (uint64_t) report.files,
+                                 TABLE_UINT64, (uint64_t) report.bytes,
+                                 TABLE_UINT64, (uint64_t) report.fault_records) < 0)
+                return log_oom();
         if (arg_json != JSON_FORMAT_OFF) {
-                json_object *o = json_object_new_object();
-                json_object_object_add(o, "directory", json_object_new_string(dir));
-                json_object_object_add(o, "devices", json_object_new_int((int) report.devices));
-                json_object_object_add(o, "iommu_groups", json_object_new_int((int) report.groups));
-                json_object_object_add(o, "files", json_object_new_int((int) report.files));
-                json_object_object_add(o, "bytes", json_object_new_int64((int64_t) report.bytes));
-                json_object_object_add(o, "fault_records", json_object_new_int((int) report.fault_records));
+                json_object *o;
+                if (table_row_to_json(t, 0, &o) < 0)
+                        return log_oom();
                 output_json(o);
         } else
-                printf("Captured %zu PCI devices, %zu IOMMU groups and %zu DMA-fault log records (%zu files, %zu bytes) "
-                       "into %s.\nRead it with: isolatectl --root %s audit\n",
-                       report.devices, report.groups, report.fault_records, report.files, report.bytes, dir, dir);
+                printf("Captured %" PRIu64 " PCI devices, %" PRIu64 " IOMMU groups and %" PRIu64 " DMA-fault log "
+                       "records (%" PRIu64 " files, %" PRIu64 " bytes) into %s.\nRead it with: isolatectl --root %s "
+                       "audit\n",
+                       table_get_uint64(t, 0, 1), table_get_uint64(t, 0, 2), table_get_uint64(t, 0, 5),
+                       table_get_uint64(t, 0, 3), table_get_uint64(t, 0, 4), table_get_string(t, 0, 0),
+                       table_get_string(t, 0, 0));
         return 0;
 }

@@ -17,28 +17,6 @@
 #include "strv.h"
 #include "time-util.h"
 
-static char *format_time(uint64_t usec, char buf[static 64]) {
-        time_t t = (time_t) (usec / 1000000);
-        struct tm tm;
-
-        if (usec == 0) {
-                snprintf(buf, 64, "-");
-                return buf;
-        }
-        strftime(buf, 64, "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
-        return buf;
-}
-
-static char *format_iso_time(uint64_t usec, char buf[static 64]) {
-        time_t t = (time_t) (usec / 1000000);
-        struct tm tm;
-        char s[32];
-
-        strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", gmtime_r(&t, &tm));
-        snprintf(buf, 64, "%s.%06lluZ", s, (unsigned long long) (usec % 1000000));
-        return buf;
-}
-
 static int canonical_devices(int argc, char **argv, char ***ret) {
         _cleanup_strv_free_ char **l = NULL;
         _cleanup_free_ PciAddress *a = NULL;
@@ -56,14 +34,89 @@ static int canonical_devices(int argc, char **argv, char ***ret) {
         return 0;
 }
 
+enum {
+        COLUMN_SLOT,
+        COLUMN_STATE,
+        COLUMN_MODE,
+        COLUMN_GROUP,
+        COLUMN_HOST_DRIVER,
+        COLUMN_SINCE,
+        COLUMN_SINCE_USEC,
+        COLUMN_FAULTS_READ,
+        COLUMN_FAULTS_WRITE,
+        COLUMN_FAULTS_OTHER,
+        COLUMN_FAULTS_TOTAL,
+        COLUMN_FAULTS_LAST,
+        COLUMN_FAULTS, /* text: the counts in one word */
+        COLUMN_PASSTHROUGH,
+        COLUMN_RULE,
+        COLUMN_LAST_ERROR,
+        COLUMN_DEGRADED,
+};
+
+static Table *status_table_new(void) {
+        _cleanup_(table_freep) Table *t = NULL;
+
+        t = table_new("SLOT", "STATE", "MODE", "IOMMU GROUP", "HOST DRIVER", "SINCE", "SINCE USEC", "READ", "WRITE",
+                      "OTHER", "TOTAL", "LAST FAULT", "DMA FAULTS", "PASSTHROUGH", "RULE", "LAST ERROR", "DEGRADED");
+        if (!t)
+                return NULL;
+        if (table_set_json_name(t, COLUMN_FAULTS_READ, "dma_faults/read") < 0 ||
+            table_set_json_name(t, COLUMN_FAULTS_WRITE, "dma_faults/write") < 0 ||
+            table_set_json_name(t, COLUMN_FAULTS_OTHER, "dma_faults/other") < 0 ||
+            table_set_json_name(t, COLUMN_FAULTS_TOTAL, "dma_faults/total") < 0 ||
+            table_set_json_name(t, COLUMN_FAULTS_LAST, "dma_faults/last") < 0 ||
+            table_set_json_name(t, COLUMN_FAULTS, NULL) < 0 ||
+            table_set_display(t, (size_t) COLUMN_SLOT, (size_t) COLUMN_STATE, (size_t) COLUMN_MODE,
+                              (size_t) COLUMN_SINCE, (size_t) COLUMN_FAULTS, (size_t) COLUMN_HOST_DRIVER,
+                              (size_t) COLUMN_RULE) < 0)
+                return NULL;
+        return TAKE_PTR(t);
+}
+
+static int status_add_row(Table *t, const DeviceRecord *d) {
+        _cleanup_strv_free_ char **degraded = NULL;
+        char faults[64];
+        int r;
+
+        assert(t);
+        assert(d);
+
+        if (!isempty(d->degraded) && strv_split(d->degraded, ",", &degraded) < 0)
+                return -ENOMEM;
+        snprintf(faults, sizeof(faults), "%u (%ur %uw%s)", d->faults_read + d->faults_write + d->faults_other,
+                 d->faults_read, d->faults_write, d->faults_other ? " +other" : "");
+
+        r = table_add_many(t,
+                           TABLE_STRING, d->slot,
+                           TABLE_STRING, d->state,
+                           TABLE_STRING, empty_to_null(d->mode));
+        if (r >= 0)
+                r = d->group >= 0 ? table_add_many(t, TABLE_INT, (int) d->group) : table_add_many(t, TABLE_EMPTY);
+        if (r >= 0)
+                r = table_add_many(t,
+                                   TABLE_STRING, empty_to_null(d->host_driver),
+                                   TABLE_TIMESTAMP, d->since,
+                                   TABLE_UINT64, d->since,
+                                   TABLE_UINT, (unsigned) d->faults_read,
+                                   TABLE_UINT, (unsigned) d->faults_write,
+                                   TABLE_UINT, (unsigned) d->faults_other,
+                                   TABLE_UINT64, (uint64_t) d->faults_read + d->faults_write + d->faults_other,
+                                   TABLE_TIMESTAMP, d->last_fault,
+                                   TABLE_STRING, faults,
+                                   TABLE_STRING, d->passthrough,
+                                   TABLE_STRING, empty_to_null(d->rule),
+                                   TABLE_STRING, empty_to_null(d->last_error),
+                                   TABLE_STRV, degraded);
+        return r;
+}
+
 int verb_status(int argc, char **argv, void *userdata) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_strv_free_ char **want = NULL, **seen = NULL;
         _cleanup_(table_freep) Table *t = NULL;
-        _cleanup_(json_object_putp) json_object *array = NULL;
-        static const char *const headers[] = { "SLOT", "STATE", "MODE", "SINCE", "DMA FAULTS", "HOST DRIVER", "RULE", NULL };
         DeviceRecord d;
         size_t errors = 0;
         int r;
@@ -78,59 +131,17 @@ int verb_status(int argc, char **argv, void *userdata) {
         if (r < 0)
                 return bus_log_error(&error, r, "show the status");
 
-        if (arg_json != JSON_FORMAT_OFF)
-                array = json_object_new_array();
-        else
-                t = table_new(7, headers);
-        if (!array && !t)
+        t = status_table_new();
+        if (!t)
                 return log_oom();
 
         while ((r = bus_read_device_record(reply, &d)) > 0) {
                 bool held = streq(d.state, "quarantined") || streq(d.state, "released") || streq(d.state, "failed");
-                char since[64], faults[64];
 
                 if (want ? !strv_contains(want, d.slot) : !(held || !isempty(d.last_error)))
                         continue;
-                if (strv_extend(&seen, d.slot) < 0)
+                if (strv_extend(&seen, d.slot) < 0 || status_add_row(t, &d) < 0)
                         return log_oom();
-                if (array) {
-                        json_object *o = json_object_new_object(), *f = json_object_new_object();
-                        json_object_object_add(o, "slot", json_object_new_string(d.slot));
-                        json_object_object_add(o, "state", json_object_new_string(d.state));
-                        json_object_object_add(o, "mode", isempty(d.mode) ? NULL : json_object_new_string(d.mode));
-                        json_object_object_add(o, "iommu_group", d.group >= 0 ? json_object_new_int(d.group) : NULL);
-                        json_object_object_add(o, "host_driver", isempty(d.host_driver) ? NULL : json_object_new_string(d.host_driver));
-                        json_object_object_add(o, "since", d.since ? json_object_new_string(format_iso_time(d.since, since)) : NULL);
-                        json_object_object_add(o, "since_usec", json_object_new_uint64(d.since));
-                        json_object_object_add(f, "read", json_object_new_int64(d.faults_read));
-                        json_object_object_add(f, "write", json_object_new_int64(d.faults_write));
-                        json_object_object_add(f, "other", json_object_new_int64(d.faults_other));
-                        json_object_object_add(f, "total", json_object_new_int64((int64_t) d.faults_read + d.faults_write + d.faults_other));
-                        json_object_object_add(f, "last", d.last_fault ? json_object_new_string(format_iso_time(d.last_fault, since)) : NULL);
-                        json_object_object_add(o, "dma_faults", f);
-                        json_object_object_add(o, "passthrough", json_object_new_string(d.passthrough));
-                        json_object_object_add(o, "rule", isempty(d.rule) ? NULL : json_object_new_string(d.rule));
-                        json_object_object_add(o, "last_error", isempty(d.last_error) ? NULL : json_object_new_string(d.last_error));
-                        {
-                                _cleanup_strv_free_ char **ids = NULL;
-                                json_object *a = json_object_new_array();
-                                if (!a || (!isempty(d.degraded) && strv_split(d.degraded, ",", &ids) < 0))
-                                        return log_oom();
-                                STRV_FOREACH(i, ids)
-                                        json_object_array_add(a, json_object_new_string(*i));
-                                json_object_object_add(o, "degraded", a);
-                        }
-                        json_object_array_add(array, o);
-                } else {
-                        snprintf(faults, sizeof(faults), "%u (%ur %uw%s)", d.faults_read + d.faults_write + d.faults_other,
-                                 d.faults_read, d.faults_write, d.faults_other ? " +other" : "");
-                        const char *cells[] = { d.slot, d.state, isempty(d.mode) ? NULL : d.mode, format_time(d.since, since),
-                                                faults, isempty(d.host_driver) ? NULL : d.host_driver, isempty(d.rule) ? NULL : d.rule };
-                        if (table_add_row(t, cells) < 0)
-                                return log_oom();
-                        if (!isempty(d.last_error))
-                                errors++;
-                }
         }
         if (r < 0)
                 return log_error_errno(r, "Failed to parse the daemon's reply: %m");
@@ -139,25 +150,61 @@ int verb_status(int argc, char **argv, void *userdata) {
                 if (!strv_contains(seen, *w))
                         return log_error_errno(ENODEV, "No PCI device %s.", *w);
 
-        if (array) {
-                output_json(TAKE_PTR(array));
-                return 0;
-        }
-        if (table_rows(t) == 0) {
+        if (arg_json != JSON_FORMAT_OFF)
+                return output_table(t);
+        if (table_get_rows(t) == 0) {
                 if (arg_legend)
                         printf("isolated holds no devices.\n");
                 return 0;
         }
-        table_print(t, stdout);
-        if (errors > 0) {
-                /* failures are never quiet: show them under the table */
-                r = sd_bus_message_rewind(reply, true);
-                if (r >= 0 && sd_bus_message_enter_container(reply, 'a', ISOLATE_DEVICE_RECORD) >= 0)
-                        while (bus_read_device_record(reply, &d) > 0)
-                                if (!isempty(d.last_error) && (!want || strv_contains(want, d.slot)))
-                                        printf("\n%s: %s", d.slot, d.last_error);
-                printf("\n");
+        r = output_table(t);
+        if (r < 0)
+                return r;
+        /* failures are never quiet: show them under the table */
+        for (size_t i = 0; i < table_get_rows(t); i++) {
+                const char *e = table_get_string(t, i, COLUMN_LAST_ERROR);
+                if (e) {
+                        printf("\n%s: %s", table_get_string(t, i, COLUMN_SLOT), e);
+                        errors++;
+                }
         }
+        if (errors > 0)
+                printf("\n");
+        return 0;
+}
+
+/* The answer of Quarantine and Release: one row, the devices that moved (and where to). JSON prints it
+ * as an object; the text form is a line with the devices joined by blanks. */
+static int output_devices(const char *header, char **devices, const char *to) {
+        _cleanup_(table_freep) Table *t = NULL;
+        _cleanup_free_ char *list = NULL;
+        int r;
+
+        assert(header);
+
+        t = to ? table_new(header, "TO") : table_new(header);
+        if (!t)
+                return log_oom();
+        r = table_add_cell(t, TABLE_STRV, devices);
+        if (r >= 0 && to)
+                r = table_add_cell(t, TABLE_STRING, to);
+        if (r < 0)
+                return log_oom();
+
+        if (arg_json != JSON_FORMAT_OFF) {
+                json_object *o;
+                if (table_row_to_json(t, 0, &o) < 0)
+                        return log_oom();
+                output_json(o);
+                return 0;
+        }
+        list = strv_join(table_get_strv(t, 0, 0), " ");
+        if (!list)
+                return log_oom();
+        if (to)
+                printf("Released to the %s: %s\n", table_get_string(t, 0, 1), list);
+        else
+                printf("Quarantined: %s\n", list);
         return 0;
 }
 
@@ -177,17 +224,7 @@ int verb_quarantine(int argc, char **argv, void *userdata) {
                                  &error, &taken);
         if (r < 0)
                 return bus_log_error(&error, r, "quarantine devices");
-        if (arg_json != JSON_FORMAT_OFF) {
-                json_object *o = json_object_new_object(), *a = json_object_new_array();
-                STRV_FOREACH(s, taken)
-                        json_object_array_add(a, json_object_new_string(*s));
-                json_object_object_add(o, "quarantined", a);
-                output_json(o);
-        } else {
-                _cleanup_free_ char *list = strv_join(taken, " ");
-                printf("Quarantined: %s\n", strna(list));
-        }
-        return 0;
+        return output_devices("QUARANTINED", taken, NULL);
 }
 
 int verb_release(int argc, char **argv, void *userdata) {
@@ -207,18 +244,7 @@ int verb_release(int argc, char **argv, void *userdata) {
         r = bus_call_strv_method(bus, "Release", devices, arg_to, &error, &released);
         if (r < 0)
                 return bus_log_error(&error, r, "release devices");
-        if (arg_json != JSON_FORMAT_OFF) {
-                json_object *o = json_object_new_object(), *a = json_object_new_array();
-                STRV_FOREACH(s, released)
-                        json_object_array_add(a, json_object_new_string(*s));
-                json_object_object_add(o, "released", a);
-                json_object_object_add(o, "to", json_object_new_string(arg_to));
-                output_json(o);
-        } else {
-                _cleanup_free_ char *list = strv_join(released, " ");
-                printf("Released to the %s: %s\n", arg_to, strna(list));
-        }
-        return 0;
+        return output_devices("RELEASED", released, arg_to);
 }
 
 int verb_reload(int argc, char **argv, void *userdata) {
@@ -245,81 +271,130 @@ int verb_reload(int argc, char **argv, void *userdata) {
 
 /* ---- monitor ---------------------------------------------------------------------------- */
 
-static void emit(json_object *o, const char *human) {
+/* Each event is a one-row table: with --json one object per line, else one line of text made of the
+ * same cells. */
+static void emit(Table *t, char *(*format)(const Table *t)) {
         if (arg_json != JSON_FORMAT_OFF) {
+                _cleanup_(json_object_putp) json_object *o = NULL;
+                if (table_row_to_json(t, 0, &o) < 0) {
+                        log_oom();
+                        return;
+                }
                 /* JSON lines: always one object per line */
                 fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), stdout);
                 fputc('\n', stdout);
-        } else
+        } else {
+                _cleanup_free_ char *human = format(t);
+                if (!human) {
+                        log_oom();
+                        return;
+                }
                 puts(human);
+        }
         fflush(stdout);
-        json_object_put(o);
+}
+
+/* The columns every event starts with. */
+enum {
+        EVENT_COLUMN_EVENT,
+        EVENT_COLUMN_TIME,
+        EVENT_COLUMN_DEVICE,
+};
+
+static char *cell_text(const Table *t, size_t column) {
+        return table_format_cell(t, 0, column);
+}
+
+static char *state_text(const Table *t) {
+        _cleanup_free_ char *when = cell_text(t, EVENT_COLUMN_TIME);
+        const char *mode = table_get_string(t, 0, 4);
+        char *s;
+
+        if (!when || asprintf(&s, "%s  %s  %s%s%s%s  (%s)", when, table_get_string(t, 0, EVENT_COLUMN_DEVICE),
+                              table_get_string(t, 0, 3), mode ? " (" : "", strempty(mode), mode ? ")" : "",
+                              table_get_string(t, 0, 5)) < 0)
+                return NULL;
+        return s;
 }
 
 static int on_state_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        _cleanup_(table_freep) Table *t = NULL;
         const char *slot, *state, *mode, *reason;
-        char when[64], human[512];
-        uint64_t now;
-        json_object *o;
 
         if (sd_bus_message_read(m, "ssss", &slot, &state, &mode, &reason) < 0)
                 return 0;
-        now = now_realtime_usec();
-        o = json_object_new_object();
-        json_object_object_add(o, "event", json_object_new_string("state"));
-        json_object_object_add(o, "time", json_object_new_string(format_iso_time(now, when)));
-        json_object_object_add(o, "device", json_object_new_string(slot));
-        json_object_object_add(o, "state", json_object_new_string(state));
-        json_object_object_add(o, "mode", isempty(mode) ? NULL : json_object_new_string(mode));
-        json_object_object_add(o, "reason", json_object_new_string(reason));
-        snprintf(human, sizeof(human), "%s  %s  %s%s%s%s  (%s)", format_time(now, when), slot, state,
-                 isempty(mode) ? "" : " (", mode, isempty(mode) ? "" : ")", reason);
-        emit(o, human);
+        t = table_new("EVENT", "TIME", "DEVICE", "STATE", "MODE", "REASON");
+        if (!t || table_add_many(t,
+                                 TABLE_STRING, "state",
+                                 TABLE_TIMESTAMP, now_realtime_usec(),
+                                 TABLE_STRING, slot,
+                                 TABLE_STRING, state,
+                                 TABLE_STRING, empty_to_null(mode),
+                                 TABLE_STRING, reason) < 0)
+                return log_oom();
+        emit(t, state_text);
         return 0;
+}
+
+static char *fault_text(const Table *t) {
+        _cleanup_free_ char *when = cell_text(t, EVENT_COLUMN_TIME);
+        char *s;
+
+        if (!when || asprintf(&s, "%s  %s  DMA fault: %s at IOVA 0x%llx (%s)%s", when,
+                              table_get_string(t, 0, EVENT_COLUMN_DEVICE), table_get_string(t, 0, 3),
+                              (unsigned long long) table_get_uint64(t, 0, 4), table_get_string(t, 0, 5),
+                              table_get_boolean(t, 0, 6) ? " [in quarantine]" : "") < 0)
+                return NULL;
+        return s;
 }
 
 static int on_dma_fault(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        _cleanup_(table_freep) Table *t = NULL;
         const char *slot, *access, *reason;
         uint64_t iova, when;
         int quarantined;
-        char t[64], human[512];
-        json_object *o;
 
         if (sd_bus_message_read(m, "sststb", &slot, &access, &iova, &reason, &when, &quarantined) < 0)
                 return 0;
-        o = json_object_new_object();
-        json_object_object_add(o, "event", json_object_new_string("dma-fault"));
-        json_object_object_add(o, "time", json_object_new_string(format_iso_time(when, t)));
-        json_object_object_add(o, "device", json_object_new_string(slot));
-        json_object_object_add(o, "access", json_object_new_string(access));
-        json_object_object_add(o, "iova", json_object_new_uint64(iova));
-        json_object_object_add(o, "reason", json_object_new_string(reason));
-        json_object_object_add(o, "quarantined", json_object_new_boolean(quarantined));
-        snprintf(human, sizeof(human), "%s  %s  DMA fault: %s at IOVA 0x%llx (%s)%s", format_time(when, t), slot, access,
-                 (unsigned long long) iova, reason, quarantined ? " [in quarantine]" : "");
-        emit(o, human);
+        t = table_new("EVENT", "TIME", "DEVICE", "ACCESS", "IOVA", "REASON", "QUARANTINED");
+        if (!t || table_add_many(t,
+                                 TABLE_STRING, "dma-fault",
+                                 TABLE_TIMESTAMP, when,
+                                 TABLE_STRING, slot,
+                                 TABLE_STRING, access,
+                                 TABLE_UINT64, iova,
+                                 TABLE_STRING, reason,
+                                 TABLE_BOOLEAN, quarantined) < 0)
+                return log_oom();
+        emit(t, fault_text);
         return 0;
 }
 
-static int on_policy_reloaded(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        _cleanup_strv_free_ char **files = NULL;
+static char *policy_text(const Table *t) {
+        _cleanup_free_ char *when = cell_text(t, EVENT_COLUMN_TIME);
         _cleanup_free_ char *list = NULL;
-        char when[64], human[512];
-        json_object *o, *a;
-        uint64_t now;
+        char **files = table_get_strv(t, 0, 2);
+        char *s;
+
+        if (files && !(list = strv_join(files, ", ")))
+                return NULL;
+        if (!when || asprintf(&s, "%s  policy reloaded (%s)", when, files ? list : "built-in defaults") < 0)
+                return NULL;
+        return s;
+}
+
+static int on_policy_reloaded(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        _cleanup_(table_freep) Table *t = NULL;
+        _cleanup_strv_free_ char **files = NULL;
 
         (void) sd_bus_message_read_strv(m, &files);
-        now = now_realtime_usec();
-        o = json_object_new_object();
-        a = json_object_new_array();
-        STRV_FOREACH(f, files)
-                json_object_array_add(a, json_object_new_string(*f));
-        json_object_object_add(o, "event", json_object_new_string("policy-reloaded"));
-        json_object_object_add(o, "time", json_object_new_string(format_iso_time(now, when)));
-        json_object_object_add(o, "files", a);
-        list = strv_join(files, ", ");
-        snprintf(human, sizeof(human), "%s  policy reloaded (%s)", format_time(now, when), files ? list : "built-in defaults");
-        emit(o, human);
+        t = table_new("EVENT", "TIME", "FILES");
+        if (!t || table_add_many(t,
+                                 TABLE_STRING, "policy-reloaded",
+                                 TABLE_TIMESTAMP, now_realtime_usec(),
+                                 TABLE_STRV, files) < 0)
+                return log_oom();
+        emit(t, policy_text);
         return 0;
 }
 
@@ -375,11 +450,10 @@ int verb_monitor(int argc, char **argv, void *userdata) {
         /* The matches are in place (AddMatch is synchronous): say so, so that a script knows from when
          * on it sees every event. */
         if (arg_json != JSON_FORMAT_OFF) {
-                char when[64];
-                json_object *o = json_object_new_object();
-                json_object_object_add(o, "event", json_object_new_string("monitoring"));
-                json_object_object_add(o, "time", json_object_new_string(format_iso_time(now_realtime_usec(), when)));
-                emit(o, NULL);
+                _cleanup_(table_freep) Table *t = table_new("EVENT", "TIME");
+                if (!t || table_add_many(t, TABLE_STRING, "monitoring", TABLE_TIMESTAMP, now_realtime_usec()) < 0)
+                        return log_oom();
+                emit(t, NULL);
         } else if (arg_legend) {
                 printf("Monitoring isolated (state changes and DMA faults); press Ctrl-C to stop.\n");
                 fflush(stdout);

@@ -70,14 +70,56 @@ static char *verdict_text(const PolicyVerdict *v) {
         return s;
 }
 
+enum {
+        COLUMN_DEVICE, /* JSON-only: the device's own fields, as audit and isolated's GetAudit have them */
+        COLUMN_SLOT,
+        COLUMN_ID,
+        COLUMN_CLASS,
+        COLUMN_DRIVER,
+        COLUMN_GROUP,
+        COLUMN_VENDOR_NAME,
+        COLUMN_DEVICE_NAME,
+        COLUMN_STATE,
+        COLUMN_VERDICT,
+        COLUMN_DESCRIPTION,
+        COLUMN_PASSTHROUGH,
+        COLUMN_RULE,
+        COLUMN_MODE,
+        COLUMN_QUARANTINE_ON_UNBIND,
+};
+
+static Table *list_table_new(void) {
+        _cleanup_(table_freep) Table *t = NULL;
+
+        t = table_new("DEVICE", "SLOT", "ID", "CLASS", "DRIVER", "GROUP", "VENDOR NAME", "DEVICE NAME", "STATE",
+                      "VERDICT", "DESCRIPTION", "PASSTHROUGH", "RULE", "MODE", "QUARANTINE ON UNBIND");
+        if (!t)
+                return NULL;
+        /* The text columns SLOT..GROUP, VERDICT and DESCRIPTION are words made of the device's fields,
+         * which JSON has in the device object; JSON's verdict is an object. */
+        if (table_set_json_name(t, COLUMN_DEVICE, TABLE_JSON_INLINE) < 0 ||
+            table_set_json_name(t, COLUMN_SLOT, NULL) < 0 || table_set_json_name(t, COLUMN_ID, NULL) < 0 ||
+            table_set_json_name(t, COLUMN_CLASS, NULL) < 0 || table_set_json_name(t, COLUMN_DRIVER, NULL) < 0 ||
+            table_set_json_name(t, COLUMN_GROUP, NULL) < 0 || table_set_json_name(t, COLUMN_VERDICT, NULL) < 0 ||
+            table_set_json_name(t, COLUMN_DESCRIPTION, NULL) < 0 ||
+            table_set_json_name(t, COLUMN_PASSTHROUGH, "verdict/passthrough") < 0 ||
+            table_set_json_name(t, COLUMN_RULE, "verdict/rule") < 0 ||
+            table_set_json_name(t, COLUMN_MODE, "verdict/mode") < 0 ||
+            table_set_json_name(t, COLUMN_QUARANTINE_ON_UNBIND, "verdict/quarantine_on_unbind") < 0 ||
+            table_set_display(t, (size_t) COLUMN_SLOT, (size_t) COLUMN_ID, (size_t) COLUMN_CLASS,
+                              (size_t) COLUMN_DRIVER, (size_t) COLUMN_GROUP, (size_t) COLUMN_STATE,
+                              (size_t) COLUMN_VERDICT, (size_t) COLUMN_DESCRIPTION) < 0)
+                return NULL;
+        return TAKE_PTR(t);
+}
+
 int verb_list(int argc, char **argv, void *userdata) {
         _cleanup_(topology_freep) Topology *t = NULL;
         _cleanup_(policy_freep) Policy *p = NULL;
         _cleanup_(table_freep) Table *table = NULL;
         _cleanup_strv_free_ char **states = NULL;
-        json_object *array = NULL;
         bool from_daemon;
-        static const char *const headers[] = { "SLOT", "ID", "CLASS", "DRIVER", "GROUP", "STATE", "VERDICT", "DESCRIPTION", NULL };
+        size_t n;
         int r;
 
         r = load_topology(&t);
@@ -91,15 +133,14 @@ int verb_list(int argc, char **argv, void *userdata) {
                 return r;
         from_daemon = r > 0;
 
-        if (arg_json != JSON_FORMAT_OFF)
-                array = json_object_new_array();
-        else
-                table = table_new(8, headers);
-        if (!array && !table)
+        table = list_table_new();
+        if (!table)
                 return log_oom();
 
         FOREACH_ARRAY(d, t->devices, t->n_devices) {
                 PolicyDevice pd = { .device = d, .driver = d->driver };
+                _cleanup_(json_object_putp) json_object *dev = NULL;
+                _cleanup_free_ char *id = NULL, *cls = NULL, *verdict = NULL, *desc = NULL;
                 PolicyVerdict v;
                 char vendor_name[128], device_name[256];
                 const char *state;
@@ -117,45 +158,44 @@ int verb_list(int argc, char **argv, void *userdata) {
                 pci_vendor_name(d->vendor, vendor_name, sizeof(vendor_name));
                 pci_device_name(d->vendor, d->device, device_name, sizeof(device_name));
 
-                if (array) {
-                        json_object *o, *vo = json_object_new_object();
-                        r = device_to_json(t, d, &o);
-                        if (r < 0 || !vo) {
-                                json_object_put(array);
-                                json_object_put(vo);
-                                return log_oom();
-                        }
-                        json_object_object_add(o, "vendor_name", vendor_name[0] ? json_object_new_string(vendor_name) : NULL);
-                        json_object_object_add(o, "device_name", device_name[0] ? json_object_new_string(device_name) : NULL);
-                        json_object_object_add(o, "state", json_object_new_string(state));
-                        json_object_object_add(vo, "passthrough", json_object_new_string(passthrough_to_string(v.passthrough)));
-                        json_object_object_add(vo, "rule", v.rule ? json_object_new_string(v.rule->id) : NULL);
-                        json_object_object_add(vo, "mode", json_object_new_string(quarantine_mode_to_string(v.mode)));
-                        json_object_object_add(vo, "quarantine_on_unbind", json_object_new_boolean(v.quarantine_on_unbind));
-                        json_object_object_add(o, "verdict", vo);
-                        json_object_array_add(array, o);
-                } else {
-                        _cleanup_free_ char *id = NULL, *cls = NULL, *group = NULL, *verdict = verdict_text(&v), *desc = NULL;
-                        if (asprintf(&id, "%04x:%04x", d->vendor, d->device) < 0 ||
-                            asprintf(&cls, "%06x", d->class) < 0 ||
-                            (d->iommu_group >= 0 && asprintf(&group, "%d", d->iommu_group) < 0) || !verdict ||
-                            asprintf(&desc, "%s%s%s", vendor_name, vendor_name[0] && device_name[0] ? " " : "", device_name) < 0)
-                                return log_oom();
-                        const char *cells[] = { d->slot, id, cls, d->driver, group, state, verdict, desc[0] ? desc : NULL };
-                        if (table_add_row(table, cells) < 0)
-                                return log_oom();
-                }
+                verdict = verdict_text(&v);
+                if (device_to_json(t, d, &dev) < 0 || !verdict || asprintf(&id, "%04x:%04x", d->vendor, d->device) < 0 ||
+                    asprintf(&cls, "%06x", d->class) < 0 ||
+                    asprintf(&desc, "%s%s%s", vendor_name, vendor_name[0] && device_name[0] ? " " : "", device_name) < 0)
+                        return log_oom();
+
+                r = table_add_many(table,
+                                   TABLE_JSON, dev,
+                                   TABLE_STRING, d->slot,
+                                   TABLE_STRING, id,
+                                   TABLE_STRING, cls,
+                                   TABLE_STRING, d->driver);
+                if (r >= 0)
+                        r = d->iommu_group >= 0 ? table_add_cell(table, TABLE_INT, &d->iommu_group)
+                                                : table_add_cell(table, TABLE_EMPTY, NULL);
+                if (r >= 0)
+                        r = table_add_many(table,
+                                           TABLE_STRING, empty_to_null(vendor_name),
+                                           TABLE_STRING, empty_to_null(device_name),
+                                           TABLE_STRING, state,
+                                           TABLE_STRING, verdict,
+                                           TABLE_STRING, empty_to_null(desc),
+                                           TABLE_STRING, passthrough_to_string(v.passthrough),
+                                           TABLE_STRING, v.rule ? v.rule->id : NULL,
+                                           TABLE_STRING, quarantine_mode_to_string(v.mode),
+                                           TABLE_BOOLEAN, v.quarantine_on_unbind);
+                if (r < 0)
+                        return log_oom();
         }
 
-        if (array)
-                output_json(array);
-        else {
-                table_print(table, stdout);
-                if (arg_legend)
-                        printf("\n%zu device%s listed; %s.\n", table_rows(table), table_rows(table) == 1 ? "" : "s",
-                               from_daemon ? "states from isolated"
-                               : arg_root  ? "states follow from the drivers in the snapshot"
-                                           : "isolated is not running: states follow from the drivers");
-        }
+        r = output_table(table);
+        if (r < 0)
+                return r;
+        n = table_get_rows(table);
+        if (arg_json == JSON_FORMAT_OFF && arg_legend)
+                printf("\n%zu device%s listed; %s.\n", n, n == 1 ? "" : "s",
+                       from_daemon ? "states from isolated"
+                       : arg_root  ? "states follow from the drivers in the snapshot"
+                                   : "isolated is not running: states follow from the drivers");
         return 0;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ static int policy_check(int argc, char **argv, void *userdata) {
         _cleanup_strv_free_ char **files = NULL;
         _cleanup_(policy_errors_done) PolicyErrors errors = {};
         _cleanup_(policy_freep) Policy *p = NULL;
+        _cleanup_(table_freep) Table *t = NULL, *error_table = NULL;
         const char *dir = getenv("ISOLATE_POLICY_DIR") ?: ISOLATE_POLICY_DIR;
         bool unreadable = false;
         int r;
@@ -39,38 +41,58 @@ static int policy_check(int argc, char **argv, void *userdata) {
                 if (e->line == 0)
                         unreadable = true;
 
-        if (arg_json != JSON_FORMAT_OFF) {
-                json_object *o = json_object_new_object(), *fa = json_object_new_array(), *ea = json_object_new_array();
-                STRV_FOREACH(f, files)
-                        json_object_array_add(fa, json_object_new_string(*f));
-                FOREACH_ARRAY(e, errors.errors, errors.n_errors) {
-                        json_object *j = json_object_new_object();
-                        json_object_object_add(j, "file", json_object_new_string(e->file));
-                        json_object_object_add(j, "line", e->line ? json_object_new_int((int) e->line) : NULL);
-                        json_object_object_add(j, "column", e->line ? json_object_new_int((int) e->column) : NULL);
-                        json_object_object_add(j, "message", json_object_new_string(e->message));
-                        json_object_array_add(ea, j);
-                }
-                json_object_object_add(o, "valid", json_object_new_boolean(r >= 0));
-                json_object_object_add(o, "files", fa);
-                json_object_object_add(o, "rules", json_object_new_int(p ? (int) p->n_rules : 0));
-                json_object_object_add(o, "errors", ea);
-                output_json(o);
-        } else if (r < 0)
-                print_policy_errors(&errors);
-        else if (strv_length(files) == 0)
-                printf("No policy installed in %s: built-in defaults apply (mode blocked, every device that "
-                       "unbinds is quarantined, passthrough denied).\n", dir);
-        else
-                printf("Policy is valid: %zu rule%s in %zu file%s.\n", p->n_rules, p->n_rules == 1 ? "" : "s",
-                       strv_length(files), strv_length(files) == 1 ? "" : "s");
-
-        if (r < 0) {
-                if (arg_json == JSON_FORMAT_OFF)
-                        fprintf(stderr, "%zu error%s; the policy is refused as a whole.\n", errors.n_errors,
-                                errors.n_errors == 1 ? "" : "s");
-                return unreadable ? -EIO : EXIT_FINDINGS;
+        /* One row: the verdict, the files, the rules and a table of the errors. JSON prints it as an
+         * object; the text form is a sentence, or the errors on stderr as FILE:LINE:COLUMN: message. */
+        error_table = table_new("FILE", "LINE", "COLUMN", "MESSAGE");
+        if (!error_table)
+                return log_oom();
+        FOREACH_ARRAY(e, errors.errors, errors.n_errors) {
+                if (table_add_cell(error_table, TABLE_STRING, e->file) < 0 ||
+                    (e->line > 0 ? table_add_many(error_table, TABLE_UINT, e->line, TABLE_UINT, e->column)
+                                 : table_add_many(error_table, TABLE_EMPTY, TABLE_EMPTY)) < 0 ||
+                    table_add_cell(error_table, TABLE_STRING, e->message) < 0)
+                        return log_oom();
         }
+        t = table_new("VALID", "FILES", "RULES", "ERRORS");
+        if (!t || table_add_many(t,
+                                 TABLE_BOOLEAN, r >= 0,
+                                 TABLE_STRV, files,
+                                 TABLE_UINT64, (uint64_t) (p ? p->n_rules : 0),
+                                 TABLE_TABLE, TAKE_PTR(error_table)) < 0)
+                return log_oom();
+
+        if (arg_json != JSON_FORMAT_OFF) {
+                json_object *o;
+                if (table_row_to_json(t, 0, &o) < 0)
+                        return log_oom();
+                output_json(o);
+        } else if (!table_get_boolean(t, 0, 0)) {
+                const Table *et = table_get_table(t, 0, 3);
+                size_t n = table_get_rows(et);
+
+                for (size_t i = 0; i < n; i++) {
+                        if (table_get_type(et, i, 1) != TABLE_EMPTY)
+                                fprintf(stderr, "%s:%" PRIu64 ":%" PRIu64 ": %s\n", table_get_string(et, i, 0),
+                                        table_get_uint64(et, i, 1), table_get_uint64(et, i, 2),
+                                        table_get_string(et, i, 3));
+                        else
+                                fprintf(stderr, "%s: %s\n", table_get_string(et, i, 0), table_get_string(et, i, 3));
+                }
+                fprintf(stderr, "%zu error%s; the policy is refused as a whole.\n", n, n == 1 ? "" : "s");
+        } else {
+                size_t n_files = strv_length(table_get_strv(t, 0, 1));
+                uint64_t n_rules = table_get_uint64(t, 0, 2);
+
+                if (n_files == 0)
+                        printf("No policy installed in %s: built-in defaults apply (mode blocked, every device "
+                               "that unbinds is quarantined, passthrough denied).\n", dir);
+                else
+                        printf("Policy is valid: %" PRIu64 " rule%s in %zu file%s.\n", n_rules, n_rules == 1 ? "" : "s",
+                               n_files, n_files == 1 ? "" : "s");
+        }
+
+        if (r < 0)
+                return unreadable ? -EIO : EXIT_FINDINGS;
         return 0;
 }
 
@@ -95,10 +117,11 @@ static char *match_summary(const Rule *r) {
         return parts ? strv_join(parts, " ") : strdup("(every device)");
 }
 
+/* The JSON form is the policy document itself, as isolated's GetPolicy returns it (one serializer, in
+ * the library); the text form shows where the defaults came from and the rules as a table. */
 static int policy_show(int argc, char **argv, void *userdata) {
         _cleanup_(policy_freep) Policy *p = NULL;
         _cleanup_(table_freep) Table *t = NULL;
-        static const char *const headers[] = { "RULE", "PASSTHROUGH", "MODE", "MATCH", "SOURCE", NULL };
         char buf[32];
         int r;
 
@@ -115,6 +138,22 @@ static int policy_show(int argc, char **argv, void *userdata) {
                 return 0;
         }
 
+        t = table_new("RULE", "PASSTHROUGH", "MODE", "MATCH", "SOURCE");
+        if (!t)
+                return log_oom();
+        FOREACH_ARRAY(rule, p->rules, p->n_rules) {
+                _cleanup_free_ char *m = match_summary(rule), *src = NULL;
+                if (!m || asprintf(&src, "%s:%u", rule->file, rule->line) < 0)
+                        return log_oom();
+                if (table_add_many(t,
+                                   TABLE_STRING, rule->id,
+                                   TABLE_STRING, passthrough_to_string(rule->passthrough),
+                                   TABLE_STRING, rule->mode >= 0 ? quarantine_mode_to_string(rule->mode) : "(default)",
+                                   TABLE_STRING, m,
+                                   TABLE_STRING, src) < 0)
+                        return log_oom();
+        }
+
         if (arg_legend) {
                 _cleanup_free_ char *files = strv_join(p->files, ", ");
                 printf("Files:    %s\n", p->files ? files : "(none: built-in defaults)");
@@ -123,36 +162,176 @@ static int policy_show(int argc, char **argv, void *userdata) {
                        unbind_policy_to_string(p->quarantine_on_unbind), p->quarantine_on_unbind_file ?: "built in",
                        format_size(p->scratch_cover, buf), p->scratch_cover_file ?: "built in");
         }
-        t = table_new(5, headers);
-        if (!t)
-                return log_oom();
-        FOREACH_ARRAY(rule, p->rules, p->n_rules) {
-                _cleanup_free_ char *m = match_summary(rule), *src = NULL;
-                if (!m || asprintf(&src, "%s:%u", rule->file, rule->line) < 0)
-                        return log_oom();
-                const char *cells[] = { rule->id, passthrough_to_string(rule->passthrough),
-                                        rule->mode >= 0 ? quarantine_mode_to_string(rule->mode) : "(default)", m, src };
-                if (table_add_row(t, cells) < 0)
-                        return log_oom();
-        }
-        table_print(t, stdout);
+        r = output_table(t);
+        if (r < 0)
+                return r;
         if (arg_legend)
                 printf("\n%zu rule%s; the first matching rule decides, and a device no rule matches is denied.\n",
                        p->n_rules, p->n_rules == 1 ? "" : "s");
         return 0;
 }
 
+enum {
+        TEST_DEVICE,
+        TEST_ID, /* the text form's: vendor:device, the names, class, driver */
+        TEST_VENDOR_NAME,
+        TEST_DEVICE_NAME,
+        TEST_CLASS,
+        TEST_DRIVER,
+        TEST_INTERRUPTS,
+        TEST_PASSTHROUGH,
+        TEST_RULE,
+        TEST_RULE_FILE, /* the text form's */
+        TEST_RULE_LINE, /* the text form's */
+        TEST_MODE,
+        TEST_SCRATCH_COVER,
+        TEST_QUARANTINE_ON_UNBIND,
+        TEST_ALLOW_UNSAFE_INTERRUPTS,
+        TEST_ALLOWED,
+        TEST_REASON,
+        TEST_RULES,
+};
+
+enum {
+        RULE_ID,
+        RULE_FILE,
+        RULE_LINE,
+        RULE_MATCHED,
+        RULE_REACHED,
+        RULE_KEYS,
+};
+
+enum {
+        KEY_KEY,
+        KEY_EXPECTED,
+        KEY_ACTUAL,
+        KEY_MATCHED,
+};
+
+static Table *test_table_new(void) {
+        _cleanup_(table_freep) Table *t = NULL;
+
+        t = table_new("DEVICE", "ID", "VENDOR NAME", "DEVICE NAME", "CLASS", "DRIVER", "INTERRUPTS", "PASSTHROUGH",
+                      "RULE", "RULE FILE", "RULE LINE", "MODE", "SCRATCH COVER", "QUARANTINE ON UNBIND",
+                      "ALLOW UNSAFE INTERRUPTS", "ALLOWED", "REASON", "RULES");
+        if (!t)
+                return NULL;
+        if (table_set_json_name(t, TEST_ID, NULL) < 0 || table_set_json_name(t, TEST_VENDOR_NAME, NULL) < 0 ||
+            table_set_json_name(t, TEST_DEVICE_NAME, NULL) < 0 || table_set_json_name(t, TEST_CLASS, NULL) < 0 ||
+            table_set_json_name(t, TEST_DRIVER, NULL) < 0 || table_set_json_name(t, TEST_RULE_FILE, NULL) < 0 ||
+            table_set_json_name(t, TEST_RULE_LINE, NULL) < 0 ||
+            table_set_json_name(t, TEST_PASSTHROUGH, "verdict/passthrough") < 0 ||
+            table_set_json_name(t, TEST_RULE, "verdict/rule") < 0 ||
+            table_set_json_name(t, TEST_MODE, "verdict/mode") < 0 ||
+            table_set_json_name(t, TEST_SCRATCH_COVER, "verdict/scratch_cover") < 0 ||
+            table_set_json_name(t, TEST_QUARANTINE_ON_UNBIND, "verdict/quarantine_on_unbind") < 0 ||
+            table_set_json_name(t, TEST_ALLOW_UNSAFE_INTERRUPTS, "verdict/allow_unsafe_interrupts") < 0 ||
+            table_set_json_name(t, TEST_ALLOWED, "release_to_guest/allowed") < 0 ||
+            table_set_json_name(t, TEST_REASON, "release_to_guest/reason") < 0)
+                return NULL;
+        return TAKE_PTR(t);
+}
+
+/* The rules in order, each with its match keys: matched, and reached (no earlier rule matched). */
+static int test_rules_table(const Policy *p, const PolicyDevice *pd, Table **ret) {
+        _cleanup_(table_freep) Table *rules = NULL;
+        bool reached = true;
+
+        rules = table_new("ID", "FILE", "LINE", "MATCHED", "REACHED", "KEYS");
+        if (!rules)
+                return -ENOMEM;
+        FOREACH_ARRAY(rule, p->rules, p->n_rules) {
+                _cleanup_(table_freep) Table *keys = table_new("KEY", "EXPECTED", "ACTUAL", "MATCHED");
+                bool matched = rule_matches(rule, pd);
+
+                if (!keys)
+                        return -ENOMEM;
+                for (MatchKey k = 0; k < _MATCH_KEY_MAX; k++) {
+                        _cleanup_free_ char *actual = NULL;
+                        _cleanup_strv_free_ char **expected = NULL;
+                        bool km;
+
+                        if (!rule->match[k].present)
+                                continue;
+                        km = rule_key_matches(rule, k, pd, &actual);
+                        FOREACH_ARRAY(mv, rule->match[k].values, rule->match[k].n_values)
+                                if (strv_extend(&expected, mv->text) < 0)
+                                        return -ENOMEM;
+                        if (table_add_many(keys,
+                                           TABLE_STRING, match_key_to_string(k),
+                                           TABLE_STRV, expected,
+                                           TABLE_STRING, strna(actual),
+                                           TABLE_BOOLEAN, km) < 0)
+                                return -ENOMEM;
+                }
+                if (table_add_many(rules,
+                                   TABLE_STRING, rule->id,
+                                   TABLE_STRING, rule->file,
+                                   TABLE_UINT, rule->line,
+                                   TABLE_BOOLEAN, matched,
+                                   TABLE_BOOLEAN, reached,
+                                   TABLE_TABLE, TAKE_PTR(keys)) < 0)
+                        return -ENOMEM;
+                if (matched)
+                        reached = false;
+        }
+        *ret = TAKE_PTR(rules);
+        return 0;
+}
+
+static int print_test(const Table *t) {
+        const Table *rules = table_get_table(t, 0, TEST_RULES);
+        const char *vendor_name = table_get_string(t, 0, TEST_VENDOR_NAME),
+                   *device_name = table_get_string(t, 0, TEST_DEVICE_NAME), *rule = table_get_string(t, 0, TEST_RULE);
+
+        /* names only when pci.ids knows them: no stray blank before the comma otherwise */
+        printf("Device:  %s %s%s%s%s%s, class %s, driver %s, interrupts %s\n", table_get_string(t, 0, TEST_DEVICE),
+               table_get_string(t, 0, TEST_ID), vendor_name ? " " : "", strempty(vendor_name), device_name ? " " : "",
+               strempty(device_name), table_get_string(t, 0, TEST_CLASS),
+               table_get_string(t, 0, TEST_DRIVER) ?: "(none)", table_get_string(t, 0, TEST_INTERRUPTS));
+        if (rule)
+                printf("Verdict: %s by rule '%s' (%s:%" PRIu64 ")\n", table_get_string(t, 0, TEST_PASSTHROUGH), rule,
+                       table_get_string(t, 0, TEST_RULE_FILE), table_get_uint64(t, 0, TEST_RULE_LINE));
+        else
+                printf("Verdict: deny (no rule matches)\n");
+        printf("         mode %s, scratch cover %s, quarantine on unbind: %s\n", table_get_string(t, 0, TEST_MODE),
+               table_get_string(t, 0, TEST_SCRATCH_COVER), table_get_boolean(t, 0, TEST_QUARANTINE_ON_UNBIND) ? "yes" : "no");
+        printf("Release to a guest: %s\n         %s\n", table_get_boolean(t, 0, TEST_ALLOWED) ? "allowed" : "refused",
+               table_get_string(t, 0, TEST_REASON));
+        if (table_get_rows(rules) > 0)
+                printf("\nRules, in order (the first match wins):\n");
+
+        for (size_t i = 0; i < table_get_rows(rules); i++) {
+                const Table *keys = table_get_table(rules, i, RULE_KEYS);
+                bool matched = table_get_boolean(rules, i, RULE_MATCHED);
+
+                printf("  %s %-20s %s:%" PRIu64 "%s\n", matched ? "match" : "no   ", table_get_string(rules, i, RULE_ID),
+                       table_get_string(rules, i, RULE_FILE), table_get_uint64(rules, i, RULE_LINE),
+                       !table_get_boolean(rules, i, RULE_REACHED) ? " (not reached: an earlier rule matched)"
+                       : matched                                  ? "  <- decides"
+                                                                  : "");
+                for (size_t k = 0; k < table_get_rows(keys); k++) {
+                        _cleanup_free_ char *expected = strv_join(table_get_strv(keys, k, KEY_EXPECTED), " or ");
+                        if (!expected)
+                                return log_oom();
+                        printf("        %-3s %-17s wants %s, device has %s\n",
+                               table_get_boolean(keys, k, KEY_MATCHED) ? "yes" : "no", table_get_string(keys, k, KEY_KEY),
+                               expected, table_get_string(keys, k, KEY_ACTUAL));
+                }
+        }
+        return 0;
+}
+
 static int policy_test(int argc, char **argv, void *userdata) {
         _cleanup_(topology_freep) Topology *t = NULL;
         _cleanup_(policy_freep) Policy *p = NULL;
+        _cleanup_(table_freep) Table *table = NULL, *rules = NULL;
         _cleanup_free_ PciAddress *a = NULL;
         _cleanup_free_ char *explain = NULL;
-        json_object *rules_json = NULL;
         const PciDevice *d;
         PolicyVerdict v;
         ReleaseDecision rd;
-        char vendor_name[128], device_name[256], buf[32];
-        bool reached = true;
+        char vendor_name[128], device_name[256], buf[32], id[16], cls[16];
         int r;
 
         r = parse_device_args(argv + 1, 1, &a);
@@ -179,95 +358,46 @@ static int policy_test(int argc, char **argv, void *userdata) {
                 return log_oom();
         pci_vendor_name(d->vendor, vendor_name, sizeof(vendor_name));
         pci_device_name(d->vendor, d->device, device_name, sizeof(device_name));
+        snprintf(id, sizeof(id), "%04x:%04x", d->vendor, d->device);
+        snprintf(cls, sizeof(cls), "%06x", d->class);
 
-        if (arg_json != JSON_FORMAT_OFF)
-                rules_json = json_object_new_array();
-        else {
-                /* names only when pci.ids knows them: no stray blank before the comma otherwise */
-                printf("Device:  %s %04x:%04x%s%s%s%s, class %06x, driver %s, interrupts %s\n", d->slot, d->vendor,
-                       d->device, vendor_name[0] ? " " : "", vendor_name,
-                       device_name[0] ? " " : "", device_name, d->class, d->driver ?: "(none)",
-                       interrupt_safety_to_string(d->interrupts));
-                if (v.rule)
-                        printf("Verdict: %s by rule '%s' (%s:%u)\n", passthrough_to_string(v.passthrough), v.rule->id,
-                               v.rule->file, v.rule->line);
-                else
-                        printf("Verdict: deny (no rule matches)\n");
-                printf("         mode %s, scratch cover %s, quarantine on unbind: %s\n",
-                       quarantine_mode_to_string(v.mode), format_size(v.scratch_cover, buf),
-                       v.quarantine_on_unbind ? "yes" : "no");
-                printf("Release to a guest: %s\n         %s\n", rd == RELEASE_ALLOWED ? "allowed" : "refused", explain);
-                if (p->n_rules > 0)
-                        printf("\nRules, in order (the first match wins):\n");
-        }
+        /* One row: the device, the verdict, the release decision and the table of the rules. */
+        table = test_table_new();
+        if (!table || test_rules_table(p, &pd, &rules) < 0)
+                return log_oom();
+        r = table_add_many(table,
+                           TABLE_STRING, d->slot,
+                           TABLE_STRING, id,
+                           TABLE_STRING, empty_to_null(vendor_name),
+                           TABLE_STRING, empty_to_null(device_name),
+                           TABLE_STRING, cls,
+                           TABLE_STRING, d->driver,
+                           TABLE_STRING, interrupt_safety_to_string(d->interrupts),
+                           TABLE_STRING, passthrough_to_string(v.passthrough),
+                           TABLE_STRING, v.rule ? v.rule->id : NULL,
+                           TABLE_STRING, v.rule ? v.rule->file : NULL);
+        if (r >= 0)
+                r = v.rule ? table_add_many(table, TABLE_UINT, v.rule->line) : table_add_many(table, TABLE_EMPTY);
+        if (r >= 0)
+                r = table_add_many(table,
+                                   TABLE_STRING, quarantine_mode_to_string(v.mode),
+                                   TABLE_STRING, format_size(v.scratch_cover, buf),
+                                   TABLE_BOOLEAN, v.quarantine_on_unbind,
+                                   TABLE_BOOLEAN, v.allow_unsafe_interrupts,
+                                   TABLE_BOOLEAN, rd == RELEASE_ALLOWED,
+                                   TABLE_STRING, explain,
+                                   TABLE_TABLE, TAKE_PTR(rules));
+        if (r < 0)
+                return log_oom();
 
-        FOREACH_ARRAY(rule, p->rules, p->n_rules) {
-                bool matched = rule_matches(rule, &pd);
-                json_object *keys = rules_json ? json_object_new_array() : NULL;
-
-                if (!rules_json)
-                        printf("  %s %-20s %s:%u%s\n", matched ? "match" : "no   ", rule->id, rule->file, rule->line,
-                               !reached ? " (not reached: an earlier rule matched)" : matched ? "  <- decides" : "");
-                for (MatchKey k = 0; k < _MATCH_KEY_MAX; k++) {
-                        _cleanup_free_ char *actual = NULL;
-                        _cleanup_strv_free_ char **expected = NULL;
-                        _cleanup_free_ char *exp_text = NULL;
-                        bool km;
-
-                        if (!rule->match[k].present)
-                                continue;
-                        km = rule_key_matches(rule, k, &pd, &actual);
-                        FOREACH_ARRAY(mv, rule->match[k].values, rule->match[k].n_values)
-                                if (strv_extend(&expected, mv->text) < 0)
-                                        return log_oom();
-                        exp_text = strv_join(expected, " or ");
-                        if (!exp_text)
-                                return log_oom();
-                        if (keys) {
-                                json_object *kj = json_object_new_object(), *ea = json_object_new_array();
-                                STRV_FOREACH(e, expected)
-                                        json_object_array_add(ea, json_object_new_string(*e));
-                                json_object_object_add(kj, "key", json_object_new_string(match_key_to_string(k)));
-                                json_object_object_add(kj, "expected", ea);
-                                json_object_object_add(kj, "actual", json_object_new_string(strna(actual)));
-                                json_object_object_add(kj, "matched", json_object_new_boolean(km));
-                                json_object_array_add(keys, kj);
-                        } else
-                                printf("        %-3s %-17s wants %s, device has %s\n", km ? "yes" : "no",
-                                       match_key_to_string(k), exp_text, strna(actual));
-                }
-                if (rules_json) {
-                        json_object *rj = json_object_new_object();
-                        json_object_object_add(rj, "id", json_object_new_string(rule->id));
-                        json_object_object_add(rj, "file", json_object_new_string(rule->file));
-                        json_object_object_add(rj, "line", json_object_new_int((int) rule->line));
-                        json_object_object_add(rj, "matched", json_object_new_boolean(matched));
-                        json_object_object_add(rj, "reached", json_object_new_boolean(reached));
-                        json_object_object_add(rj, "keys", keys);
-                        json_object_array_add(rules_json, rj);
-                }
-                if (matched)
-                        reached = false;
-        }
-
-        if (rules_json) {
-                json_object *o = json_object_new_object(), *vo = json_object_new_object(), *rel = json_object_new_object();
-                json_object_object_add(o, "device", json_object_new_string(d->slot));
-                json_object_object_add(o, "interrupts", json_object_new_string(interrupt_safety_to_string(d->interrupts)));
-                json_object_object_add(vo, "passthrough", json_object_new_string(passthrough_to_string(v.passthrough)));
-                json_object_object_add(vo, "rule", v.rule ? json_object_new_string(v.rule->id) : NULL);
-                json_object_object_add(vo, "mode", json_object_new_string(quarantine_mode_to_string(v.mode)));
-                json_object_object_add(vo, "scratch_cover", json_object_new_string(format_size(v.scratch_cover, buf)));
-                json_object_object_add(vo, "quarantine_on_unbind", json_object_new_boolean(v.quarantine_on_unbind));
-                json_object_object_add(vo, "allow_unsafe_interrupts", json_object_new_boolean(v.allow_unsafe_interrupts));
-                json_object_object_add(o, "verdict", vo);
-                json_object_object_add(rel, "allowed", json_object_new_boolean(rd == RELEASE_ALLOWED));
-                json_object_object_add(rel, "reason", json_object_new_string(explain));
-                json_object_object_add(o, "release_to_guest", rel);
-                json_object_object_add(o, "rules", rules_json);
+        if (arg_json != JSON_FORMAT_OFF) {
+                json_object *o;
+                if (table_row_to_json(table, 0, &o) < 0)
+                        return log_oom();
                 output_json(o);
+                return 0;
         }
-        return 0;
+        return print_test(table);
 }
 
 static int policy_generate(int argc, char **argv, void *userdata) {
