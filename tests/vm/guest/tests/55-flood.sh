@@ -2,7 +2,9 @@
 # topologies: default
 # Hostile local users. Flood: an unprivileged user sends Quarantine calls with 120000 addresses each
 # (isolate-test-flood, an sd-bus client: busctl cannot pass that many arguments) while root's status
-# must answer in < 2 s and an unbind must still be captured in < 3 s. Forgery: the kernel's segfault
+# must still be answered and an unbind still captured, each within 10 s (before the fix one flood call
+# kept isolated busy for about a minute: status timed out). The times are printed; under software
+# emulation on a loaded host they vary several-fold, so the bounds only tell served from starved. Forgery: the kernel's segfault
 # report names the crashing executable, and any user chooses that name, so a user can print a line that
 # reads like a VT-d fault for any device; isolated must not count it.
 . /usr/lib/isolate-vm/lib.bash
@@ -55,16 +57,16 @@ sed 's/^/  one call: /' /tmp/flood-one.txt
 ( end=$(( $(date +%s) + 25 )); while [ "$(date +%s)" -lt $end ]; do as_user $FLOOD --count 120000 --calls 4 || true; as_user $FLOOD --count 4096 --calls 8 --timeout 20 || true; done ) > /tmp/flood.txt 2>&1 &
 flood=$!
 sleep 2
-worst=0
+worst=0 answered=0
 for i in 1 2 3 4 5; do
     t0=$(date +%s%N)
-    timeout 10 isolatectl status > /dev/null || true
+    timeout 10 isolatectl status > /dev/null && answered=$((answered + 1))
     ms=$(( ($(date +%s%N) - t0) / 1000000 ))
     echo "  status #$i during the flood: $ms ms"
     [ $ms -gt $worst ] && worst=$ms
     sleep 0.5
 done
-check "root's status answered in < 2 s during the flood (worst $worst ms)" [ "$worst" -lt 2000 ]
+check "root's status answered 5 of 5 times within 10 s during the flood ($answered answered, worst $worst ms)" [ "$answered" = 5 ]
 t0=$(date +%s%N)
 echo $EDU_B > /sys/bus/pci/drivers/pci-stub/unbind
 if wait_for 10 is_state $EDU_B quarantined; then
@@ -73,7 +75,7 @@ else
     ms=99999
 fi
 echo "  unbind -> quarantined during the flood: $ms ms"
-check "the unbind was captured in < 3 s during the flood" [ "$ms" -lt 3000 ]
+check "the unbind was captured within 10 s during the flood ($ms ms)" [ "$ms" -lt 10000 ]
 wait $flood || true
 echo "  flood answers: $(grep -c '^call' /tmp/flood.txt || true) calls; $(grep '^call' /tmp/flood.txt | sed 's/^call [0-9]*: [0-9.]* s: //' | cut -c1-100 | sort | uniq -c | sort -rn | head -n 3 | tr '\n' ';')"
 check "no flood call got a positive answer (nothing taken for $USER_NAME)" bash -c "! grep -q 'taken' /tmp/flood.txt"
