@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "dma-fault.h"
@@ -119,7 +120,7 @@ static void fuzz_snapshot(const uint8_t *data, size_t size) {
 
         if (snapshot_fd < 0)
                 return;
-        if (ftruncate(snapshot_fd, 0) < 0 || pwrite(snapshot_fd, data, size, 0) != (ssize_t) size)
+        if ((size > 0 && pwrite(snapshot_fd, data, size, 0) != (ssize_t) size) || ftruncate(snapshot_fd, (off_t) size) < 0)
                 abort();
         r = kmsg_read_faults(snapshot_path, on_fault, &n);
         check(r < 0 || (size_t) r == n);
@@ -127,15 +128,12 @@ static void fuzz_snapshot(const uint8_t *data, size_t size) {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-        char template[] = "/tmp/fuzz-dma-fault-XXXXXX";
-
-        /* an unlinked file, read back through /proc/self/fd: nothing is left behind */
-        snapshot_fd = mkstemp(template);
+        /* a memfd, read back through /proc/self/fd: cheap, and nothing is left behind */
+        snapshot_fd = memfd_create("fuzz-dma-fault", MFD_CLOEXEC);
         if (snapshot_fd < 0) {
-                perror("mkstemp");
+                perror("memfd_create");
                 abort();
         }
-        (void) unlink(template);
         snprintf(snapshot_path, sizeof(snapshot_path), "/proc/self/fd/%d", snapshot_fd);
         return 0;
 }

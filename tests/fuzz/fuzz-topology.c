@@ -49,7 +49,7 @@ static const char *const parts[] = {
 };
 #define N_PARTS (sizeof(parts) / sizeof(parts[0]))
 
-static char root[] = "/tmp/fuzz-topology-XXXXXX";
+static char root[64];
 static char *original[N_PARTS];
 static size_t original_size[N_PARTS];
 
@@ -98,6 +98,8 @@ static void cleanup(void) {
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         char *cmd;
 
+        /* tmpfs if there is one: five files are rewritten per input */
+        snprintf(root, sizeof(root), "%s/fuzz-topology-XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
         if (!mkdtemp(root)) {
                 perror("mkdtemp");
                 abort();
