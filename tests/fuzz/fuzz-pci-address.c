@@ -6,6 +6,7 @@
  *   - a parsed address is in range, formats as "dddd:bb:ss.f" and re-parses (short and full form)
  *     to the same value; pci_address_parse_full() accepts a subset of pci_address_parse();
  *   - pci_address_canonicalize() agrees with parse + format;
+ *   - a string that is both an address and a -s selector names the same function both ways;
  *   - the slot selector made of a formatted address (domain <= 0x7fffffff, libpci's limit) parses
  *     and matches exactly that address;
  *   - a selector that parsed with every field set matches what it names. */
@@ -72,8 +73,20 @@ static void fuzz_address(const char *s) {
         int r;
 
         r = pci_address_parse(s, &a);
-        if (r >= 0)
+        if (r >= 0) {
+                const char *error = NULL;
+                PciSelector sel;
+
                 check_address(&a);
+                /* where libpci's -s grammar also takes the string, both name the same function (a
+                 * short address is domain 0 here, any domain there) */
+                pci_selector_init(&sel);
+                if (pci_selector_parse_slot(&sel, s, &error) >= 0) {
+                        const struct pci_filter *f = &sel.filter;
+                        check(f->domain < 0 || (uint32_t) f->domain == a.domain);
+                        check(f->bus == a.bus && f->slot == a.slot && f->func == a.func);
+                }
+        }
         if (pci_address_parse_full(s, &b) >= 0) {
                 check(r >= 0);
                 check(pci_address_equal(&a, &b));
