@@ -19,11 +19,6 @@
 
 /* ---- enum tables ------------------------------------------------------------------------ */
 
-static const char *const quarantine_mode_table[_QUARANTINE_MODE_MAX] = {
-        [QUARANTINE_MODE_BLOCKED] = "blocked",
-        [QUARANTINE_MODE_SCRATCH_PAGE] = "scratch-page",
-};
-
 static const char *const unbind_policy_table[_UNBIND_POLICY_MAX] = {
         [UNBIND_POLICY_ALL] = "all",
         [UNBIND_POLICY_MATCHED] = "matched",
@@ -55,7 +50,6 @@ static const char *const match_key_table[_MATCH_KEY_MAX + 1] = {
                 return (type) string_table_lookup(table, (max), s);                                      \
         }
 
-DEFINE_STRING_TABLE(quarantine_mode, QuarantineMode, quarantine_mode_table, _QUARANTINE_MODE_MAX)
 DEFINE_STRING_TABLE(unbind_policy, UnbindPolicy, unbind_policy_table, _UNBIND_POLICY_MAX)
 DEFINE_STRING_TABLE(passthrough, Passthrough, passthrough_table, _PASSTHROUGH_MAX)
 DEFINE_STRING_TABLE(match_key, MatchKey, match_key_table, _MATCH_KEY_MAX)

@@ -21,6 +21,19 @@
 #include "time-util.h"
 #include "vfio.h"
 
+static const char *const quarantine_mode_table[_QUARANTINE_MODE_MAX] = {
+        [QUARANTINE_MODE_BLOCKED] = "blocked",
+        [QUARANTINE_MODE_SCRATCH_PAGE] = "scratch-page",
+};
+
+const char *quarantine_mode_to_string(QuarantineMode m) {
+        return m >= 0 && m < _QUARANTINE_MODE_MAX ? quarantine_mode_table[m] : NULL;
+}
+
+QuarantineMode quarantine_mode_from_string(const char *s) {
+        return (QuarantineMode) string_table_lookup(quarantine_mode_table, _QUARANTINE_MODE_MAX, s);
+}
+
 static const char *const device_state_table[_DEVICE_STATE_MAX] = {
         [DEVICE_STATE_HOST] = "host",
         [DEVICE_STATE_QUARANTINED] = "quarantined",
@@ -668,7 +681,7 @@ static int attach_scratch(Engine *e, const Topology *t, HeldDevice *h, uint64_t 
  * attached to the scratch IOAS. Records what is true even when it fails half-way. */
 static int attach_mode(Engine *e, const Topology *t, HeldDevice *h, const QuarantineRequest *req, EngineError *err) {
         QuarantineMode mode = req->mode;
-        uint64_t cover = req->cover ?: POLICY_DEFAULT_SCRATCH_COVER, max = req->max_cover ?: POLICY_MAX_SCRATCH_COVER;
+        uint64_t cover = req->cover ?: QUARANTINE_DEFAULT_SCRATCH_COVER, max = req->max_cover ?: QUARANTINE_MAX_SCRATCH_COVER;
         uint32_t pt = 0;
         int r;
 
@@ -1051,7 +1064,7 @@ static int quarantine_plan(Engine *e, const Topology *t, const QuarantineRequest
                 HeldDevice *h = engine_find(e, m->slot);
                 if (h && h->state == DEVICE_STATE_QUARANTINED) {
                         if (h->mode != eff.mode ||
-                            (eff.mode == QUARANTINE_MODE_SCRATCH_PAGE && (eff.cover ?: POLICY_DEFAULT_SCRATCH_COVER) > h->cover_wanted)) {
+                            (eff.mode == QUARANTINE_MODE_SCRATCH_PAGE && (eff.cover ?: QUARANTINE_DEFAULT_SCRATCH_COVER) > h->cover_wanted)) {
                                 r = attach_mode(e, t, h, &eff, first_error ? NULL : err);
                                 if (r < 0 && !first_error)
                                         first_error = r;
@@ -1159,7 +1172,7 @@ static int held_groups(Engine *e, char **slots, bool allow_released, HeldDevice 
 
 int engine_set_mode(Engine *e, const Topology *t, const QuarantineRequest *req, EngineError *err) {
         _cleanup_free_ HeldDevice **list = NULL;
-        uint64_t cover = req->mode == QUARANTINE_MODE_SCRATCH_PAGE ? req->cover ?: POLICY_DEFAULT_SCRATCH_COVER : 0;
+        uint64_t cover = req->mode == QUARANTINE_MODE_SCRATCH_PAGE ? req->cover ?: QUARANTINE_DEFAULT_SCRATCH_COVER : 0;
         int n, r;
 
         if (err)
