@@ -20,7 +20,7 @@
 #include "manager.h"
 #include "strv.h"
 #include "time-util.h"
-#include "vfio.h"
+#include "pci-driver.h"
 
 typedef struct Fake {
         char *root;

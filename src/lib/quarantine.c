@@ -15,6 +15,7 @@
 
 #include "fileio.h"
 #include "parse-util.h"
+#include "pci-driver.h"
 #include "quarantine.h"
 #include "string-util.h"
 #include "strv.h"
