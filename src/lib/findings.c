@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dma-fault.h"
+#include "fault-attribution.h"
 #include "findings.h"
 #include "path-util.h"
 #include "string-util.h"
@@ -90,27 +91,6 @@ int fault_counts_from_kmsg(const char *root, FaultCounts *ret) {
         }
         *ret = f;
         return 0;
-}
-
-const PciDevice *fault_count_device(const Topology *t, const FaultCount *c) {
-        const PciDevice *found = NULL;
-
-        if (c->has_domain)
-                return topology_find_device(t, &c->address);
-        /* No segment in the message: domain 0 is by far the common case; otherwise take the one
-         * device with that bus:dev.fn if it is unique. */
-        PciAddress a = c->address;
-        a.domain = 0;
-        found = topology_find_device(t, &a);
-        if (found)
-                return found;
-        FOREACH_ARRAY(d, t->devices, t->n_devices)
-                if (d->address.bus == a.bus && d->address.slot == a.slot && d->address.func == a.func) {
-                        if (found)
-                                return NULL;
-                        found = d;
-                }
-        return found;
 }
 
 /* ---- building findings ------------------------------------------------------------------ */
@@ -631,29 +611,49 @@ static void check_faults(Collector *c, const FaultCounts *faults) {
         if (!faults)
                 return;
         FOREACH_ARRAY(fc, faults->items, faults->n) {
-                const PciDevice *d = fault_count_device(t, fc);
+                _cleanup_free_ char *subject = NULL;
                 char slot[PCI_ADDRESS_MAX];
                 char **devices = NULL;
                 char iova[40] = "";
                 unsigned dma = fc->reads + fc->writes + fc->other;
+                int kind;
 
                 if (dma == 0 && fc->interrupts == 0)
                         continue;
-                if (strv_extend(&devices, d ? d->slot : pci_address_format(&fc->address, slot)) < 0) {
-                        c->error = -ENOMEM;
+                kind = dma_fault_attribute(t, &fc->address, fc->has_domain, &devices);
+                if (kind >= 0 && !devices)
+                        kind = strv_extend(&devices, pci_address_format(&fc->address, slot));
+                if (kind < 0) {
+                        c->error = kind;
                         return;
+                }
+                if (kind == DMA_FAULT_BRIDGE_ALIAS) {
+                        _cleanup_free_ char *list = join_slots(devices);
+                        if (!list || asprintf(&subject, "One of %s", list) < 0) {
+                                subject = NULL;
+                                strv_free(devices);
+                                c->error = -ENOMEM;
+                                return;
+                        }
                 }
                 if (fc->has_iova)
                         snprintf(iova, sizeof(iova), ", last at IOVA 0x%" PRIx64, fc->last_iova);
                 add_finding(c, "dma-faults", SEVERITY_HIGH, devices,
-                            "The kernel log has IOMMU faults from this device: it is still doing DMA",
+                            kind == DMA_FAULT_BRIDGE_ALIAS
+                                    ? "The kernel log has IOMMU faults from behind a bridge: one of these devices is still doing DMA"
+                                    : "The kernel log has IOMMU faults from this device: it is still doing DMA",
                             "Keep the device quarantined, find out what the previous driver or guest left "
                             "running, and reset it before anyone else gets it.",
                             "%s caused %u DMA fault%s (%u read, %u write%s)%s and %u interrupt-remapping fault%s; last "
-                            "reason: %s.%s",
-                            devices[0], dma, dma == 1 ? "" : "s", fc->reads, fc->writes,
-                            fc->other ? ", some of unknown direction" : "", iova, fc->interrupts,
-                            fc->interrupts == 1 ? "" : "s", fc->last_reason[0] ? fc->last_reason : "unknown",
+                            "reason: %s.%s%s",
+                            subject ?: devices[0], dma, dma == 1 ? "" : "s",
+                            fc->reads, fc->writes, fc->other ? ", some of unknown direction" : "", iova,
+                            fc->interrupts, fc->interrupts == 1 ? "" : "s",
+                            fc->last_reason[0] ? fc->last_reason : "unknown",
+                            subject ? " The faults came through a bridge's alias: their requester ID is the one a "
+                                      "PCIe-to-PCI bridge puts on the requests of every device behind it, so the "
+                                      "IOMMU cannot tell these devices apart."
+                                    : "",
                             faults->suppressed ? " The kernel dropped some fault reports (rate limit), so the real "
                                                  "count is higher."
                                                : "");
