@@ -16,6 +16,7 @@
 #include "capture.h"
 #include "dma-fault.h"
 #include "fileio.h"
+#include "json-util.h"
 #include "strv.h"
 #include "topology.h"
 
@@ -462,18 +463,15 @@ static int capture_kmsg(Capture *c) {
 
 static int write_metadata(Capture *c, const char *version) {
         _cleanup_free_ char *path = NULL, *release = NULL, *rel_path = NULL;
-        json_object *o = json_object_new_object(), *w = json_object_new_array();
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object(), *w = json_object_new_array();
         char date[64];
         time_t now = time(NULL);
         struct tm tm;
         const char *text;
         int r;
 
-        if (!o || !w) {
-                json_object_put(o);
-                json_object_put(w);
+        if (!o || !w)
                 return -ENOMEM;
-        }
         strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
         if (asprintf(&rel_path, "%s/proc/sys/kernel/osrelease", c->src) >= 0)
                 (void) read_one_line_file(rel_path, &release);
@@ -488,15 +486,12 @@ static int write_metadata(Capture *c, const char *version) {
         json_object_object_add(o, "fault_records", json_object_new_int((int) c->report->fault_records));
         STRV_FOREACH(s, c->report->warnings)
                 json_object_array_add(w, json_object_new_string(*s));
-        json_object_object_add(o, "warnings", w);
+        json_object_object_add(o, "warnings", TAKE_PTR(w));
 
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (asprintf(&path, "%s/capture.json", c->dst) < 0) {
-                json_object_put(o);
+        if (asprintf(&path, "%s/capture.json", c->dst) < 0)
                 return -ENOMEM;
-        }
         r = write_file_atomic(path, text, strlen(text), 0644);
-        json_object_put(o);
         return r < 0 ? fail(c, r, path) : 0;
 }
 

@@ -9,6 +9,7 @@
 #include "dma-fault.h"
 #include "fault-attribution.h"
 #include "findings.h"
+#include "json-util.h"
 #include "path-util.h"
 #include "string-util.h"
 #include "strv.h"
@@ -36,15 +37,14 @@ void fault_counts_done(FaultCounts *f) {
 }
 
 FaultCount *fault_counts_get(FaultCounts *f, const PciAddress *a, bool has_domain) {
-        FaultCount *n;
+        assert(f);
+        assert(a);
 
         FOREACH_ARRAY(c, f->items, f->n)
                 if (c->has_domain == has_domain && pci_address_equal(&c->address, a))
                         return c;
-        n = reallocarray(f->items, f->n + 1, sizeof(FaultCount));
-        if (!n)
+        if (!GREEDY_REALLOC(f->items, f->n_allocated, f->n + 1))
                 return NULL;
-        f->items = n;
         f->items[f->n] = (FaultCount) { .address = *a, .has_domain = has_domain };
         return &f->items[f->n++];
 }
@@ -105,7 +105,7 @@ static Finding *add_finding(Collector *c, const char *id, Severity sev, char **d
                             const char *fix, const char *detail_fmt, ...) _printf_(7, 8);
 static Finding *add_finding(Collector *c, const char *id, Severity sev, char **devices, const char *summary,
                             const char *fix, const char *detail_fmt, ...) {
-        Finding *items, *x;
+        Finding *x;
         va_list ap;
         char *detail = NULL;
 
@@ -118,15 +118,13 @@ static Finding *add_finding(Collector *c, const char *id, Severity sev, char **d
                 detail = NULL;
         va_end(ap);
 
-        items = detail ? reallocarray(c->f->items, c->f->n + 1, sizeof(Finding)) : NULL;
-        if (!items) {
+        if (!detail || !GREEDY_REALLOC(c->f->items, c->f->n_allocated, c->f->n + 1)) {
                 free(detail);
                 strv_free(devices);
                 c->error = -ENOMEM;
                 return NULL;
         }
-        c->f->items = items;
-        x = &items[c->f->n++];
+        x = &c->f->items[c->f->n++];
         *x = (Finding) {
                 .id = id,
                 .severity = sev,
@@ -854,15 +852,12 @@ static json_object *host_to_json(const Topology *t) {
 }
 
 int audit_to_json(const Topology *t, const Findings *f, const PciAddress *devices, size_t n_devices, json_object **ret) {
-        json_object *o = json_object_new_object(), *devs = json_object_new_array(), *fs = json_object_new_array();
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object(), *devs = json_object_new_array(),
+                                                *fs = json_object_new_array();
         int r;
 
-        if (!o || !devs || !fs) {
-                json_object_put(o);
-                json_object_put(devs);
-                json_object_put(fs);
+        if (!o || !devs || !fs)
                 return -ENOMEM;
-        }
         json_object_object_add(o, "version", json_object_new_int(1));
         json_object_object_add(o, "host", host_to_json(t));
         FOREACH_ARRAY(d, t->devices, t->n_devices) {
@@ -871,24 +866,18 @@ int audit_to_json(const Topology *t, const Findings *f, const PciAddress *device
                         continue;
                 r = device_to_json(t, d, &j);
                 if (r < 0)
-                        goto fail;
+                        return r;
                 json_object_array_add(devs, j);
         }
-        json_object_object_add(o, "devices", devs);
-        devs = NULL;
+        json_object_object_add(o, "devices", TAKE_PTR(devs));
         FOREACH_ARRAY(x, f->items, f->n) {
                 json_object *j;
                 r = finding_to_json(x, &j);
                 if (r < 0)
-                        goto fail;
+                        return r;
                 json_object_array_add(fs, j);
         }
-        json_object_object_add(o, "findings", fs);
-        *ret = o;
+        json_object_object_add(o, "findings", TAKE_PTR(fs));
+        *ret = TAKE_PTR(o);
         return 0;
-fail:
-        json_object_put(o);
-        json_object_put(devs);
-        json_object_put(fs);
-        return r;
 }

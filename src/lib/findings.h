@@ -37,7 +37,7 @@ typedef struct Finding {
 
 typedef struct Findings {
         Finding *items;
-        size_t n;
+        size_t n, n_allocated;
 } Findings;
 
 /* DMA faults seen in the kernel log, per requester. */
@@ -52,7 +52,7 @@ typedef struct FaultCount {
 
 typedef struct FaultCounts {
         FaultCount *items;
-        size_t n;
+        size_t n, n_allocated;
         bool suppressed; /* the kernel said it dropped reports: counts are a lower bound */
 } FaultCounts;
 

@@ -105,14 +105,8 @@ static int add_entry(Entry **v, size_t *n, size_t *allocated, const char *pointe
                      JsonPosition value) {
         char *copy;
 
-        if (*n == *allocated) {
-                size_t m = *allocated ? *allocated * 2 : 32;
-                Entry *e = reallocarray(*v, m, sizeof(Entry));
-                if (!e)
-                        return -ENOMEM;
-                *v = e;
-                *allocated = m;
-        }
+        if (!GREEDY_REALLOC(*v, *allocated, *n + 1))
+                return -ENOMEM;
         copy = strdup(pointer);
         if (!copy)
                 return -ENOMEM;
@@ -163,14 +157,8 @@ static size_t utf8_encode(uint32_t c, char out[static 4]) {
 }
 
 static int buf_append(char **buf, size_t *n, size_t *cap, const char *p, size_t k) {
-        if (*n + k >= *cap) {
-                size_t m = MAX(*cap * 2, *n + k + 1);
-                char *nb = realloc(*buf, m);
-                if (!nb)
-                        return -ENOMEM;
-                *buf = nb;
-                *cap = m;
-        }
+        if (!GREEDY_REALLOC(*buf, *cap, *n + k + 1))
+                return -ENOMEM;
         memcpy(*buf + *n, p, k);
         *n += k;
         return 0;
@@ -245,7 +233,7 @@ static int scan_value(Scanner *s, const char *pointer);
 
 static int scan_object(Scanner *s, const char *pointer) {
         char **keys = NULL;
-        size_t n_keys = 0;
+        size_t n_keys = 0, n_keys_allocated = 0;
         int r = 0;
 
         advance(s); /* { */
@@ -290,13 +278,11 @@ static int scan_object(Scanner *s, const char *pointer) {
                                 goto finish;
                         }
                 } else {
-                        char **nk = reallocarray(keys, n_keys + 1, sizeof(char *));
-                        if (!nk) {
+                        if (!GREEDY_REALLOC(keys, n_keys_allocated, n_keys + 1)) {
                                 free(child);
                                 r = -ENOMEM;
                                 goto finish;
                         }
-                        keys = nk;
                         keys[n_keys++] = TAKE_PTR(key);
                 }
                 /* json-c keeps the last of duplicate keys: the last one's position wins too. */

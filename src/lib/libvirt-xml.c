@@ -256,18 +256,8 @@ static int address_list_add(AddressList *l, const PciAddress *a) {
                 if (pci_address_equal(i, a))
                         return 0;
 
-        if (l->n == l->allocated) {
-                size_t m = l->allocated ? l->allocated * 2 : 8;
-                PciAddress *p;
-
-                if (m > SIZE_MAX / sizeof(PciAddress))
-                        return -ENOMEM;
-                p = realloc(l->addresses, m * sizeof(PciAddress));
-                if (!p)
-                        return -ENOMEM;
-                l->addresses = p;
-                l->allocated = m;
-        }
+        if (!GREEDY_REALLOC(l->addresses, l->allocated, l->n + 1))
+                return -ENOMEM;
         l->addresses[l->n++] = *a;
         return 1;
 }

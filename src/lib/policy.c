@@ -12,6 +12,7 @@
 
 #include "fileio.h"
 #include "json-locator.h"
+#include "json-util.h"
 #include "policy.h"
 #include "parse-util.h"
 #include "string-util.h"
@@ -114,17 +115,14 @@ typedef struct ParseContext {
 static void errors_addv(PolicyErrors *errors, const char *file, JsonPosition pos, const char *fmt, va_list ap)
         _printf_(4, 0);
 static void errors_addv(PolicyErrors *errors, const char *file, JsonPosition pos, const char *fmt, va_list ap) {
-        PolicyError *e;
         char *msg = NULL;
 
         if (vasprintf(&msg, fmt, ap) < 0)
                 return;
-        e = reallocarray(errors->errors, errors->n_errors + 1, sizeof(PolicyError));
-        if (!e) {
+        if (!GREEDY_REALLOC(errors->errors, errors->n_allocated, errors->n_errors + 1)) {
                 free(msg);
                 return;
         }
-        errors->errors = e;
         errors->errors[errors->n_errors++] = (PolicyError) {
                 .file = strdup(file),
                 .line = pos.line,
@@ -531,7 +529,8 @@ static void parse_defaults(ParseContext *c, json_object *o, Defaults *d) {
 int policy_parse_text(Policy *p, const char *file, const char *text, size_t size, PolicyErrors *errors) {
         _cleanup_(json_locator_freep) JsonLocator *locator = NULL;
         json_tokener *tok;
-        json_object *root, *v;
+        _cleanup_(json_object_putp) json_object *root = NULL;
+        json_object *v;
         ParseContext c = { .file = file, .errors = errors };
         enum json_tokener_error jerr;
         Defaults d = {};
@@ -565,7 +564,6 @@ int policy_parse_text(Policy *p, const char *file, const char *text, size_t size
         /* A JSON null parses to NULL with success; that is not an object, as reported below. */
         if (jerr != json_tokener_success) {
                 bool eof = jerr == json_tokener_continue || size == 0;
-                json_object_put(root);
                 /* json-c stops at the character it could not take (end); only a multi-byte
                  * character cut short by the end of the file leaves end past the last byte. */
                 errors_add(errors, file, json_position_from_offset(text, size, eof ? size : MIN(end, size - 1)),
@@ -575,15 +573,13 @@ int policy_parse_text(Policy *p, const char *file, const char *text, size_t size
         }
         for (size_t i = end; i < size; i++)
                 if (!strchr(" \t\r\n", text[i])) {
-                        json_object_put(root);
-                        errors_add(errors, file, json_position_from_offset(text, size, i),
+                                errors_add(errors, file, json_position_from_offset(text, size, i),
                                    "unexpected text after the end of the JSON document");
                         return -EINVAL;
                 }
 
         r = json_locator_new(text, size, &locator);
         if (r < 0) {
-                json_object_put(root);
                 return r;
         }
         c.locator = locator;
@@ -592,8 +588,7 @@ int policy_parse_text(Policy *p, const char *file, const char *text, size_t size
         {
                 JsonPosition spos;
                 if (json_locator_stopped(locator, &spos)) {
-                        json_object_put(root);
-                        errors_add(errors, file, spos, "unexpected character");
+                                errors_add(errors, file, spos, "unexpected character");
                         return -EINVAL;
                 }
         }
@@ -641,12 +636,10 @@ int policy_parse_text(Policy *p, const char *file, const char *text, size_t size
                         size_t n = json_object_array_length(v);
                         /* Parse into p's array so that duplicate ids are checked across files and
                          * within this one; roll back on error. */
-                        Rule *grown = reallocarray(p->rules, p->n_rules + n + 1, sizeof(Rule));
-                        if (!grown) {
+                        if (!GREEDY_REALLOC(p->rules, p->n_rules_allocated, p->n_rules + n + 1)) {
                                 c.oom = true;
                                 goto finish;
                         }
-                        p->rules = grown;
                         for (size_t i = 0; i < n; i++) {
                                 _cleanup_free_ char *rp = json_pointer_append_index("/rules", i);
                                 Rule *rule = &p->rules[p->n_rules];
@@ -663,7 +656,6 @@ int policy_parse_text(Policy *p, const char *file, const char *text, size_t size
         }
 
 finish:
-        json_object_put(root);
         if (c.oom)
                 return -ENOMEM;
         if (c.n_errors > 0) {
@@ -905,14 +897,11 @@ static json_object *json_string_or_null(const char *s) {
 }
 
 int rule_to_json(const Rule *r, json_object **ret) {
-        json_object *o = json_object_new_object(), *m = json_object_new_object();
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object(), *m = json_object_new_object();
         char buf[32];
 
-        if (!o || !m) {
-                json_object_put(o);
-                json_object_put(m);
+        if (!o || !m)
                 return -ENOMEM;
-        }
         json_object_object_add(o, "id", json_string_or_null(r->id));
         json_object_object_add(o, "file", json_string_or_null(r->file));
         json_object_object_add(o, "line", json_object_new_int((int) r->line));
@@ -929,7 +918,7 @@ int rule_to_json(const Rule *r, json_object **ret) {
                         json_object_object_add(m, match_key_to_string(k), a);
                 }
         }
-        json_object_object_add(o, "match", m);
+        json_object_object_add(o, "match", TAKE_PTR(m));
         json_object_object_add(o, "passthrough", json_object_new_string(passthrough_to_string(r->passthrough)));
         json_object_object_add(o, "mode", r->mode >= 0 ? json_object_new_string(quarantine_mode_to_string(r->mode)) : NULL);
         json_object_object_add(o, "quarantine_on_unbind",
@@ -941,27 +930,22 @@ int rule_to_json(const Rule *r, json_object **ret) {
         json_object_object_add(o, "ats", json_object_new_string(r->ats_accept ? "accept" : "refuse"));
         json_object_object_add(o, "scratch_cover", r->scratch_cover ? json_object_new_string(format_size(r->scratch_cover, buf)) : NULL);
         json_object_object_add(o, "comment", json_string_or_null(r->comment));
-        *ret = o;
+        *ret = TAKE_PTR(o);
         return 0;
 }
 
 int policy_to_json(const Policy *p, json_object **ret) {
-        json_object *o = json_object_new_object(), *d = json_object_new_object(), *files = json_object_new_array(),
-                    *rules = json_object_new_array();
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object(), *d = json_object_new_object(),
+                                                *files = json_object_new_array(), *rules = json_object_new_array();
         char buf[32];
         int r;
 
-        if (!o || !d || !files || !rules) {
-                json_object_put(o);
-                json_object_put(d);
-                json_object_put(files);
-                json_object_put(rules);
+        if (!o || !d || !files || !rules)
                 return -ENOMEM;
-        }
         json_object_object_add(o, "version", json_object_new_int(1));
         STRV_FOREACH(f, p->files)
                 json_object_array_add(files, json_object_new_string(*f));
-        json_object_object_add(o, "files", files);
+        json_object_object_add(o, "files", TAKE_PTR(files));
 
         json_object_object_add(d, "mode", json_object_new_string(quarantine_mode_to_string(p->mode)));
         json_object_object_add(d, "mode_file", json_string_or_null(p->mode_file));
@@ -971,20 +955,17 @@ int policy_to_json(const Policy *p, json_object **ret) {
         json_object_object_add(d, "scratch_cover", json_object_new_string(format_size(p->scratch_cover, buf)));
         json_object_object_add(d, "scratch_cover_file", json_string_or_null(p->scratch_cover_file));
         json_object_object_add(d, "max_scratch_cover", json_object_new_string(format_size(p->max_scratch_cover, buf)));
-        json_object_object_add(o, "defaults", d);
+        json_object_object_add(o, "defaults", TAKE_PTR(d));
 
         FOREACH_ARRAY(rule, p->rules, p->n_rules) {
                 json_object *j;
                 r = rule_to_json(rule, &j);
-                if (r < 0) {
-                        json_object_put(o);
-                        json_object_put(rules);
+                if (r < 0)
                         return r;
-                }
                 json_object_array_add(rules, j);
         }
-        json_object_object_add(o, "rules", rules);
-        *ret = o;
+        json_object_object_add(o, "rules", TAKE_PTR(rules));
+        *ret = TAKE_PTR(o);
         return 0;
 }
 

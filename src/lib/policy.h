@@ -97,7 +97,7 @@ typedef struct Policy {
         char *scratch_cover_file;
         uint64_t max_scratch_cover; /* defaults.max_scratch_cover: no cover may be larger */
         Rule *rules;
-        size_t n_rules;
+        size_t n_rules, n_rules_allocated;
         char **files; /* the files read, in order */
 } Policy;
 
@@ -109,7 +109,7 @@ typedef struct PolicyError {
 
 typedef struct PolicyErrors {
         PolicyError *errors;
-        size_t n_errors;
+        size_t n_errors, n_allocated;
 } PolicyErrors;
 
 void policy_errors_done(PolicyErrors *e);

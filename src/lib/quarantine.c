@@ -14,6 +14,7 @@
 #include <linux/vfio.h>
 
 #include "fileio.h"
+#include "json-util.h"
 #include "parse-util.h"
 #include "pci-driver.h"
 #include "quarantine.h"
@@ -358,10 +359,13 @@ HeldDevice *engine_find(const Engine *e, const char *slot) {
 }
 
 static HeldDevice *engine_add(Engine *e, const char *slot) {
-        HeldDevice *n = reallocarray(e->devices, e->n_devices + 1, sizeof(HeldDevice));
-        if (!n)
+        HeldDevice *n;
+
+        assert(e);
+        assert(slot);
+
+        if (!GREEDY_REALLOC(e->devices, e->n_devices_allocated, e->n_devices + 1))
                 return NULL;
-        e->devices = n;
         n = &e->devices[e->n_devices++];
         *n = (HeldDevice) { .fd = -EBADF, .group = -1, .mode = QUARANTINE_MODE_BLOCKED };
         snprintf(n->slot, sizeof(n->slot), "%s", slot);
@@ -396,9 +400,9 @@ typedef struct Member {
 
 typedef struct Plan {
         Member *members;
-        size_t n;
+        size_t n, n_allocated;
         int *groups;
-        size_t n_groups;
+        size_t n_groups, n_groups_allocated;
 } Plan;
 
 static void plan_done(Plan *p) {
@@ -422,10 +426,8 @@ static int plan_add_member(Plan *p, const PciDevice *d, int group, bool requeste
                 m->requested = m->requested || requested;
                 return 0;
         }
-        m = reallocarray(p->members, p->n + 1, sizeof(Member));
-        if (!m)
+        if (!GREEDY_REALLOC(p->members, p->n_allocated, p->n + 1))
                 return -ENOMEM;
-        p->members = m;
         m = &p->members[p->n++];
         *m = (Member) { .device = d, .group = group, .requested = requested };
         snprintf(m->slot, sizeof(m->slot), "%s", d->slot);
@@ -496,10 +498,8 @@ static int plan_build(Engine *e, const Topology *t, char **slots, Plan *p, Engin
                                 seen = true;
                 if (seen)
                         continue;
-                int *ng = reallocarray(p->groups, p->n_groups + 1, sizeof(int));
-                if (!ng)
+                if (!GREEDY_REALLOC(p->groups, p->n_groups_allocated, p->n_groups + 1))
                         return -ENOMEM;
-                p->groups = ng;
                 p->groups[p->n_groups++] = gid;
 
                 g = topology_find_group(t, gid);
@@ -1142,7 +1142,7 @@ finish:
 /* The held members of the groups of the given slots; every slot must be held in one of the states. */
 static int held_groups(Engine *e, char **slots, bool allow_released, HeldDevice ***ret, EngineError *err) {
         _cleanup_free_ HeldDevice **list = NULL;
-        size_t n = 0;
+        size_t n = 0, allocated = 0;
 
         if (strv_length(slots) == 0)
                 return engine_fail(err, ENGINE_ERROR_NO_DEVICE, -EINVAL, NULL, "No device given.");
@@ -1159,10 +1159,8 @@ static int held_groups(Engine *e, char **slots, bool allow_released, HeldDevice 
                                         dup = true;
                         if (dup)
                                 continue;
-                        HeldDevice **nl = reallocarray(list, n + 2, sizeof(HeldDevice *));
-                        if (!nl)
+                        if (!GREEDY_REALLOC(list, allocated, n + 2))
                                 return -ENOMEM;
-                        list = nl;
                         list[n++] = g;
                         list[n] = NULL;
                 }
@@ -1471,14 +1469,11 @@ int engine_adopt_orphan(Engine *e, const char *slot, int group, int fd) {
 }
 
 int engine_to_json(const Engine *e, json_object **ret) {
-        json_object *o = json_object_new_object(), *devs = json_object_new_array(), *s = json_object_new_object();
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object(), *devs = json_object_new_array(),
+                                                *s = json_object_new_object();
 
-        if (!o || !devs || !s) {
-                json_object_put(o);
-                json_object_put(devs);
-                json_object_put(s);
+        if (!o || !devs || !s)
                 return -ENOMEM;
-        }
         json_object_object_add(o, "version", json_object_new_int(1));
         json_object_object_add(o, "scratch_hwpt", json_object_new_int64(e->scratch_hwpt));
         json_object_object_add(s, "ioas", json_object_new_int64(e->scratch.ioas));
@@ -1486,7 +1481,7 @@ int engine_to_json(const Engine *e, json_object **ret) {
         json_object_object_add(s, "covered", json_object_new_uint64(e->scratch.covered));
         json_object_object_add(s, "huge", json_object_new_boolean(e->scratch.huge));
         json_object_object_add(s, "backing", json_object_new_boolean(e->scratch.memfd >= 0));
-        json_object_object_add(o, "scratch", s);
+        json_object_object_add(o, "scratch", TAKE_PTR(s));
         FOREACH_ARRAY(h, e->devices, e->n_devices) {
                 json_object *d = json_object_new_object();
                 json_object_object_add(d, "slot", json_object_new_string(h->slot));
@@ -1506,8 +1501,8 @@ int engine_to_json(const Engine *e, json_object **ret) {
                 json_object_object_add(d, "bus_master_error", json_object_new_int(h->bus_master_error));
                 json_object_array_add(devs, d);
         }
-        json_object_object_add(o, "devices", devs);
-        *ret = o;
+        json_object_object_add(o, "devices", TAKE_PTR(devs));
+        *ret = TAKE_PTR(o);
         return 0;
 }
 

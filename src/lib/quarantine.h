@@ -182,7 +182,7 @@ typedef struct Engine {
          * (which for a large scratch cover is many map operations). */
         uint32_t scratch_hwpt;
         HeldDevice *devices;
-        size_t n_devices;
+        size_t n_devices, n_devices_allocated;
         EngineTimings last;
 } Engine;
 

@@ -31,14 +31,8 @@ typedef struct Plan {
 static int plan_add(Plan *p, ScratchStepKind kind, uint64_t dst, uint64_t src, uint64_t length) {
         if (length == 0)
                 return 0;
-        if (p->n == p->allocated) {
-                size_t m = p->allocated ? p->allocated * 2 : 32;
-                ScratchStep *s = reallocarray(p->steps, m, sizeof(ScratchStep));
-                if (!s)
-                        return -ENOMEM;
-                p->steps = s;
-                p->allocated = m;
-        }
+        if (!GREEDY_REALLOC(p->steps, p->allocated, p->n + 1))
+                return -ENOMEM;
         p->steps[p->n++] = (ScratchStep) { .kind = kind, .dst = dst, .src = src, .length = length };
         return 0;
 }

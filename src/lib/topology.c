@@ -275,14 +275,8 @@ static int scan_fn(struct pci_access *acc, void *userdata) {
                 size_t config_size = 0;
                 int r;
 
-                if (t->n_devices == c->allocated) {
-                        size_t n = c->allocated ? c->allocated * 2 : 64;
-                        PciDevice *nd = reallocarray(t->devices, n, sizeof(PciDevice));
-                        if (!nd)
-                                return -ENOMEM;
-                        t->devices = nd;
-                        c->allocated = n;
-                }
+                if (!GREEDY_REALLOC(t->devices, c->allocated, t->n_devices + 1))
+                        return -ENOMEM;
                 d = &t->devices[t->n_devices++];
                 *d = (PciDevice) {
                         .address = { .domain = (uint32_t) p->domain, .bus = p->bus, .slot = p->dev, .func = p->func },
@@ -434,14 +428,8 @@ static int load_groups(Topology *t) {
                 if (*end || id < 0 || id > INT_MAX)
                         continue;
 
-                if (t->n_groups == allocated) {
-                        size_t n = allocated ? allocated * 2 : 32;
-                        IommuGroup *ng = reallocarray(t->groups, n, sizeof(IommuGroup));
-                        if (!ng)
-                                return -ENOMEM;
-                        t->groups = ng;
-                        allocated = n;
-                }
+                if (!GREEDY_REALLOC(t->groups, allocated, t->n_groups + 1))
+                        return -ENOMEM;
                 g = &t->groups[t->n_groups++];
                 *g = (IommuGroup) { .id = (int) id };
 
@@ -482,14 +470,8 @@ static int load_iommus(Topology *t) {
 
                 if (de->d_name[0] == '.')
                         continue;
-                if (t->n_iommus == allocated) {
-                        size_t n = allocated ? allocated * 2 : 8;
-                        IommuUnit *nu = reallocarray(t->iommus, n, sizeof(IommuUnit));
-                        if (!nu)
-                                return -ENOMEM;
-                        t->iommus = nu;
-                        allocated = n;
-                }
+                if (!GREEDY_REALLOC(t->iommus, allocated, t->n_iommus + 1))
+                        return -ENOMEM;
                 u = &t->iommus[t->n_iommus++];
                 *u = (IommuUnit) { .name = strdup(de->d_name), .kind = IOMMU_KIND_OTHER };
                 if (!u->name)
