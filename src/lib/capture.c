@@ -38,6 +38,8 @@ static void warn(Capture *c, const char *fmt, ...) {
         va_list ap;
         char *s;
 
+        assert(c);
+
         va_start(ap, fmt);
         if (vasprintf(&s, fmt, ap) >= 0)
                 (void) strv_consume(&c->report->warnings, s);
@@ -70,6 +72,8 @@ static int copy_file(Capture *c, const char *rel) {
         size_t size = 0;
         struct stat st;
         int r;
+
+        assert(c);
 
         if (asprintf(&from, "%s%s", c->src, rel) < 0 || asprintf(&to, "%s%s", c->dst, rel) < 0)
                 return -ENOMEM;
@@ -124,6 +128,8 @@ static int copy_link(Capture *c, const char *rel, char **ret_target) {
         ssize_t n;
         int r;
 
+        assert(c);
+
         if (asprintf(&from, "%s%s", c->src, rel) < 0 || asprintf(&to, "%s%s", c->dst, rel) < 0)
                 return -ENOMEM;
         n = readlink(from, target, sizeof(target) - 1);
@@ -146,6 +152,10 @@ static int copy_link(Capture *c, const char *rel, char **ret_target) {
 /* The path of a resolved file relative to the source root ("/sys/devices/..."). */
 static char *relative_to_src(Capture *c, const char *resolved) {
         size_t n = strlen(c->src_real);
+
+        assert(c);
+        assert(resolved);
+
         if (n == 1 && c->src_real[0] == '/')
                 return strdup(resolved);
         if (strncmp(resolved, c->src_real, n) != 0 || resolved[n] != '/')
@@ -157,6 +167,8 @@ static char *relative_to_src(Capture *c, const char *resolved) {
 static int make_link_target_dir(Capture *c, const char *rel_link) {
         _cleanup_free_ char *from = NULL, *resolved = NULL, *rel = NULL, *to = NULL;
         int r;
+
+        assert(c);
 
         if (asprintf(&from, "%s%s", c->src, rel_link) < 0)
                 return -ENOMEM;
@@ -186,6 +198,8 @@ static int copy_dir_files(Capture *c, const char *rel) {
         struct dirent *de;
         int r;
 
+        assert(c);
+
         if (asprintf(&from, "%s%s", c->src, rel) < 0)
                 return -ENOMEM;
         d = opendir(from);
@@ -209,6 +223,8 @@ static int capture_device(Capture *c, const char *slot) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
         int r;
+
+        assert(c);
 
         if (asprintf(&link, "/sys/bus/pci/devices/%s", slot) < 0)
                 return -ENOMEM;
@@ -280,6 +296,8 @@ static int capture_devices(Capture *c) {
         struct dirent *de;
         int r;
 
+        assert(c);
+
         if (asprintf(&path, "%s/sys/bus/pci/devices", c->src) < 0)
                 return -ENOMEM;
         d = opendir(path);
@@ -303,6 +321,8 @@ static int capture_groups(Capture *c) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
         int r;
+
+        assert(c);
 
         if (asprintf(&path, "%s/sys/kernel/iommu_groups", c->src) < 0)
                 return -ENOMEM;
@@ -352,6 +372,8 @@ static int capture_iommus(Capture *c) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
         int r;
+
+        assert(c);
 
         if (asprintf(&path, "%s/sys/class/iommu", c->src) < 0)
                 return -ENOMEM;
@@ -421,6 +443,8 @@ typedef struct KmsgCopy {
 static int keep_record(const DmaFault *fault, const KmsgRecord *rec, void *userdata) {
         KmsgCopy *k = userdata;
 
+        assert(rec);
+
         (void) fault;
         /* Only fault reports and the kernel's notes that it dropped some: nothing else of the log. */
         fprintf(k->f, "%d,%llu,%llu,-;", rec->priority, (unsigned long long) rec->seq, (unsigned long long) rec->usec);
@@ -439,6 +463,8 @@ static int capture_kmsg(Capture *c) {
         _cleanup_free_ char *from = NULL, *to = NULL;
         KmsgCopy k = {};
         int r;
+
+        assert(c);
 
         if (asprintf(&from, "%s/dev/kmsg", c->src) < 0 || asprintf(&to, "%s/dev/kmsg", c->dst) < 0)
                 return -ENOMEM;
@@ -469,6 +495,8 @@ static int write_metadata(Capture *c, const char *version) {
         struct tm tm;
         const char *text;
         int r;
+
+        assert(c);
 
         if (!o || !w)
                 return -ENOMEM;

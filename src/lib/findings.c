@@ -109,6 +109,8 @@ static Finding *add_finding(Collector *c, const char *id, Severity sev, char **d
         va_list ap;
         char *detail = NULL;
 
+        assert(c);
+
         if (c->error < 0) {
                 strv_free(devices);
                 return NULL;
@@ -140,6 +142,8 @@ static Finding *add_finding(Collector *c, const char *id, Severity sev, char **d
 
 /* Devices handed to VFIO (quarantined or assigned to a guest) make a finding about them weigh more. */
 static bool device_is_held(const PciDevice *d) {
+        assert(d);
+
         return d->vfio_dev || (d->driver && streq(d->driver, "vfio-pci"));
 }
 
@@ -158,6 +162,9 @@ static Severity raise_if_held(const Topology *t, Severity base, char * const *de
 
 static char **endpoint_slots(const Topology *t, bool (*pred)(const Topology *t, const PciDevice *d)) {
         char **l = NULL;
+
+        assert(t);
+
         FOREACH_ARRAY(d, t->devices, t->n_devices)
                 if (pci_device_is_endpoint(d) && (!pred || pred(t, d)))
                         if (strv_extend(&l, d->slot) < 0)
@@ -176,6 +183,8 @@ typedef void (*EmitFunc)(Collector *c, char **devices, Severity severity);
 static void emit_split(Collector *c, bool (*pred)(const Topology *t, const PciDevice *d), Severity base, EmitFunc emit) {
         const Topology *t = c->t;
         char **held = NULL, **other = NULL;
+
+        assert(c);
 
         FOREACH_ARRAY(d, t->devices, t->n_devices) {
                 if (!pci_device_is_endpoint(d) || !pred(t, d))
@@ -197,6 +206,8 @@ static void check_no_iommu(Collector *c) {
         const Topology *t = c->t;
         const HostInfo *h = &t->host;
         const char *cause;
+
+        assert(c);
 
         if (topology_has_iommu(t))
                 return;
@@ -239,12 +250,18 @@ static void emit_no_group(Collector *c, char **devices, Severity sev) {
 }
 
 static void check_no_group(Collector *c) {
+        assert(c);
+
         if (topology_has_iommu(c->t))
                 emit_split(c, in_no_group, SEVERITY_HIGH, emit_no_group);
 }
 
 static bool any_ir_capable_unit(const Topology *t, bool *ret_known_incapable) {
         bool capable = false, known = false;
+
+        assert(t);
+        assert(ret_known_incapable);
+
         FOREACH_ARRAY(u, t->iommus, t->n_iommus) {
                 if (u->kind == IOMMU_KIND_AMD)
                         capable = true;
@@ -259,6 +276,8 @@ static bool any_ir_capable_unit(const Topology *t, bool *ret_known_incapable) {
 }
 
 static bool interrupts_unsafe(const Topology *t, const PciDevice *d) {
+        assert(d);
+
         return d->interrupts == INTERRUPTS_UNSAFE;
 }
 
@@ -268,6 +287,8 @@ static void check_interrupts(Collector *c) {
         bool x86_iommu = topology_count_iommus(t, IOMMU_KIND_INTEL) + topology_count_iommus(t, IOMMU_KIND_AMD) > 0;
         bool incapable = false;
         char **devices;
+
+        assert(c);
 
         if (!topology_has_iommu(t))
                 return; /* no-iommu says it all */
@@ -322,6 +343,8 @@ static void check_interrupts(Collector *c) {
 static void check_parameters(Collector *c) {
         const HostInfo *h = &c->t->host;
 
+        assert(c);
+
         if (h->vfio_noiommu == TRISTATE_YES)
                 add_finding(c, "vfio-noiommu", SEVERITY_CRITICAL, NULL,
                             "VFIO's no-IOMMU mode is enabled: devices can be handed to user space without any DMA isolation",
@@ -361,11 +384,17 @@ static void check_parameters(Collector *c) {
 
 static bool in_identity_group(const Topology *t, const PciDevice *d) {
         IommuGroup *g = d->iommu_group >= 0 ? topology_find_group(t, d->iommu_group) : NULL;
+
+        assert(d);
+
         return g && g->type && streq(g->type, "identity");
 }
 
 static void emit_identity(Collector *c, char **devices, Severity sev) {
         _cleanup_free_ char *list = join_slots(devices);
+
+        assert(c);
+
         add_finding(c, "identity-domain", sev, devices,
                     "Identity (passthrough) default domains: unowned devices can reach all of memory",
                     "Boot without iommu=pt and iommu.passthrough=1 (or with iommu.passthrough=0). isolated "
@@ -384,6 +413,9 @@ static void check_identity(Collector *c) {
 
 static size_t group_endpoints(const Topology *t, const IommuGroup *g) {
         size_t n = 0;
+
+        assert(g);
+
         STRV_FOREACH(s, g->devices) {
                 PciAddress a;
                 const PciDevice *d;
@@ -398,6 +430,8 @@ static size_t group_endpoints(const Topology *t, const IommuGroup *g) {
 
 static void check_groups(Collector *c) {
         const Topology *t = c->t;
+
+        assert(c);
 
         FOREACH_ARRAY(g, t->groups, t->n_groups) {
                 _cleanup_free_ char *list = NULL;
@@ -437,6 +471,8 @@ static void check_groups(Collector *c) {
 #define ACS_NEEDED (PCI_ACS_CTRL_VALID | PCI_ACS_CTRL_REQ_RED | PCI_ACS_CTRL_CMPLT_RED | PCI_ACS_CTRL_FORWARD)
 
 static bool port_lacks_acs(const PciDevice *port) {
+        assert(port);
+
         if (port->pcie_type != PCI_EXP_TYPE_ROOT_PORT && port->pcie_type != PCI_EXP_TYPE_DOWNSTREAM)
                 return false;
         if (port->config_size < 4096)
@@ -448,6 +484,8 @@ static void check_acs(Collector *c) {
         const Topology *t = c->t;
         char ***below = NULL;
         bool *has_endpoint = NULL;
+
+        assert(c);
 
         /* One pass over every device's parents instead of one pass over all devices per port. */
         below = calloc(t->n_devices ?: 1, sizeof(char **));
@@ -546,14 +584,20 @@ finish:
 }
 
 static bool has_ats_enabled(const Topology *t, const PciDevice *d) {
+        assert(d);
+
         return d->ats_enabled;
 }
 
 static bool is_removable(const Topology *t, const PciDevice *d) {
+        assert(d);
+
         return d->removable == TRISTATE_YES;
 }
 
 static bool cannot_reset(const Topology *t, const PciDevice *d) {
+        assert(d);
+
         return d->can_reset == TRISTATE_NO;
 }
 
@@ -605,6 +649,8 @@ static void check_device_properties(Collector *c) {
 
 static void check_faults(Collector *c, const FaultCounts *faults) {
         const Topology *t = c->t;
+
+        assert(c);
 
         if (!faults)
                 return;
@@ -702,6 +748,9 @@ void findings_done(Findings *f) {
 
 static bool selected(const char *slot, const PciAddress *devices, size_t n) {
         PciAddress a;
+
+        assert(devices);
+
         if (pci_address_parse_full(slot, &a) < 0)
                 return false;
         for (size_t i = 0; i < n; i++)
@@ -818,6 +867,8 @@ static json_object *host_to_json(const Topology *t) {
         const HostInfo *h = &t->host;
         json_object *o = json_object_new_object(), *units = json_object_new_array(), *params = json_object_new_object(),
                     *cmd = json_object_new_object();
+
+        assert(t);
 
         json_object_object_add(o, "kernel", h->kernel_release ? json_object_new_string(h->kernel_release) : NULL);
         json_object_object_add(o, "cmdline", h->cmdline ? json_object_new_string(h->cmdline) : NULL);

@@ -68,6 +68,8 @@ void policy_errors_done(PolicyErrors *e) {
 }
 
 static void rule_done(Rule *r) {
+        assert(r);
+
         free(r->id);
         free(r->file);
         free(r->comment);
@@ -117,6 +119,8 @@ static void errors_addv(PolicyErrors *errors, const char *file, JsonPosition pos
 static void errors_addv(PolicyErrors *errors, const char *file, JsonPosition pos, const char *fmt, va_list ap) {
         char *msg = NULL;
 
+        assert(errors);
+
         if (vasprintf(&msg, fmt, ap) < 0)
                 return;
         if (!GREEDY_REALLOC(errors->errors, errors->n_allocated, errors->n_errors + 1)) {
@@ -143,6 +147,8 @@ static void perr(ParseContext *c, const char *pointer, bool of_key, const char *
 static void perr(ParseContext *c, const char *pointer, bool of_key, const char *fmt, ...) {
         va_list ap;
         JsonPosition pos = c->locator ? json_locator_find(c->locator, pointer, of_key) : (JsonPosition) { 1, 1 };
+
+        assert(c);
 
         va_start(ap, fmt);
         errors_addv(c->errors, c->file, pos, fmt, ap);
@@ -195,6 +201,8 @@ static int parse_mode_value(ParseContext *c, json_object *o, const char *pointer
         const char *s = get_string(c, o, pointer, "'mode'");
         QuarantineMode m;
 
+        assert(ret);
+
         if (!s)
                 return -EINVAL;
         m = quarantine_mode_from_string(s);
@@ -210,6 +218,9 @@ static int parse_cover_value(ParseContext *c, json_object *o, const char *pointe
         _cleanup_free_ char *what = NULL;
         const char *s;
         uint64_t v;
+
+        assert(c);
+        assert(ret);
 
         if (asprintf(&what, "'%s'", key) < 0) {
                 c->oom = true;
@@ -237,6 +248,8 @@ static int parse_cover_value(ParseContext *c, json_object *o, const char *pointe
 
 static int parse_match_value(ParseContext *c, MatchKey k, const char *s, const char *pointer, MatchValue *v) {
         const char *why = NULL;
+
+        assert(c);
 
         switch (k) {
         case MATCH_SLOT:
@@ -313,6 +326,9 @@ static int parse_match_value(ParseContext *c, MatchKey k, const char *s, const c
 }
 
 static void parse_match(ParseContext *c, json_object *o, const char *pointer, Rule *rule) {
+        assert(c);
+        assert(rule);
+
         if (!json_object_is_type(o, json_type_object)) {
                 perr(c, pointer, false, "'match' must be an object, not %s", json_type_desc(o));
                 return;
@@ -386,6 +402,9 @@ static const char *const rule_keys[] = {
 static void parse_rule(ParseContext *c, Policy *p, json_object *o, const char *pointer, size_t index, Rule *rule) {
         json_object *id = NULL;
         JsonPosition pos = c->locator ? json_locator_find(c->locator, pointer, false) : (JsonPosition) { 1, 1 };
+
+        assert(c);
+        assert(p);
 
         rule->file = strdup(c->file);
         rule->line = pos.line;
@@ -493,6 +512,9 @@ typedef struct Defaults {
 } Defaults;
 
 static void parse_defaults(ParseContext *c, json_object *o, Defaults *d) {
+        assert(c);
+        assert(d);
+
         if (!json_object_is_type(o, json_type_object)) {
                 perr(c, "/defaults", false, "'defaults' must be an object, not %s", json_type_desc(o));
                 return;
@@ -779,6 +801,9 @@ static char *format_serial(uint64_t dsn) {
 static bool value_matches(MatchKey k, const MatchValue *v, const PolicyDevice *pd) {
         const PciDevice *d = pd->device;
 
+        assert(v);
+        assert(pd);
+
         switch (k) {
         case MATCH_SLOT:
                 return pci_selector_match_address(&v->slot, &d->address);
@@ -811,6 +836,8 @@ static bool value_matches(MatchKey k, const MatchValue *v, const PolicyDevice *p
 static char *actual_value(MatchKey k, const PolicyDevice *pd) {
         const PciDevice *d = pd->device;
         char *s = NULL;
+
+        assert(pd);
 
         switch (k) {
         case MATCH_SLOT:

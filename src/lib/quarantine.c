@@ -150,6 +150,8 @@ static int k_iommu_group(void *ud, const char *slot, int *ret) {
         char target[PATH_MAX];
         ssize_t n;
 
+        assert(ret);
+
         if (asprintf(&link, "%s/sys/bus/pci/devices/%s/iommu_group", strempty(ud), slot) < 0)
                 return -ENOMEM;
         n = readlink(link, target, sizeof(target) - 1);
@@ -199,6 +201,8 @@ static int k_enabled(void *ud, const char *slot, bool *ret) {
         _cleanup_free_ char *path = NULL, *line = NULL;
         int r;
 
+        assert(ret);
+
         if (asprintf(&path, "%s/sys/bus/pci/devices/%s/enable", strempty(ud), slot) < 0)
                 return -ENOMEM;
         r = read_one_line_file(path, &line);
@@ -211,6 +215,8 @@ static int k_enabled(void *ud, const char *slot, bool *ret) {
 static int k_group_name(void *ud, int group, char **ret) {
         _cleanup_free_ char *path = NULL;
         int r;
+
+        assert(ret);
 
         if (asprintf(&path, "%s/sys/kernel/iommu_groups/%d/name", strempty(ud), group) < 0)
                 return -ENOMEM;
@@ -322,6 +328,9 @@ int engine_new(const char *root, const QuarantineOps *ops, void *ops_data, Engin
 }
 
 static void held_done(Engine *e, HeldDevice *h) {
+        assert(e);
+        assert(h);
+
         if (h->fd >= 0)
                 e->ops->close(e->ops_data, h->fd);
         h->fd = -EBADF;
@@ -406,6 +415,8 @@ typedef struct Plan {
 } Plan;
 
 static void plan_done(Plan *p) {
+        assert(p);
+
         FOREACH_ARRAY(m, p->members, p->n)
                 free(m->host_driver);
         free(p->members);
@@ -414,6 +425,8 @@ static void plan_done(Plan *p) {
 }
 
 static Member *plan_find(Plan *p, const char *slot) {
+        assert(p);
+
         FOREACH_ARRAY(m, p->members, p->n)
                 if (streq(m->slot, slot))
                         return m;
@@ -422,6 +435,10 @@ static Member *plan_find(Plan *p, const char *slot) {
 
 static int plan_add_member(Plan *p, const PciDevice *d, int group, bool requested) {
         Member *m = plan_find(p, d->slot);
+
+        assert(p);
+        assert(d);
+
         if (m) {
                 m->requested = m->requested || requested;
                 return 0;
@@ -448,6 +465,9 @@ static bool driver_is_dma_managed(const char *driver) {
  * a device that was not asked for is bound to a host driver (taking it would pull it from the host). */
 static int plan_build(Engine *e, const Topology *t, char **slots, Plan *p, EngineError *err) {
         int r;
+
+        assert(e);
+        assert(p);
 
         if (strv_length(slots) == 0)
                 return engine_fail(err, ENGINE_ERROR_NO_DEVICE, -EINVAL, NULL, "No device given.");
@@ -552,6 +572,8 @@ static int plan_build(Engine *e, const Topology *t, char **slots, Plan *p, Engin
 static int ensure_iommufd(Engine *e, EngineError *err) {
         int r;
 
+        assert(e);
+
         if (e->iommufd >= 0)
                 return 0;
         r = e->ops->iommufd_open(e->ops_data, &e->iommufd);
@@ -569,6 +591,8 @@ static int ensure_iommufd(Engine *e, EngineError *err) {
  * that any device can later attach to the shared scratch IOAS. Direct-relaxable ranges are not
  * enforced by iommufd and stay usable. */
 static int subtract_reserved(const Topology *t, IovaRange **ranges, size_t *n) {
+        assert(t);
+
         FOREACH_ARRAY(g, t->groups, t->n_groups)
                 FOREACH_ARRAY(rr, g->regions, g->n_regions) {
                         int r;
@@ -587,6 +611,11 @@ static int subtract_reserved(const Topology *t, IovaRange **ranges, size_t *n) {
  * so its allocation failing is not an error; the attach's result is. */
 static int attach_via_hwpt(Engine *e, HeldDevice *h, uint32_t ioas, uint32_t *hwpt, uint32_t *ret_pt) {
         int r;
+
+        assert(e);
+        assert(h);
+        assert(hwpt);
+        assert(ret_pt);
 
         if (*hwpt == 0 && e->ops->hwpt_alloc && e->ops->hwpt_alloc(e->ops_data, e->iommufd, h->dev_id, ioas, hwpt) < 0)
                 *hwpt = 0;
@@ -613,6 +642,8 @@ static const PciDevice *find_pci(const Topology *t, const char *slot) {
 static int check_ats(const Topology *t, const char *slot, const QuarantineRequest *req, EngineError *err) {
         const PciDevice *d = find_pci(t, slot);
 
+        assert(req);
+
         if (!d || !d->has_ats || strv_contains(req->ats_accept, slot))
                 return 0;
         return engine_fail(err, ENGINE_ERROR_NOT_ALLOWED, -EPERM, slot,
@@ -633,6 +664,8 @@ static int attach_scratch(Engine *e, const Topology *t, HeldDevice *h, uint64_t 
         uint64_t alignment = 0;
         size_t n = 0;
         int r;
+
+        assert(h);
 
         if (!e->scratch.va && e->scratch.memfd < 0) {
                 r = e->ops->scratch_alloc(e->ops_data, &e->scratch);
@@ -686,6 +719,10 @@ static int attach_mode(Engine *e, const Topology *t, HeldDevice *h, const Quaran
         uint32_t pt = 0;
         int r;
 
+        assert(e);
+        assert(h);
+        assert(req);
+
         if (mode == QUARANTINE_MODE_SCRATCH_PAGE) {
                 if (cover > max) {
                         char a[32], b[32];
@@ -736,6 +773,9 @@ static int attach_mode(Engine *e, const Topology *t, HeldDevice *h, const Quaran
 static int bind_failure(Engine *e, const Topology *t, const char *slot, int r, EngineError *err) {
         const PciDevice *d = find_pci(t, slot);
 
+        assert(e);
+        assert(t);
+
         if (r == -EPERM) {
                 if (t->host.iommufd_allow_unsafe_interrupts != TRISTATE_YES && (!d || d->interrupts != INTERRUPTS_SAFE))
                         return engine_fail(err, ENGINE_ERROR_UNSAFE_INTERRUPTS, r, slot,
@@ -779,6 +819,9 @@ static int make_vfio(Engine *e, Member *m, EngineError *err) {
         _cleanup_free_ char *driver = NULL;
         int r;
 
+        assert(e);
+        assert(m);
+
         r = e->ops->set_driver_override(e->ops_data, m->slot, "vfio-pci");
         if (r < 0)
                 return engine_fail(err, ENGINE_ERROR_SYSTEM, r, m->slot, "Failed to set driver_override of %s: %s.",
@@ -817,6 +860,9 @@ static int ensure_bus_master_off(Engine *e, HeldDevice *h) {
         uint16_t cmd;
         int r;
 
+        assert(e);
+        assert(h);
+
         r = e->ops->config_read(e->ops_data, h->fd, 4, &cmd, sizeof(cmd));
         if (r >= 0 && (cmd & 0x4)) {
                 cmd &= (uint16_t) ~0x4;
@@ -836,6 +882,8 @@ static int ensure_bus_master_off(Engine *e, HeldDevice *h) {
  * failed (kernel lockdown refuses sysfs config writes). */
 static void fail_closed(Engine *e, const char *slot, EngineError *err) {
         int r;
+
+        assert(e);
 
         if (err && strv_contains(err->failed, slot))
                 return;
@@ -860,6 +908,9 @@ static int check_noiommu(Engine *e, const Member *m, EngineError *err) {
         _cleanup_free_ char *name = NULL;
         int r;
 
+        assert(e);
+        assert(m);
+
         if (m->group < 0)
                 return 0;
         r = e->ops->group_name(e->ops_data, m->group, &name);
@@ -880,6 +931,10 @@ static int take_member(Engine *e, const Topology *t, Member *m, const Quarantine
         bool added = false;
         uint32_t flags = 0;
         int fd = -EBADF, r;
+
+        assert(e);
+        assert(m);
+        assert(req);
 
         r = check_noiommu(e, m, err);
         if (r < 0)
@@ -948,6 +1003,8 @@ static int take_member(Engine *e, const Topology *t, Member *m, const Quarantine
 /* After a failure: every member this call touched (took from its driver, bound to vfio-pci) that is
  * not held now gets bus mastering cleared and is listed as failed. */
 static void fail_closed_plan(Engine *e, Plan *p, EngineError *err) {
+        assert(p);
+
         FOREACH_ARRAY(m, p->members, p->n) {
                 HeldDevice *h = engine_find(e, m->slot);
                 if (!m->touched || (h && h->state == DEVICE_STATE_QUARANTINED))
@@ -961,6 +1018,10 @@ static int quarantine_plan(Engine *e, const Topology *t, const QuarantineRequest
         _cleanup_strv_free_ char **taken = NULL;
         uint64_t t0 = now_monotonic_usec(), t1;
         int r;
+
+        assert(e);
+        assert(req);
+        assert(p);
 
         r = ensure_iommufd(e, err);
         if (r < 0)
@@ -1143,6 +1204,9 @@ finish:
 static int held_groups(Engine *e, char **slots, bool allow_released, HeldDevice ***ret, EngineError *err) {
         _cleanup_free_ HeldDevice **list = NULL;
         size_t n = 0, allocated = 0;
+
+        assert(e);
+        assert(ret);
 
         if (strv_length(slots) == 0)
                 return engine_fail(err, ENGINE_ERROR_NO_DEVICE, -EINVAL, NULL, "No device given.");

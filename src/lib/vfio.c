@@ -158,6 +158,9 @@ static int config_region(int device_fd, uint64_t *ret_offset, uint64_t *ret_size
                 .index = VFIO_PCI_CONFIG_REGION_INDEX,
         };
 
+        assert(ret_offset);
+        assert(ret_size);
+
         if (ioctl(device_fd, VFIO_DEVICE_GET_REGION_INFO, &cmd) < 0)
                 return negative_errno();
         *ret_offset = cmd.offset;
