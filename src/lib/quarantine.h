@@ -36,7 +36,8 @@
  * clear refused, scratch cover cut short) is recorded on the held device (HeldDevice.degraded). */
 
 /* How a held device is kept: blocked (the kernel's blocking domain, every DMA faults) or scratch-page
- * (a paging domain whose every IOVA maps one harmless page). The policy chooses one per device. */
+ * (a paging domain with one zeroed page mapped read-only over the cover: reads return zeros, writes
+ * fault; scratch.h). The policy chooses one per device. */
 typedef enum QuarantineMode {
         QUARANTINE_MODE_BLOCKED,
         QUARANTINE_MODE_SCRATCH_PAGE,
