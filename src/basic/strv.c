@@ -67,14 +67,8 @@ int strv_split(const char *s, const char *separators, char ***ret) {
                 size_t k = strcspn(p, separators);
                 if (k == 0)
                         break;
-                if (n + 2 > allocated) {
-                        size_t m = allocated ? allocated * 2 : 8;
-                        char **t = reallocarray(l, m, sizeof(char *));
-                        if (!t)
-                                return -ENOMEM;
-                        l = t;
-                        allocated = m;
-                }
+                if (!GREEDY_REALLOC(l, allocated, n + 2))
+                        return -ENOMEM;
                 l[n] = strndup(p, k);
                 if (!l[n])
                         return -ENOMEM;

@@ -16,6 +16,7 @@
 #include "capture.h"
 #include "dma-fault.h"
 #include "fileio.h"
+#include "json-util.h"
 #include "strv.h"
 #include "topology.h"
 
@@ -36,6 +37,8 @@ static void warn(Capture *c, const char *fmt, ...) _printf_(2, 3);
 static void warn(Capture *c, const char *fmt, ...) {
         va_list ap;
         char *s;
+
+        assert(c);
 
         va_start(ap, fmt);
         if (vasprintf(&s, fmt, ap) >= 0)
@@ -69,6 +72,8 @@ static int copy_file(Capture *c, const char *rel) {
         size_t size = 0;
         struct stat st;
         int r;
+
+        assert(c);
 
         if (asprintf(&from, "%s%s", c->src, rel) < 0 || asprintf(&to, "%s%s", c->dst, rel) < 0)
                 return -ENOMEM;
@@ -123,6 +128,8 @@ static int copy_link(Capture *c, const char *rel, char **ret_target) {
         ssize_t n;
         int r;
 
+        assert(c);
+
         if (asprintf(&from, "%s%s", c->src, rel) < 0 || asprintf(&to, "%s%s", c->dst, rel) < 0)
                 return -ENOMEM;
         n = readlink(from, target, sizeof(target) - 1);
@@ -145,6 +152,10 @@ static int copy_link(Capture *c, const char *rel, char **ret_target) {
 /* The path of a resolved file relative to the source root ("/sys/devices/..."). */
 static char *relative_to_src(Capture *c, const char *resolved) {
         size_t n = strlen(c->src_real);
+
+        assert(c);
+        assert(resolved);
+
         if (n == 1 && c->src_real[0] == '/')
                 return strdup(resolved);
         if (strncmp(resolved, c->src_real, n) != 0 || resolved[n] != '/')
@@ -156,6 +167,8 @@ static char *relative_to_src(Capture *c, const char *resolved) {
 static int make_link_target_dir(Capture *c, const char *rel_link) {
         _cleanup_free_ char *from = NULL, *resolved = NULL, *rel = NULL, *to = NULL;
         int r;
+
+        assert(c);
 
         if (asprintf(&from, "%s%s", c->src, rel_link) < 0)
                 return -ENOMEM;
@@ -185,6 +198,8 @@ static int copy_dir_files(Capture *c, const char *rel) {
         struct dirent *de;
         int r;
 
+        assert(c);
+
         if (asprintf(&from, "%s%s", c->src, rel) < 0)
                 return -ENOMEM;
         d = opendir(from);
@@ -208,6 +223,8 @@ static int capture_device(Capture *c, const char *slot) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
         int r;
+
+        assert(c);
 
         if (asprintf(&link, "/sys/bus/pci/devices/%s", slot) < 0)
                 return -ENOMEM;
@@ -279,6 +296,8 @@ static int capture_devices(Capture *c) {
         struct dirent *de;
         int r;
 
+        assert(c);
+
         if (asprintf(&path, "%s/sys/bus/pci/devices", c->src) < 0)
                 return -ENOMEM;
         d = opendir(path);
@@ -302,6 +321,8 @@ static int capture_groups(Capture *c) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
         int r;
+
+        assert(c);
 
         if (asprintf(&path, "%s/sys/kernel/iommu_groups", c->src) < 0)
                 return -ENOMEM;
@@ -351,6 +372,8 @@ static int capture_iommus(Capture *c) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
         int r;
+
+        assert(c);
 
         if (asprintf(&path, "%s/sys/class/iommu", c->src) < 0)
                 return -ENOMEM;
@@ -420,6 +443,8 @@ typedef struct KmsgCopy {
 static int keep_record(const DmaFault *fault, const KmsgRecord *rec, void *userdata) {
         KmsgCopy *k = userdata;
 
+        assert(rec);
+
         (void) fault;
         /* Only fault reports and the kernel's notes that it dropped some: nothing else of the log. */
         fprintf(k->f, "%d,%llu,%llu,-;", rec->priority, (unsigned long long) rec->seq, (unsigned long long) rec->usec);
@@ -438,6 +463,8 @@ static int capture_kmsg(Capture *c) {
         _cleanup_free_ char *from = NULL, *to = NULL;
         KmsgCopy k = {};
         int r;
+
+        assert(c);
 
         if (asprintf(&from, "%s/dev/kmsg", c->src) < 0 || asprintf(&to, "%s/dev/kmsg", c->dst) < 0)
                 return -ENOMEM;
@@ -462,18 +489,17 @@ static int capture_kmsg(Capture *c) {
 
 static int write_metadata(Capture *c, const char *version) {
         _cleanup_free_ char *path = NULL, *release = NULL, *rel_path = NULL;
-        json_object *o = json_object_new_object(), *w = json_object_new_array();
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object(), *w = json_object_new_array();
         char date[64];
         time_t now = time(NULL);
         struct tm tm;
         const char *text;
         int r;
 
-        if (!o || !w) {
-                json_object_put(o);
-                json_object_put(w);
+        assert(c);
+
+        if (!o || !w)
                 return -ENOMEM;
-        }
         strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
         if (asprintf(&rel_path, "%s/proc/sys/kernel/osrelease", c->src) >= 0)
                 (void) read_one_line_file(rel_path, &release);
@@ -488,15 +514,12 @@ static int write_metadata(Capture *c, const char *version) {
         json_object_object_add(o, "fault_records", json_object_new_int((int) c->report->fault_records));
         STRV_FOREACH(s, c->report->warnings)
                 json_object_array_add(w, json_object_new_string(*s));
-        json_object_object_add(o, "warnings", w);
+        json_object_object_add(o, "warnings", TAKE_PTR(w));
 
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (asprintf(&path, "%s/capture.json", c->dst) < 0) {
-                json_object_put(o);
+        if (asprintf(&path, "%s/capture.json", c->dst) < 0)
                 return -ENOMEM;
-        }
         r = write_file_atomic(path, text, strlen(text), 0644);
-        json_object_put(o);
         return r < 0 ? fail(c, r, path) : 0;
 }
 

@@ -78,6 +78,8 @@ static const char *startswith(const char *s, const char *prefix) {
 }
 
 static const char *skip_blanks(const char *p) {
+        assert(p);
+
         while (*p == ' ' || *p == '\t')
                 p++;
         return p;
@@ -99,6 +101,9 @@ static int parse_hex(const char **p, uint64_t *ret) {
         uint64_t v = 0;
         int d;
 
+        assert(p);
+        assert(ret);
+
         if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && hexval(s[2]) >= 0)
                 s += 2;
         if (hexval(*s) < 0)
@@ -117,6 +122,9 @@ static int parse_dec(const char **p, uint64_t *ret) {
         const char *s = *p;
         uint64_t v = 0;
 
+        assert(p);
+        assert(ret);
+
         if (!isdigit((unsigned char) *s))
                 return -EINVAL;
         for (; isdigit((unsigned char) *s); s++) {
@@ -133,6 +141,9 @@ static int parse_dec(const char **p, uint64_t *ret) {
 /* The whole of [s, e) must be a decimal number no larger than max. */
 static int parse_dec_span(const char *s, const char *e, uint64_t max, uint64_t *ret) {
         uint64_t v = 0;
+
+        assert(s);
+        assert(ret);
 
         if (s >= e)
                 return -EINVAL;
@@ -159,6 +170,9 @@ static const char *copy_token(const char *p, char *buf, size_t size) {
 /* The reason is printed in log lines, sent on D-Bus and shown by isolatectl: escape whatever in it is
  * not printable ASCII once, here, so that no consumer can be handed a newline or an escape sequence. */
 static void set_reason_text(DmaFault *f, const char *s, size_t n) {
+        assert(f);
+        assert(s);
+
         while (n > 0 && isspace((unsigned char) s[n - 1]))
                 n--;
         string_escape_nonprint(s, n, f->reason_text, sizeof(f->reason_text));
@@ -187,6 +201,8 @@ static DmaFault dma_fault_new(DmaFaultVendor vendor) {
 static int intel_parse_tag(const char *s, const char *e, DmaFault *f) {
         char tag[64];
         const char *rest;
+
+        assert(f);
 
         if ((size_t) (e - s) >= sizeof(tag))
                 return 0;
@@ -220,6 +236,9 @@ static int intel_parse_device(const char **p, PciAddress *ret) {
         const char *s = *p;
         uint64_t bus, slot, func;
 
+        assert(p);
+        assert(ret);
+
         if (parse_hex(&s, &bus) < 0 || bus > 0xff || *s++ != ':')
                 return -EINVAL;
         if (parse_hex(&s, &slot) < 0 || slot > 0x1f || *s++ != '.')
@@ -237,6 +256,8 @@ static int parse_intel(const char *message, DmaFault *ret) {
         const char *tag, *close, *p, *q;
         uint64_t v;
         int r;
+
+        assert(ret);
 
         /* Anchored: the message is the driver's own, "DMAR: [tag] Request device [", from its first
          * byte. Text further in is no fault report: other kernel messages quote strings that
@@ -313,6 +334,9 @@ static const char *amd_skip_prefix(const char *message, PciAddress *ret_dev, boo
         const char *p;
         size_t n;
 
+        assert(message);
+        assert(ret_has_dev);
+
         *ret_has_dev = false;
         if ((p = startswith(message, "AMD-Vi: ")))
                 return p;
@@ -346,6 +370,8 @@ static int parse_amd(const char *message, DmaFault *ret) {
         PciAddress prefix_dev;
         bool have_requester = false, have_flags = false, have_prefix_dev = false;
         uint64_t flags = 0;
+
+        assert(ret);
 
         /* Anchored at the start of the message, as in parse_intel(). The bare continuation form can
          * only be forged by a kernel message that starts with user-chosen text; the one that does,
@@ -440,6 +466,8 @@ static int parse_smmuv3(const char *message, DmaFault *ret) {
         const char *p;
         char name[32], client[64];
         size_t n;
+
+        assert(ret);
 
         /* Anchored, as in parse_intel(): "arm-smmu-v3 <instance>: event: " from the first byte. */
         p = startswith(message, "arm-smmu-v3 ");
@@ -626,6 +654,8 @@ void kmsg_record_done(KmsgRecord *r) {
 static char *kmsg_unescape(const char *s, size_t n) {
         char *buf, *d;
 
+        assert(s);
+
         buf = d = malloc(n + 1);
         if (!buf)
                 return NULL;
@@ -726,6 +756,8 @@ typedef struct ReadState {
 } ReadState;
 
 static void read_state_done(ReadState *s) {
+        assert(s);
+
         kmsg_record_done(&s->pending_rec);
 }
 
@@ -756,6 +788,9 @@ static int read_state_process(ReadState *s, KmsgRecord *rec) {
         DmaFault fault;
         bool after_fault;
         int r;
+
+        assert(s);
+        assert(rec);
 
         if (!kmsg_record_is_kernel(rec))
                 return 0; /* userspace's, whatever it says: as if it were not there */

@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "dma-fault.h"
+#include "fault-attribution.h"
 #include "findings.h"
+#include "json-util.h"
 #include "path-util.h"
 #include "string-util.h"
 #include "strv.h"
@@ -35,15 +37,14 @@ void fault_counts_done(FaultCounts *f) {
 }
 
 FaultCount *fault_counts_get(FaultCounts *f, const PciAddress *a, bool has_domain) {
-        FaultCount *n;
+        assert(f);
+        assert(a);
 
         FOREACH_ARRAY(c, f->items, f->n)
                 if (c->has_domain == has_domain && pci_address_equal(&c->address, a))
                         return c;
-        n = reallocarray(f->items, f->n + 1, sizeof(FaultCount));
-        if (!n)
+        if (!GREEDY_REALLOC(f->items, f->n_allocated, f->n + 1))
                 return NULL;
-        f->items = n;
         f->items[f->n] = (FaultCount) { .address = *a, .has_domain = has_domain };
         return &f->items[f->n++];
 }
@@ -92,27 +93,6 @@ int fault_counts_from_kmsg(const char *root, FaultCounts *ret) {
         return 0;
 }
 
-const PciDevice *fault_count_device(const Topology *t, const FaultCount *c) {
-        const PciDevice *found = NULL;
-
-        if (c->has_domain)
-                return topology_find_device(t, &c->address);
-        /* No segment in the message: domain 0 is by far the common case; otherwise take the one
-         * device with that bus:dev.fn if it is unique. */
-        PciAddress a = c->address;
-        a.domain = 0;
-        found = topology_find_device(t, &a);
-        if (found)
-                return found;
-        FOREACH_ARRAY(d, t->devices, t->n_devices)
-                if (d->address.bus == a.bus && d->address.slot == a.slot && d->address.func == a.func) {
-                        if (found)
-                                return NULL;
-                        found = d;
-                }
-        return found;
-}
-
 /* ---- building findings ------------------------------------------------------------------ */
 
 typedef struct Collector {
@@ -125,9 +105,11 @@ static Finding *add_finding(Collector *c, const char *id, Severity sev, char **d
                             const char *fix, const char *detail_fmt, ...) _printf_(7, 8);
 static Finding *add_finding(Collector *c, const char *id, Severity sev, char **devices, const char *summary,
                             const char *fix, const char *detail_fmt, ...) {
-        Finding *items, *x;
+        Finding *x;
         va_list ap;
         char *detail = NULL;
+
+        assert(c);
 
         if (c->error < 0) {
                 strv_free(devices);
@@ -138,15 +120,13 @@ static Finding *add_finding(Collector *c, const char *id, Severity sev, char **d
                 detail = NULL;
         va_end(ap);
 
-        items = detail ? reallocarray(c->f->items, c->f->n + 1, sizeof(Finding)) : NULL;
-        if (!items) {
+        if (!detail || !GREEDY_REALLOC(c->f->items, c->f->n_allocated, c->f->n + 1)) {
                 free(detail);
                 strv_free(devices);
                 c->error = -ENOMEM;
                 return NULL;
         }
-        c->f->items = items;
-        x = &items[c->f->n++];
+        x = &c->f->items[c->f->n++];
         *x = (Finding) {
                 .id = id,
                 .severity = sev,
@@ -162,6 +142,8 @@ static Finding *add_finding(Collector *c, const char *id, Severity sev, char **d
 
 /* Devices handed to VFIO (quarantined or assigned to a guest) make a finding about them weigh more. */
 static bool device_is_held(const PciDevice *d) {
+        assert(d);
+
         return d->vfio_dev || (d->driver && streq(d->driver, "vfio-pci"));
 }
 
@@ -180,6 +162,9 @@ static Severity raise_if_held(const Topology *t, Severity base, char * const *de
 
 static char **endpoint_slots(const Topology *t, bool (*pred)(const Topology *t, const PciDevice *d)) {
         char **l = NULL;
+
+        assert(t);
+
         FOREACH_ARRAY(d, t->devices, t->n_devices)
                 if (pci_device_is_endpoint(d) && (!pred || pred(t, d)))
                         if (strv_extend(&l, d->slot) < 0)
@@ -198,6 +183,8 @@ typedef void (*EmitFunc)(Collector *c, char **devices, Severity severity);
 static void emit_split(Collector *c, bool (*pred)(const Topology *t, const PciDevice *d), Severity base, EmitFunc emit) {
         const Topology *t = c->t;
         char **held = NULL, **other = NULL;
+
+        assert(c);
 
         FOREACH_ARRAY(d, t->devices, t->n_devices) {
                 if (!pci_device_is_endpoint(d) || !pred(t, d))
@@ -219,6 +206,8 @@ static void check_no_iommu(Collector *c) {
         const Topology *t = c->t;
         const HostInfo *h = &t->host;
         const char *cause;
+
+        assert(c);
 
         if (topology_has_iommu(t))
                 return;
@@ -261,12 +250,18 @@ static void emit_no_group(Collector *c, char **devices, Severity sev) {
 }
 
 static void check_no_group(Collector *c) {
+        assert(c);
+
         if (topology_has_iommu(c->t))
                 emit_split(c, in_no_group, SEVERITY_HIGH, emit_no_group);
 }
 
 static bool any_ir_capable_unit(const Topology *t, bool *ret_known_incapable) {
         bool capable = false, known = false;
+
+        assert(t);
+        assert(ret_known_incapable);
+
         FOREACH_ARRAY(u, t->iommus, t->n_iommus) {
                 if (u->kind == IOMMU_KIND_AMD)
                         capable = true;
@@ -281,6 +276,8 @@ static bool any_ir_capable_unit(const Topology *t, bool *ret_known_incapable) {
 }
 
 static bool interrupts_unsafe(const Topology *t, const PciDevice *d) {
+        assert(d);
+
         return d->interrupts == INTERRUPTS_UNSAFE;
 }
 
@@ -290,6 +287,8 @@ static void check_interrupts(Collector *c) {
         bool x86_iommu = topology_count_iommus(t, IOMMU_KIND_INTEL) + topology_count_iommus(t, IOMMU_KIND_AMD) > 0;
         bool incapable = false;
         char **devices;
+
+        assert(c);
 
         if (!topology_has_iommu(t))
                 return; /* no-iommu says it all */
@@ -344,6 +343,8 @@ static void check_interrupts(Collector *c) {
 static void check_parameters(Collector *c) {
         const HostInfo *h = &c->t->host;
 
+        assert(c);
+
         if (h->vfio_noiommu == TRISTATE_YES)
                 add_finding(c, "vfio-noiommu", SEVERITY_CRITICAL, NULL,
                             "VFIO's no-IOMMU mode is enabled: devices can be handed to user space without any DMA isolation",
@@ -383,11 +384,17 @@ static void check_parameters(Collector *c) {
 
 static bool in_identity_group(const Topology *t, const PciDevice *d) {
         IommuGroup *g = d->iommu_group >= 0 ? topology_find_group(t, d->iommu_group) : NULL;
+
+        assert(d);
+
         return g && g->type && streq(g->type, "identity");
 }
 
 static void emit_identity(Collector *c, char **devices, Severity sev) {
         _cleanup_free_ char *list = join_slots(devices);
+
+        assert(c);
+
         add_finding(c, "identity-domain", sev, devices,
                     "Identity (passthrough) default domains: unowned devices can reach all of memory",
                     "Boot without iommu=pt and iommu.passthrough=1 (or with iommu.passthrough=0). isolated "
@@ -406,6 +413,9 @@ static void check_identity(Collector *c) {
 
 static size_t group_endpoints(const Topology *t, const IommuGroup *g) {
         size_t n = 0;
+
+        assert(g);
+
         STRV_FOREACH(s, g->devices) {
                 PciAddress a;
                 const PciDevice *d;
@@ -420,6 +430,8 @@ static size_t group_endpoints(const Topology *t, const IommuGroup *g) {
 
 static void check_groups(Collector *c) {
         const Topology *t = c->t;
+
+        assert(c);
 
         FOREACH_ARRAY(g, t->groups, t->n_groups) {
                 _cleanup_free_ char *list = NULL;
@@ -459,6 +471,8 @@ static void check_groups(Collector *c) {
 #define ACS_NEEDED (PCI_ACS_CTRL_VALID | PCI_ACS_CTRL_REQ_RED | PCI_ACS_CTRL_CMPLT_RED | PCI_ACS_CTRL_FORWARD)
 
 static bool port_lacks_acs(const PciDevice *port) {
+        assert(port);
+
         if (port->pcie_type != PCI_EXP_TYPE_ROOT_PORT && port->pcie_type != PCI_EXP_TYPE_DOWNSTREAM)
                 return false;
         if (port->config_size < 4096)
@@ -470,6 +484,8 @@ static void check_acs(Collector *c) {
         const Topology *t = c->t;
         char ***below = NULL;
         bool *has_endpoint = NULL;
+
+        assert(c);
 
         /* One pass over every device's parents instead of one pass over all devices per port. */
         below = calloc(t->n_devices ?: 1, sizeof(char **));
@@ -568,14 +584,20 @@ finish:
 }
 
 static bool has_ats_enabled(const Topology *t, const PciDevice *d) {
+        assert(d);
+
         return d->ats_enabled;
 }
 
 static bool is_removable(const Topology *t, const PciDevice *d) {
+        assert(d);
+
         return d->removable == TRISTATE_YES;
 }
 
 static bool cannot_reset(const Topology *t, const PciDevice *d) {
+        assert(d);
+
         return d->can_reset == TRISTATE_NO;
 }
 
@@ -628,32 +650,54 @@ static void check_device_properties(Collector *c) {
 static void check_faults(Collector *c, const FaultCounts *faults) {
         const Topology *t = c->t;
 
+        assert(c);
+
         if (!faults)
                 return;
         FOREACH_ARRAY(fc, faults->items, faults->n) {
-                const PciDevice *d = fault_count_device(t, fc);
+                _cleanup_free_ char *subject = NULL;
                 char slot[PCI_ADDRESS_MAX];
                 char **devices = NULL;
                 char iova[40] = "";
                 unsigned dma = fc->reads + fc->writes + fc->other;
+                int kind;
 
                 if (dma == 0 && fc->interrupts == 0)
                         continue;
-                if (strv_extend(&devices, d ? d->slot : pci_address_format(&fc->address, slot)) < 0) {
-                        c->error = -ENOMEM;
+                kind = dma_fault_attribute(t, &fc->address, fc->has_domain, &devices);
+                if (kind >= 0 && !devices)
+                        kind = strv_extend(&devices, pci_address_format(&fc->address, slot));
+                if (kind < 0) {
+                        c->error = kind;
                         return;
+                }
+                if (kind == DMA_FAULT_BRIDGE_ALIAS) {
+                        _cleanup_free_ char *list = join_slots(devices);
+                        if (!list || asprintf(&subject, "One of %s", list) < 0) {
+                                subject = NULL;
+                                strv_free(devices);
+                                c->error = -ENOMEM;
+                                return;
+                        }
                 }
                 if (fc->has_iova)
                         snprintf(iova, sizeof(iova), ", last at IOVA 0x%" PRIx64, fc->last_iova);
                 add_finding(c, "dma-faults", SEVERITY_HIGH, devices,
-                            "The kernel log has IOMMU faults from this device: it is still doing DMA",
+                            kind == DMA_FAULT_BRIDGE_ALIAS
+                                    ? "The kernel log has IOMMU faults from behind a bridge: one of these devices is still doing DMA"
+                                    : "The kernel log has IOMMU faults from this device: it is still doing DMA",
                             "Keep the device quarantined, find out what the previous driver or guest left "
                             "running, and reset it before anyone else gets it.",
                             "%s caused %u DMA fault%s (%u read, %u write%s)%s and %u interrupt-remapping fault%s; last "
-                            "reason: %s.%s",
-                            devices[0], dma, dma == 1 ? "" : "s", fc->reads, fc->writes,
-                            fc->other ? ", some of unknown direction" : "", iova, fc->interrupts,
-                            fc->interrupts == 1 ? "" : "s", fc->last_reason[0] ? fc->last_reason : "unknown",
+                            "reason: %s.%s%s",
+                            subject ?: devices[0], dma, dma == 1 ? "" : "s",
+                            fc->reads, fc->writes, fc->other ? ", some of unknown direction" : "", iova,
+                            fc->interrupts, fc->interrupts == 1 ? "" : "s",
+                            fc->last_reason[0] ? fc->last_reason : "unknown",
+                            subject ? " The faults came through a bridge's alias: their requester ID is the one a "
+                                      "PCIe-to-PCI bridge puts on the requests of every device behind it, so the "
+                                      "IOMMU cannot tell these devices apart."
+                                    : "",
                             faults->suppressed ? " The kernel dropped some fault reports (rate limit), so the real "
                                                  "count is higher."
                                                : "");
@@ -704,6 +748,9 @@ void findings_done(Findings *f) {
 
 static bool selected(const char *slot, const PciAddress *devices, size_t n) {
         PciAddress a;
+
+        assert(devices);
+
         if (pci_address_parse_full(slot, &a) < 0)
                 return false;
         for (size_t i = 0; i < n; i++)
@@ -821,6 +868,8 @@ static json_object *host_to_json(const Topology *t) {
         json_object *o = json_object_new_object(), *units = json_object_new_array(), *params = json_object_new_object(),
                     *cmd = json_object_new_object();
 
+        assert(t);
+
         json_object_object_add(o, "kernel", h->kernel_release ? json_object_new_string(h->kernel_release) : NULL);
         json_object_object_add(o, "cmdline", h->cmdline ? json_object_new_string(h->cmdline) : NULL);
         json_object_object_add(o, "iommu", json_object_new_boolean(topology_has_iommu(t)));
@@ -854,15 +903,12 @@ static json_object *host_to_json(const Topology *t) {
 }
 
 int audit_to_json(const Topology *t, const Findings *f, const PciAddress *devices, size_t n_devices, json_object **ret) {
-        json_object *o = json_object_new_object(), *devs = json_object_new_array(), *fs = json_object_new_array();
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object(), *devs = json_object_new_array(),
+                                                *fs = json_object_new_array();
         int r;
 
-        if (!o || !devs || !fs) {
-                json_object_put(o);
-                json_object_put(devs);
-                json_object_put(fs);
+        if (!o || !devs || !fs)
                 return -ENOMEM;
-        }
         json_object_object_add(o, "version", json_object_new_int(1));
         json_object_object_add(o, "host", host_to_json(t));
         FOREACH_ARRAY(d, t->devices, t->n_devices) {
@@ -871,24 +917,18 @@ int audit_to_json(const Topology *t, const Findings *f, const PciAddress *device
                         continue;
                 r = device_to_json(t, d, &j);
                 if (r < 0)
-                        goto fail;
+                        return r;
                 json_object_array_add(devs, j);
         }
-        json_object_object_add(o, "devices", devs);
-        devs = NULL;
+        json_object_object_add(o, "devices", TAKE_PTR(devs));
         FOREACH_ARRAY(x, f->items, f->n) {
                 json_object *j;
                 r = finding_to_json(x, &j);
                 if (r < 0)
-                        goto fail;
+                        return r;
                 json_object_array_add(fs, j);
         }
-        json_object_object_add(o, "findings", fs);
-        *ret = o;
+        json_object_object_add(o, "findings", TAKE_PTR(fs));
+        *ret = TAKE_PTR(o);
         return 0;
-fail:
-        json_object_put(o);
-        json_object_put(devs);
-        json_object_put(fs);
-        return r;
 }

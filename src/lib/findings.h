@@ -37,7 +37,7 @@ typedef struct Finding {
 
 typedef struct Findings {
         Finding *items;
-        size_t n;
+        size_t n, n_allocated;
 } Findings;
 
 /* DMA faults seen in the kernel log, per requester. */
@@ -52,7 +52,7 @@ typedef struct FaultCount {
 
 typedef struct FaultCounts {
         FaultCount *items;
-        size_t n;
+        size_t n, n_allocated;
         bool suppressed; /* the kernel said it dropped reports: counts are a lower bound */
 } FaultCounts;
 
@@ -62,8 +62,7 @@ FaultCount *fault_counts_get(FaultCounts *f, const PciAddress *a, bool has_domai
 /* Reads ROOT/dev/kmsg (the live log, or a snapshot's copy) and counts DMA faults per requester.
  * -ENOENT/-EACCES when there is no readable log. */
 int fault_counts_from_kmsg(const char *root, FaultCounts *ret);
-/* The device a fault entry belongs to (Intel entries match on bus:dev.fn in domain 0 first). */
-const PciDevice *fault_count_device(const Topology *t, const FaultCount *c);
+/* Which devices a fault entry belongs to: dma_fault_attribute() (fault-attribution.h). */
 
 /* Computes every finding for the topology. faults may be NULL. */
 int findings_collect(const Topology *t, const FaultCounts *faults, Findings *ret);

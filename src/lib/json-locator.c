@@ -78,10 +78,14 @@ char *json_pointer_append_index(const char *base, size_t index) {
 }
 
 static JsonPosition here(const Scanner *s) {
+        assert(s);
+
         return (JsonPosition) { s->line, s->column };
 }
 
 static void advance(Scanner *s) {
+        assert(s);
+
         if (s->pos >= s->size)
                 return;
         if (s->text[s->pos] == '\n') {
@@ -93,11 +97,15 @@ static void advance(Scanner *s) {
 }
 
 static void skip_ws(Scanner *s) {
+        assert(s);
+
         while (s->pos < s->size && strchr(" \t\r\n", s->text[s->pos]) && s->text[s->pos] != '\0')
                 advance(s);
 }
 
 static char peek(const Scanner *s) {
+        assert(s);
+
         return s->pos < s->size ? s->text[s->pos] : '\0';
 }
 
@@ -105,14 +113,12 @@ static int add_entry(Entry **v, size_t *n, size_t *allocated, const char *pointe
                      JsonPosition value) {
         char *copy;
 
-        if (*n == *allocated) {
-                size_t m = *allocated ? *allocated * 2 : 32;
-                Entry *e = reallocarray(*v, m, sizeof(Entry));
-                if (!e)
-                        return -ENOMEM;
-                *v = e;
-                *allocated = m;
-        }
+        assert(v);
+        assert(n);
+        assert(allocated);
+
+        if (!GREEDY_REALLOC(*v, *allocated, *n + 1))
+                return -ENOMEM;
         copy = strdup(pointer);
         if (!copy)
                 return -ENOMEM;
@@ -123,6 +129,8 @@ static int add_entry(Entry **v, size_t *n, size_t *allocated, const char *pointe
 /* Reads the four hex digits of a \u escape: the scanner is on the 'u' and stays on the last digit. */
 static int scan_hex4(Scanner *s, uint32_t *ret) {
         uint32_t v = 0;
+
+        assert(ret);
 
         for (unsigned i = 0; i < 4; i++) {
                 char c;
@@ -163,14 +171,12 @@ static size_t utf8_encode(uint32_t c, char out[static 4]) {
 }
 
 static int buf_append(char **buf, size_t *n, size_t *cap, const char *p, size_t k) {
-        if (*n + k >= *cap) {
-                size_t m = MAX(*cap * 2, *n + k + 1);
-                char *nb = realloc(*buf, m);
-                if (!nb)
-                        return -ENOMEM;
-                *buf = nb;
-                *cap = m;
-        }
+        assert(buf);
+        assert(n);
+        assert(cap);
+
+        if (!GREEDY_REALLOC(*buf, *cap, *n + k + 1))
+                return -ENOMEM;
         memcpy(*buf + *n, p, k);
         *n += k;
         return 0;
@@ -182,6 +188,8 @@ static int scan_string(Scanner *s, char **ret) {
         _cleanup_free_ char *buf = NULL;
         size_t cap = 16, n = 0;
         int r;
+
+        assert(s);
 
         if (peek(s) != '"')
                 return -EINVAL;
@@ -245,8 +253,10 @@ static int scan_value(Scanner *s, const char *pointer);
 
 static int scan_object(Scanner *s, const char *pointer) {
         char **keys = NULL;
-        size_t n_keys = 0;
+        size_t n_keys = 0, n_keys_allocated = 0;
         int r = 0;
+
+        assert(s);
 
         advance(s); /* { */
         skip_ws(s);
@@ -290,13 +300,11 @@ static int scan_object(Scanner *s, const char *pointer) {
                                 goto finish;
                         }
                 } else {
-                        char **nk = reallocarray(keys, n_keys + 1, sizeof(char *));
-                        if (!nk) {
+                        if (!GREEDY_REALLOC(keys, n_keys_allocated, n_keys + 1)) {
                                 free(child);
                                 r = -ENOMEM;
                                 goto finish;
                         }
-                        keys = nk;
                         keys[n_keys++] = TAKE_PTR(key);
                 }
                 /* json-c keeps the last of duplicate keys: the last one's position wins too. */
@@ -331,6 +339,8 @@ finish:
 static int scan_array(Scanner *s, const char *pointer) {
         size_t index = 0;
         int r;
+
+        assert(s);
 
         advance(s); /* [ */
         skip_ws(s);
@@ -368,6 +378,8 @@ static int scan_array(Scanner *s, const char *pointer) {
 
 static int scan_value(Scanner *s, const char *pointer) {
         int r;
+
+        assert(s);
 
         skip_ws(s);
         if (++s->depth > MAX_DEPTH)

@@ -30,6 +30,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC_FULL(xmlDocPtr, xmlFreeDoc, NULL);
 DEFINE_TRIVIAL_CLEANUP_FUNC_FULL(xmlParserCtxtPtr, xmlFreeParserCtxt, NULL);
 
 static void xml_freep(xmlChar **p) {
+        assert(p);
+
         if (*p) {
                 xmlFree(*p);
                 *p = NULL;
@@ -157,10 +159,14 @@ static xmlDocPtr read_document(xmlParserCtxtPtr ctxt, const char *xml, int size,
 }
 
 static bool node_is(const xmlNode *n, const char *name) {
+        assert(n);
+
         return n->type == XML_ELEMENT_NODE && xmlStrEqual(n->name, BAD_CAST name);
 }
 
 static xmlNode *child_element(const xmlNode *parent, const char *name) {
+        assert(parent);
+
         for (xmlNode *c = parent->children; c; c = c->next)
                 if (node_is(c, name))
                         return c;
@@ -170,6 +176,8 @@ static xmlNode *child_element(const xmlNode *parent, const char *name) {
 /* Returns 1 and the value (xmlFree it), 0 and NULL if the attribute is absent, or -ENOMEM. */
 static int get_attr(xmlNode *node, const char *name, xmlChar **ret) {
         xmlChar *v = xmlGetNoNsProp(node, BAD_CAST name);
+
+        assert(ret);
 
         if (!v) {
                 *ret = NULL;
@@ -187,6 +195,8 @@ static int parse_number(const char *s, unsigned long long *ret) {
         unsigned long long v;
         char *end;
 
+        assert(ret);
+
         errno = 0;
         v = strtoull(s, &end, 0);
         if (end == s || *end != '\0' || memchr(s, '-', (size_t) (end - s)))
@@ -201,6 +211,8 @@ static int parse_number(const char *s, unsigned long long *ret) {
 
 static int parse_host_address(xmlNode *address, const char *what, unsigned index, PciAddress *ret,
                               char **reterr_message) {
+        assert(ret);
+
         static const struct {
                 const char *name;
                 uint32_t max;
@@ -247,27 +259,22 @@ static int parse_host_address(xmlNode *address, const char *what, unsigned index
 }
 
 static void address_list_done(AddressList *l) {
+        assert(l);
+
         l->addresses = mfree(l->addresses);
         l->n = l->allocated = 0;
 }
 
 static int address_list_add(AddressList *l, const PciAddress *a) {
+        assert(l);
+        assert(a);
+
         FOREACH_ARRAY(i, l->addresses, l->n)
                 if (pci_address_equal(i, a))
                         return 0;
 
-        if (l->n == l->allocated) {
-                size_t m = l->allocated ? l->allocated * 2 : 8;
-                PciAddress *p;
-
-                if (m > SIZE_MAX / sizeof(PciAddress))
-                        return -ENOMEM;
-                p = realloc(l->addresses, m * sizeof(PciAddress));
-                if (!p)
-                        return -ENOMEM;
-                l->addresses = p;
-                l->allocated = m;
-        }
+        if (!GREEDY_REALLOC(l->addresses, l->allocated, l->n + 1))
+                return -ENOMEM;
         l->addresses[l->n++] = *a;
         return 1;
 }

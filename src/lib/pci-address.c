@@ -15,6 +15,9 @@ static int parse_hex(const char **p, unsigned max_digits, const char *terminator
         uint64_t v = 0;
         unsigned n = 0;
 
+        assert(p);
+        assert(ret);
+
         while (isxdigit((unsigned char) *s)) {
                 if (++n > max_digits)
                         return -EINVAL;
@@ -34,6 +37,8 @@ static int parse_address(const char *s, bool need_domain, PciAddress *ret) {
         uint64_t d = 0, b, sl, f;
         const char *p = s;
         int colons = 0;
+
+        assert(ret);
 
         if (!s)
                 return -EINVAL;

@@ -12,17 +12,13 @@
 
 #include "fileio.h"
 #include "json-locator.h"
+#include "json-util.h"
 #include "policy.h"
 #include "parse-util.h"
 #include "string-util.h"
 #include "strv.h"
 
 /* ---- enum tables ------------------------------------------------------------------------ */
-
-static const char *const quarantine_mode_table[_QUARANTINE_MODE_MAX] = {
-        [QUARANTINE_MODE_BLOCKED] = "blocked",
-        [QUARANTINE_MODE_SCRATCH_PAGE] = "scratch-page",
-};
 
 static const char *const unbind_policy_table[_UNBIND_POLICY_MAX] = {
         [UNBIND_POLICY_ALL] = "all",
@@ -55,7 +51,6 @@ static const char *const match_key_table[_MATCH_KEY_MAX + 1] = {
                 return (type) string_table_lookup(table, (max), s);                                      \
         }
 
-DEFINE_STRING_TABLE(quarantine_mode, QuarantineMode, quarantine_mode_table, _QUARANTINE_MODE_MAX)
 DEFINE_STRING_TABLE(unbind_policy, UnbindPolicy, unbind_policy_table, _UNBIND_POLICY_MAX)
 DEFINE_STRING_TABLE(passthrough, Passthrough, passthrough_table, _PASSTHROUGH_MAX)
 DEFINE_STRING_TABLE(match_key, MatchKey, match_key_table, _MATCH_KEY_MAX)
@@ -73,6 +68,8 @@ void policy_errors_done(PolicyErrors *e) {
 }
 
 static void rule_done(Rule *r) {
+        assert(r);
+
         free(r->id);
         free(r->file);
         free(r->comment);
@@ -120,17 +117,16 @@ typedef struct ParseContext {
 static void errors_addv(PolicyErrors *errors, const char *file, JsonPosition pos, const char *fmt, va_list ap)
         _printf_(4, 0);
 static void errors_addv(PolicyErrors *errors, const char *file, JsonPosition pos, const char *fmt, va_list ap) {
-        PolicyError *e;
         char *msg = NULL;
+
+        assert(errors);
 
         if (vasprintf(&msg, fmt, ap) < 0)
                 return;
-        e = reallocarray(errors->errors, errors->n_errors + 1, sizeof(PolicyError));
-        if (!e) {
+        if (!GREEDY_REALLOC(errors->errors, errors->n_allocated, errors->n_errors + 1)) {
                 free(msg);
                 return;
         }
-        errors->errors = e;
         errors->errors[errors->n_errors++] = (PolicyError) {
                 .file = strdup(file),
                 .line = pos.line,
@@ -151,6 +147,8 @@ static void perr(ParseContext *c, const char *pointer, bool of_key, const char *
 static void perr(ParseContext *c, const char *pointer, bool of_key, const char *fmt, ...) {
         va_list ap;
         JsonPosition pos = c->locator ? json_locator_find(c->locator, pointer, of_key) : (JsonPosition) { 1, 1 };
+
+        assert(c);
 
         va_start(ap, fmt);
         errors_addv(c->errors, c->file, pos, fmt, ap);
@@ -203,6 +201,8 @@ static int parse_mode_value(ParseContext *c, json_object *o, const char *pointer
         const char *s = get_string(c, o, pointer, "'mode'");
         QuarantineMode m;
 
+        assert(ret);
+
         if (!s)
                 return -EINVAL;
         m = quarantine_mode_from_string(s);
@@ -218,6 +218,9 @@ static int parse_cover_value(ParseContext *c, json_object *o, const char *pointe
         _cleanup_free_ char *what = NULL;
         const char *s;
         uint64_t v;
+
+        assert(c);
+        assert(ret);
 
         if (asprintf(&what, "'%s'", key) < 0) {
                 c->oom = true;
@@ -245,6 +248,8 @@ static int parse_cover_value(ParseContext *c, json_object *o, const char *pointe
 
 static int parse_match_value(ParseContext *c, MatchKey k, const char *s, const char *pointer, MatchValue *v) {
         const char *why = NULL;
+
+        assert(c);
 
         switch (k) {
         case MATCH_SLOT:
@@ -321,6 +326,9 @@ static int parse_match_value(ParseContext *c, MatchKey k, const char *s, const c
 }
 
 static void parse_match(ParseContext *c, json_object *o, const char *pointer, Rule *rule) {
+        assert(c);
+        assert(rule);
+
         if (!json_object_is_type(o, json_type_object)) {
                 perr(c, pointer, false, "'match' must be an object, not %s", json_type_desc(o));
                 return;
@@ -394,6 +402,9 @@ static const char *const rule_keys[] = {
 static void parse_rule(ParseContext *c, Policy *p, json_object *o, const char *pointer, size_t index, Rule *rule) {
         json_object *id = NULL;
         JsonPosition pos = c->locator ? json_locator_find(c->locator, pointer, false) : (JsonPosition) { 1, 1 };
+
+        assert(c);
+        assert(p);
 
         rule->file = strdup(c->file);
         rule->line = pos.line;
@@ -501,6 +512,9 @@ typedef struct Defaults {
 } Defaults;
 
 static void parse_defaults(ParseContext *c, json_object *o, Defaults *d) {
+        assert(c);
+        assert(d);
+
         if (!json_object_is_type(o, json_type_object)) {
                 perr(c, "/defaults", false, "'defaults' must be an object, not %s", json_type_desc(o));
                 return;
@@ -537,7 +551,8 @@ static void parse_defaults(ParseContext *c, json_object *o, Defaults *d) {
 int policy_parse_text(Policy *p, const char *file, const char *text, size_t size, PolicyErrors *errors) {
         _cleanup_(json_locator_freep) JsonLocator *locator = NULL;
         json_tokener *tok;
-        json_object *root, *v;
+        _cleanup_(json_object_putp) json_object *root = NULL;
+        json_object *v;
         ParseContext c = { .file = file, .errors = errors };
         enum json_tokener_error jerr;
         Defaults d = {};
@@ -571,7 +586,6 @@ int policy_parse_text(Policy *p, const char *file, const char *text, size_t size
         /* A JSON null parses to NULL with success; that is not an object, as reported below. */
         if (jerr != json_tokener_success) {
                 bool eof = jerr == json_tokener_continue || size == 0;
-                json_object_put(root);
                 /* json-c stops at the character it could not take (end); only a multi-byte
                  * character cut short by the end of the file leaves end past the last byte. */
                 errors_add(errors, file, json_position_from_offset(text, size, eof ? size : MIN(end, size - 1)),
@@ -581,15 +595,13 @@ int policy_parse_text(Policy *p, const char *file, const char *text, size_t size
         }
         for (size_t i = end; i < size; i++)
                 if (!strchr(" \t\r\n", text[i])) {
-                        json_object_put(root);
-                        errors_add(errors, file, json_position_from_offset(text, size, i),
+                                errors_add(errors, file, json_position_from_offset(text, size, i),
                                    "unexpected text after the end of the JSON document");
                         return -EINVAL;
                 }
 
         r = json_locator_new(text, size, &locator);
         if (r < 0) {
-                json_object_put(root);
                 return r;
         }
         c.locator = locator;
@@ -598,8 +610,7 @@ int policy_parse_text(Policy *p, const char *file, const char *text, size_t size
         {
                 JsonPosition spos;
                 if (json_locator_stopped(locator, &spos)) {
-                        json_object_put(root);
-                        errors_add(errors, file, spos, "unexpected character");
+                                errors_add(errors, file, spos, "unexpected character");
                         return -EINVAL;
                 }
         }
@@ -647,12 +658,10 @@ int policy_parse_text(Policy *p, const char *file, const char *text, size_t size
                         size_t n = json_object_array_length(v);
                         /* Parse into p's array so that duplicate ids are checked across files and
                          * within this one; roll back on error. */
-                        Rule *grown = reallocarray(p->rules, p->n_rules + n + 1, sizeof(Rule));
-                        if (!grown) {
+                        if (!GREEDY_REALLOC(p->rules, p->n_rules_allocated, p->n_rules + n + 1)) {
                                 c.oom = true;
                                 goto finish;
                         }
-                        p->rules = grown;
                         for (size_t i = 0; i < n; i++) {
                                 _cleanup_free_ char *rp = json_pointer_append_index("/rules", i);
                                 Rule *rule = &p->rules[p->n_rules];
@@ -669,7 +678,6 @@ int policy_parse_text(Policy *p, const char *file, const char *text, size_t size
         }
 
 finish:
-        json_object_put(root);
         if (c.oom)
                 return -ENOMEM;
         if (c.n_errors > 0) {
@@ -793,6 +801,9 @@ static char *format_serial(uint64_t dsn) {
 static bool value_matches(MatchKey k, const MatchValue *v, const PolicyDevice *pd) {
         const PciDevice *d = pd->device;
 
+        assert(v);
+        assert(pd);
+
         switch (k) {
         case MATCH_SLOT:
                 return pci_selector_match_address(&v->slot, &d->address);
@@ -825,6 +836,8 @@ static bool value_matches(MatchKey k, const MatchValue *v, const PolicyDevice *p
 static char *actual_value(MatchKey k, const PolicyDevice *pd) {
         const PciDevice *d = pd->device;
         char *s = NULL;
+
+        assert(pd);
 
         switch (k) {
         case MATCH_SLOT:
@@ -911,14 +924,11 @@ static json_object *json_string_or_null(const char *s) {
 }
 
 int rule_to_json(const Rule *r, json_object **ret) {
-        json_object *o = json_object_new_object(), *m = json_object_new_object();
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object(), *m = json_object_new_object();
         char buf[32];
 
-        if (!o || !m) {
-                json_object_put(o);
-                json_object_put(m);
+        if (!o || !m)
                 return -ENOMEM;
-        }
         json_object_object_add(o, "id", json_string_or_null(r->id));
         json_object_object_add(o, "file", json_string_or_null(r->file));
         json_object_object_add(o, "line", json_object_new_int((int) r->line));
@@ -935,7 +945,7 @@ int rule_to_json(const Rule *r, json_object **ret) {
                         json_object_object_add(m, match_key_to_string(k), a);
                 }
         }
-        json_object_object_add(o, "match", m);
+        json_object_object_add(o, "match", TAKE_PTR(m));
         json_object_object_add(o, "passthrough", json_object_new_string(passthrough_to_string(r->passthrough)));
         json_object_object_add(o, "mode", r->mode >= 0 ? json_object_new_string(quarantine_mode_to_string(r->mode)) : NULL);
         json_object_object_add(o, "quarantine_on_unbind",
@@ -947,27 +957,22 @@ int rule_to_json(const Rule *r, json_object **ret) {
         json_object_object_add(o, "ats", json_object_new_string(r->ats_accept ? "accept" : "refuse"));
         json_object_object_add(o, "scratch_cover", r->scratch_cover ? json_object_new_string(format_size(r->scratch_cover, buf)) : NULL);
         json_object_object_add(o, "comment", json_string_or_null(r->comment));
-        *ret = o;
+        *ret = TAKE_PTR(o);
         return 0;
 }
 
 int policy_to_json(const Policy *p, json_object **ret) {
-        json_object *o = json_object_new_object(), *d = json_object_new_object(), *files = json_object_new_array(),
-                    *rules = json_object_new_array();
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object(), *d = json_object_new_object(),
+                                                *files = json_object_new_array(), *rules = json_object_new_array();
         char buf[32];
         int r;
 
-        if (!o || !d || !files || !rules) {
-                json_object_put(o);
-                json_object_put(d);
-                json_object_put(files);
-                json_object_put(rules);
+        if (!o || !d || !files || !rules)
                 return -ENOMEM;
-        }
         json_object_object_add(o, "version", json_object_new_int(1));
         STRV_FOREACH(f, p->files)
                 json_object_array_add(files, json_object_new_string(*f));
-        json_object_object_add(o, "files", files);
+        json_object_object_add(o, "files", TAKE_PTR(files));
 
         json_object_object_add(d, "mode", json_object_new_string(quarantine_mode_to_string(p->mode)));
         json_object_object_add(d, "mode_file", json_string_or_null(p->mode_file));
@@ -977,20 +982,17 @@ int policy_to_json(const Policy *p, json_object **ret) {
         json_object_object_add(d, "scratch_cover", json_object_new_string(format_size(p->scratch_cover, buf)));
         json_object_object_add(d, "scratch_cover_file", json_string_or_null(p->scratch_cover_file));
         json_object_object_add(d, "max_scratch_cover", json_object_new_string(format_size(p->max_scratch_cover, buf)));
-        json_object_object_add(o, "defaults", d);
+        json_object_object_add(o, "defaults", TAKE_PTR(d));
 
         FOREACH_ARRAY(rule, p->rules, p->n_rules) {
                 json_object *j;
                 r = rule_to_json(rule, &j);
-                if (r < 0) {
-                        json_object_put(o);
-                        json_object_put(rules);
+                if (r < 0)
                         return r;
-                }
                 json_object_array_add(rules, j);
         }
-        json_object_object_add(o, "rules", rules);
-        *ret = o;
+        json_object_object_add(o, "rules", TAKE_PTR(rules));
+        *ret = TAKE_PTR(o);
         return 0;
 }
 

@@ -9,20 +9,11 @@
 
 #include "macro.h"
 #include "pci-address.h"
+#include "quarantine.h"
 #include "topology.h"
 
 /* The allowlist policy (JSON, version 1): ordered rules, first match wins, no match means deny.
  * Semantics follow USBGuard's rules; the format is isolate-policy.json(5)'s. */
-
-typedef enum QuarantineMode {
-        QUARANTINE_MODE_BLOCKED,
-        QUARANTINE_MODE_SCRATCH_PAGE,
-        _QUARANTINE_MODE_MAX,
-        _QUARANTINE_MODE_INVALID = -EINVAL,
-} QuarantineMode;
-
-const char *quarantine_mode_to_string(QuarantineMode m);
-QuarantineMode quarantine_mode_from_string(const char *s);
 
 typedef enum UnbindPolicy {
         UNBIND_POLICY_ALL,
@@ -92,9 +83,9 @@ typedef struct Rule {
         char *comment;
 } Rule;
 
-#define POLICY_DEFAULT_SCRATCH_COVER (UINT64_C(4) << 30)
+#define POLICY_DEFAULT_SCRATCH_COVER QUARANTINE_DEFAULT_SCRATCH_COVER
 #define POLICY_MIN_SCRATCH_COVER (UINT64_C(2) << 20)
-#define POLICY_MAX_SCRATCH_COVER (UINT64_C(1) << 40)
+#define POLICY_MAX_SCRATCH_COVER QUARANTINE_MAX_SCRATCH_COVER
 #define POLICY_DEFAULT_MAX_SCRATCH_COVER (UINT64_C(64) << 30)
 
 typedef struct Policy {
@@ -106,7 +97,7 @@ typedef struct Policy {
         char *scratch_cover_file;
         uint64_t max_scratch_cover; /* defaults.max_scratch_cover: no cover may be larger */
         Rule *rules;
-        size_t n_rules;
+        size_t n_rules, n_rules_allocated;
         char **files; /* the files read, in order */
 } Policy;
 
@@ -118,7 +109,7 @@ typedef struct PolicyError {
 
 typedef struct PolicyErrors {
         PolicyError *errors;
-        size_t n_errors;
+        size_t n_errors, n_allocated;
 } PolicyErrors;
 
 void policy_errors_done(PolicyErrors *e);

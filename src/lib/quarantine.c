@@ -14,12 +14,27 @@
 #include <linux/vfio.h>
 
 #include "fileio.h"
+#include "json-util.h"
 #include "parse-util.h"
+#include "pci-driver.h"
 #include "quarantine.h"
 #include "string-util.h"
 #include "strv.h"
 #include "time-util.h"
 #include "vfio.h"
+
+static const char *const quarantine_mode_table[_QUARANTINE_MODE_MAX] = {
+        [QUARANTINE_MODE_BLOCKED] = "blocked",
+        [QUARANTINE_MODE_SCRATCH_PAGE] = "scratch-page",
+};
+
+const char *quarantine_mode_to_string(QuarantineMode m) {
+        return m >= 0 && m < _QUARANTINE_MODE_MAX ? quarantine_mode_table[m] : NULL;
+}
+
+QuarantineMode quarantine_mode_from_string(const char *s) {
+        return (QuarantineMode) string_table_lookup(quarantine_mode_table, _QUARANTINE_MODE_MAX, s);
+}
 
 static const char *const device_state_table[_DEVICE_STATE_MAX] = {
         [DEVICE_STATE_HOST] = "host",
@@ -135,6 +150,8 @@ static int k_iommu_group(void *ud, const char *slot, int *ret) {
         char target[PATH_MAX];
         ssize_t n;
 
+        assert(ret);
+
         if (asprintf(&link, "%s/sys/bus/pci/devices/%s/iommu_group", strempty(ud), slot) < 0)
                 return -ENOMEM;
         n = readlink(link, target, sizeof(target) - 1);
@@ -184,6 +201,8 @@ static int k_enabled(void *ud, const char *slot, bool *ret) {
         _cleanup_free_ char *path = NULL, *line = NULL;
         int r;
 
+        assert(ret);
+
         if (asprintf(&path, "%s/sys/bus/pci/devices/%s/enable", strempty(ud), slot) < 0)
                 return -ENOMEM;
         r = read_one_line_file(path, &line);
@@ -196,6 +215,8 @@ static int k_enabled(void *ud, const char *slot, bool *ret) {
 static int k_group_name(void *ud, int group, char **ret) {
         _cleanup_free_ char *path = NULL;
         int r;
+
+        assert(ret);
 
         if (asprintf(&path, "%s/sys/kernel/iommu_groups/%d/name", strempty(ud), group) < 0)
                 return -ENOMEM;
@@ -325,6 +346,9 @@ int engine_new(const char *root, const QuarantineOps *ops, void *ops_data, Engin
 }
 
 static void held_done(Engine *e, HeldDevice *h) {
+        assert(e);
+        assert(h);
+
         if (h->fd >= 0)
                 e->ops->close(e->ops_data, h->fd);
         h->fd = -EBADF;
@@ -362,10 +386,13 @@ HeldDevice *engine_find(const Engine *e, const char *slot) {
 }
 
 static HeldDevice *engine_add(Engine *e, const char *slot) {
-        HeldDevice *n = reallocarray(e->devices, e->n_devices + 1, sizeof(HeldDevice));
-        if (!n)
+        HeldDevice *n;
+
+        assert(e);
+        assert(slot);
+
+        if (!GREEDY_REALLOC(e->devices, e->n_devices_allocated, e->n_devices + 1))
                 return NULL;
-        e->devices = n;
         n = &e->devices[e->n_devices++];
         *n = (HeldDevice) { .fd = -EBADF, .group = -1, .mode = QUARANTINE_MODE_BLOCKED };
         snprintf(n->slot, sizeof(n->slot), "%s", slot);
@@ -400,12 +427,14 @@ typedef struct Member {
 
 typedef struct Plan {
         Member *members;
-        size_t n;
+        size_t n, n_allocated;
         int *groups;
-        size_t n_groups;
+        size_t n_groups, n_groups_allocated;
 } Plan;
 
 static void plan_done(Plan *p) {
+        assert(p);
+
         FOREACH_ARRAY(m, p->members, p->n)
                 free(m->host_driver);
         free(p->members);
@@ -414,6 +443,8 @@ static void plan_done(Plan *p) {
 }
 
 static Member *plan_find(Plan *p, const char *slot) {
+        assert(p);
+
         FOREACH_ARRAY(m, p->members, p->n)
                 if (streq(m->slot, slot))
                         return m;
@@ -422,14 +453,16 @@ static Member *plan_find(Plan *p, const char *slot) {
 
 static int plan_add_member(Plan *p, const PciDevice *d, int group, bool requested) {
         Member *m = plan_find(p, d->slot);
+
+        assert(p);
+        assert(d);
+
         if (m) {
                 m->requested = m->requested || requested;
                 return 0;
         }
-        m = reallocarray(p->members, p->n + 1, sizeof(Member));
-        if (!m)
+        if (!GREEDY_REALLOC(p->members, p->n_allocated, p->n + 1))
                 return -ENOMEM;
-        p->members = m;
         m = &p->members[p->n++];
         *m = (Member) { .device = d, .group = group, .requested = requested };
         snprintf(m->slot, sizeof(m->slot), "%s", d->slot);
@@ -450,6 +483,9 @@ static bool driver_is_dma_managed(const char *driver) {
  * a device that was not asked for is bound to a host driver (taking it would pull it from the host). */
 static int plan_build(Engine *e, const Topology *t, char **slots, Plan *p, EngineError *err) {
         int r;
+
+        assert(e);
+        assert(p);
 
         if (strv_length(slots) == 0)
                 return engine_fail(err, ENGINE_ERROR_NO_DEVICE, -EINVAL, NULL, "No device given.");
@@ -500,10 +536,8 @@ static int plan_build(Engine *e, const Topology *t, char **slots, Plan *p, Engin
                                 seen = true;
                 if (seen)
                         continue;
-                int *ng = reallocarray(p->groups, p->n_groups + 1, sizeof(int));
-                if (!ng)
+                if (!GREEDY_REALLOC(p->groups, p->n_groups_allocated, p->n_groups + 1))
                         return -ENOMEM;
-                p->groups = ng;
                 p->groups[p->n_groups++] = gid;
 
                 g = topology_find_group(t, gid);
@@ -556,6 +590,8 @@ static int plan_build(Engine *e, const Topology *t, char **slots, Plan *p, Engin
 static int ensure_iommufd(Engine *e, EngineError *err) {
         int r;
 
+        assert(e);
+
         if (e->iommufd >= 0)
                 return 0;
         r = e->ops->iommufd_open(e->ops_data, &e->iommufd);
@@ -573,6 +609,8 @@ static int ensure_iommufd(Engine *e, EngineError *err) {
  * that any device can later attach to the shared scratch IOAS. Direct-relaxable ranges are not
  * enforced by iommufd and stay usable. */
 static int subtract_reserved(const Topology *t, IovaRange **ranges, size_t *n) {
+        assert(t);
+
         FOREACH_ARRAY(g, t->groups, t->n_groups)
                 FOREACH_ARRAY(rr, g->regions, g->n_regions) {
                         int r;
@@ -591,6 +629,11 @@ static int subtract_reserved(const Topology *t, IovaRange **ranges, size_t *n) {
  * so its allocation failing is not an error; the attach's result is. */
 static int attach_via_hwpt(Engine *e, HeldDevice *h, uint32_t ioas, uint32_t *hwpt, uint32_t *ret_pt) {
         int r;
+
+        assert(e);
+        assert(h);
+        assert(hwpt);
+        assert(ret_pt);
 
         if (*hwpt == 0 && e->ops->hwpt_alloc && e->ops->hwpt_alloc(e->ops_data, e->iommufd, h->dev_id, ioas, hwpt) < 0)
                 *hwpt = 0;
@@ -617,6 +660,8 @@ static const PciDevice *find_pci(const Topology *t, const char *slot) {
 static int check_ats(const Topology *t, const char *slot, const QuarantineRequest *req, EngineError *err) {
         const PciDevice *d = find_pci(t, slot);
 
+        assert(req);
+
         if (!d || !d->has_ats || strv_contains(req->ats_accept, slot))
                 return 0;
         return engine_fail(err, ENGINE_ERROR_NOT_ALLOWED, -EPERM, slot,
@@ -637,6 +682,8 @@ static int attach_scratch(Engine *e, const Topology *t, HeldDevice *h, uint64_t 
         uint64_t alignment = 0;
         size_t n = 0;
         int r;
+
+        assert(h);
 
         if (!e->scratch.va && e->scratch.memfd < 0) {
                 r = e->ops->scratch_alloc(e->ops_data, &e->scratch);
@@ -686,9 +733,13 @@ static int attach_scratch(Engine *e, const Topology *t, HeldDevice *h, uint64_t 
  * attached to the scratch IOAS. Records what is true even when it fails half-way. */
 static int attach_mode(Engine *e, const Topology *t, HeldDevice *h, const QuarantineRequest *req, EngineError *err) {
         QuarantineMode mode = req->mode;
-        uint64_t cover = req->cover ?: POLICY_DEFAULT_SCRATCH_COVER, max = req->max_cover ?: POLICY_MAX_SCRATCH_COVER;
+        uint64_t cover = req->cover ?: QUARANTINE_DEFAULT_SCRATCH_COVER, max = req->max_cover ?: QUARANTINE_MAX_SCRATCH_COVER;
         uint32_t pt = 0;
         int r;
+
+        assert(e);
+        assert(h);
+        assert(req);
 
         if (mode == QUARANTINE_MODE_SCRATCH_PAGE) {
                 if (cover > max) {
@@ -740,6 +791,9 @@ static int attach_mode(Engine *e, const Topology *t, HeldDevice *h, const Quaran
 static int bind_failure(Engine *e, const Topology *t, const char *slot, int r, EngineError *err) {
         const PciDevice *d = find_pci(t, slot);
 
+        assert(e);
+        assert(t);
+
         if (r == -EPERM) {
                 if (t->host.iommufd_allow_unsafe_interrupts != TRISTATE_YES && (!d || d->interrupts != INTERRUPTS_SAFE))
                         return engine_fail(err, ENGINE_ERROR_UNSAFE_INTERRUPTS, r, slot,
@@ -783,6 +837,9 @@ static int make_vfio(Engine *e, Member *m, EngineError *err) {
         _cleanup_free_ char *driver = NULL;
         int r;
 
+        assert(e);
+        assert(m);
+
         r = e->ops->set_driver_override(e->ops_data, m->slot, "vfio-pci");
         if (r < 0)
                 return engine_fail(err, ENGINE_ERROR_SYSTEM, r, m->slot, "Failed to set driver_override of %s: %s.",
@@ -821,6 +878,9 @@ static int ensure_bus_master_off(Engine *e, HeldDevice *h) {
         uint16_t cmd;
         int r;
 
+        assert(e);
+        assert(h);
+
         r = e->ops->config_read(e->ops_data, h->fd, 4, &cmd, sizeof(cmd));
         if (r >= 0 && (cmd & 0x4)) {
                 cmd &= (uint16_t) ~0x4;
@@ -840,6 +900,8 @@ static int ensure_bus_master_off(Engine *e, HeldDevice *h) {
  * failed (kernel lockdown refuses sysfs config writes). */
 static void fail_closed(Engine *e, const char *slot, EngineError *err) {
         int r;
+
+        assert(e);
 
         if (err && strv_contains(err->failed, slot))
                 return;
@@ -864,6 +926,9 @@ static int check_noiommu(Engine *e, const Member *m, EngineError *err) {
         _cleanup_free_ char *name = NULL;
         int r;
 
+        assert(e);
+        assert(m);
+
         if (m->group < 0)
                 return 0;
         r = e->ops->group_name(e->ops_data, m->group, &name);
@@ -884,6 +949,10 @@ static int take_member(Engine *e, const Topology *t, Member *m, const Quarantine
         bool added = false;
         uint32_t flags = 0;
         int fd = -EBADF, r;
+
+        assert(e);
+        assert(m);
+        assert(req);
 
         r = check_noiommu(e, m, err);
         if (r < 0)
@@ -952,6 +1021,8 @@ static int take_member(Engine *e, const Topology *t, Member *m, const Quarantine
 /* After a failure: every member this call touched (took from its driver, bound to vfio-pci) that is
  * not held now gets bus mastering cleared and is listed as failed. */
 static void fail_closed_plan(Engine *e, Plan *p, EngineError *err) {
+        assert(p);
+
         FOREACH_ARRAY(m, p->members, p->n) {
                 HeldDevice *h = engine_find(e, m->slot);
                 if (!m->touched || (h && h->state == DEVICE_STATE_QUARANTINED))
@@ -965,6 +1036,10 @@ static int quarantine_plan(Engine *e, const Topology *t, const QuarantineRequest
         _cleanup_strv_free_ char **taken = NULL;
         uint64_t t0 = now_monotonic_usec(), t1;
         int r;
+
+        assert(e);
+        assert(req);
+        assert(p);
 
         r = ensure_iommufd(e, err);
         if (r < 0)
@@ -1069,7 +1144,7 @@ static int quarantine_plan(Engine *e, const Topology *t, const QuarantineRequest
                 HeldDevice *h = engine_find(e, m->slot);
                 if (h && h->state == DEVICE_STATE_QUARANTINED) {
                         if (h->mode != eff.mode ||
-                            (eff.mode == QUARANTINE_MODE_SCRATCH_PAGE && (eff.cover ?: POLICY_DEFAULT_SCRATCH_COVER) > h->cover_wanted)) {
+                            (eff.mode == QUARANTINE_MODE_SCRATCH_PAGE && (eff.cover ?: QUARANTINE_DEFAULT_SCRATCH_COVER) > h->cover_wanted)) {
                                 r = attach_mode(e, t, h, &eff, first_error ? NULL : err);
                                 if (r < 0 && !first_error)
                                         first_error = r;
@@ -1146,7 +1221,10 @@ finish:
 /* The held members of the groups of the given slots; every slot must be held in one of the states. */
 static int held_groups(Engine *e, char **slots, bool allow_released, HeldDevice ***ret, EngineError *err) {
         _cleanup_free_ HeldDevice **list = NULL;
-        size_t n = 0;
+        size_t n = 0, allocated = 0;
+
+        assert(e);
+        assert(ret);
 
         if (strv_length(slots) == 0)
                 return engine_fail(err, ENGINE_ERROR_NO_DEVICE, -EINVAL, NULL, "No device given.");
@@ -1163,10 +1241,8 @@ static int held_groups(Engine *e, char **slots, bool allow_released, HeldDevice 
                                         dup = true;
                         if (dup)
                                 continue;
-                        HeldDevice **nl = reallocarray(list, n + 2, sizeof(HeldDevice *));
-                        if (!nl)
+                        if (!GREEDY_REALLOC(list, allocated, n + 2))
                                 return -ENOMEM;
-                        list = nl;
                         list[n++] = g;
                         list[n] = NULL;
                 }
@@ -1177,7 +1253,7 @@ static int held_groups(Engine *e, char **slots, bool allow_released, HeldDevice 
 
 int engine_set_mode(Engine *e, const Topology *t, const QuarantineRequest *req, EngineError *err) {
         _cleanup_free_ HeldDevice **list = NULL;
-        uint64_t cover = req->mode == QUARANTINE_MODE_SCRATCH_PAGE ? req->cover ?: POLICY_DEFAULT_SCRATCH_COVER : 0;
+        uint64_t cover = req->mode == QUARANTINE_MODE_SCRATCH_PAGE ? req->cover ?: QUARANTINE_DEFAULT_SCRATCH_COVER : 0;
         int n, r;
 
         if (err)
@@ -1475,14 +1551,11 @@ int engine_adopt_orphan(Engine *e, const char *slot, int group, int fd) {
 }
 
 int engine_to_json(const Engine *e, json_object **ret) {
-        json_object *o = json_object_new_object(), *devs = json_object_new_array(), *s = json_object_new_object();
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object(), *devs = json_object_new_array(),
+                                                *s = json_object_new_object();
 
-        if (!o || !devs || !s) {
-                json_object_put(o);
-                json_object_put(devs);
-                json_object_put(s);
+        if (!o || !devs || !s)
                 return -ENOMEM;
-        }
         json_object_object_add(o, "version", json_object_new_int(1));
         json_object_object_add(o, "scratch_hwpt", json_object_new_int64(e->scratch_hwpt));
         json_object_object_add(s, "ioas", json_object_new_int64(e->scratch.ioas));
@@ -1490,7 +1563,7 @@ int engine_to_json(const Engine *e, json_object **ret) {
         json_object_object_add(s, "covered", json_object_new_uint64(e->scratch.covered));
         json_object_object_add(s, "huge", json_object_new_boolean(e->scratch.huge));
         json_object_object_add(s, "backing", json_object_new_boolean(e->scratch.memfd >= 0));
-        json_object_object_add(o, "scratch", s);
+        json_object_object_add(o, "scratch", TAKE_PTR(s));
         FOREACH_ARRAY(h, e->devices, e->n_devices) {
                 json_object *d = json_object_new_object();
                 json_object_object_add(d, "slot", json_object_new_string(h->slot));
@@ -1510,8 +1583,8 @@ int engine_to_json(const Engine *e, json_object **ret) {
                 json_object_object_add(d, "bus_master_error", json_object_new_int(h->bus_master_error));
                 json_object_array_add(devs, d);
         }
-        json_object_object_add(o, "devices", devs);
-        *ret = o;
+        json_object_object_add(o, "devices", TAKE_PTR(devs));
+        *ret = TAKE_PTR(o);
         return 0;
 }
 

@@ -9,7 +9,6 @@
 
 #include "iommufd.h"
 #include "macro.h"
-#include "policy.h"
 #include "scratch.h"
 #include "topology.h"
 
@@ -35,6 +34,23 @@
  * the kernel refused is said in the message). A release to the host that fails half-way takes the
  * devices back. A protection that could not be set up (identity default domain left, bus-master
  * clear refused, scratch cover cut short) is recorded on the held device (HeldDevice.degraded). */
+
+/* How a held device is kept: blocked (the kernel's blocking domain, every DMA faults) or scratch-page
+ * (a paging domain with one zeroed page mapped read-only over the cover: reads return zeros, writes
+ * fault; scratch.h). The policy chooses one per device. */
+typedef enum QuarantineMode {
+        QUARANTINE_MODE_BLOCKED,
+        QUARANTINE_MODE_SCRATCH_PAGE,
+        _QUARANTINE_MODE_MAX,
+        _QUARANTINE_MODE_INVALID = -EINVAL,
+} QuarantineMode;
+
+const char *quarantine_mode_to_string(QuarantineMode m);
+QuarantineMode quarantine_mode_from_string(const char *s);
+
+/* The scratch-page cover the engine maps when the caller asks for none, and the most it maps at all. */
+#define QUARANTINE_DEFAULT_SCRATCH_COVER (UINT64_C(4) << 30)
+#define QUARANTINE_MAX_SCRATCH_COVER (UINT64_C(1) << 40)
 
 typedef enum DeviceState {
         DEVICE_STATE_HOST,
@@ -170,7 +186,7 @@ typedef struct Engine {
          * (which for a large scratch cover is many map operations). */
         uint32_t scratch_hwpt;
         HeldDevice *devices;
-        size_t n_devices;
+        size_t n_devices, n_devices_allocated;
         EngineTimings last;
 } Engine;
 
@@ -188,14 +204,14 @@ HeldDevice *engine_find(const Engine *e, const char *slot);
 typedef struct QuarantineRequest {
         char **slots; /* the devices asked for (their whole groups are taken) */
         QuarantineMode mode;
-        uint64_t cover; /* scratch-page cover; 0: POLICY_DEFAULT_SCRATCH_COVER */
+        uint64_t cover; /* scratch-page cover; 0: QUARANTINE_DEFAULT_SCRATCH_COVER */
         /* Host drivers the caller remembers for devices that were already unbound (udev "unbind" carries
          * no driver): slot → driver pairs, NULL-terminated, may be NULL. */
         char **driver_hints;
         bool reset; /* VFIO_DEVICE_RESET after entering quarantine (when the device supports it) */
         /* Devices whose ATS the caller accepts in scratch-page mode (NULL-terminated, may be NULL). */
         char **ats_accept;
-        /* The largest scratch cover allowed (0: POLICY_MAX_SCRATCH_COVER). */
+        /* The largest scratch cover allowed (0: QUARANTINE_MAX_SCRATCH_COVER). */
         uint64_t max_cover;
         /* Called with each device's VFIO fd as soon as it is bound (before the attach), so that the caller
          * can put it somewhere safe (systemd's fd store) at once. May be NULL. */

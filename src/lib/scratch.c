@@ -29,16 +29,12 @@ typedef struct Plan {
 } Plan;
 
 static int plan_add(Plan *p, ScratchStepKind kind, uint64_t dst, uint64_t src, uint64_t length) {
+        assert(p);
+
         if (length == 0)
                 return 0;
-        if (p->n == p->allocated) {
-                size_t m = p->allocated ? p->allocated * 2 : 32;
-                ScratchStep *s = reallocarray(p->steps, m, sizeof(ScratchStep));
-                if (!s)
-                        return -ENOMEM;
-                p->steps = s;
-                p->allocated = m;
-        }
+        if (!GREEDY_REALLOC(p->steps, p->allocated, p->n + 1))
+                return -ENOMEM;
         p->steps[p->n++] = (ScratchStep) { .kind = kind, .dst = dst, .src = src, .length = length };
         return 0;
 }
@@ -185,6 +181,8 @@ static int backing(Scratch *s, bool huge) {
         _cleanup_close_ int fd = -EBADF;
         uint64_t size = huge ? SCRATCH_HUGE_SIZE : small_size();
         void *va;
+
+        assert(s);
 
         fd = memfd_create("isolate-scratch", MFD_CLOEXEC | (huge ? MFD_HUGETLB | MFD_HUGE_2MB : 0));
         if (fd < 0)

@@ -43,6 +43,8 @@ const char *iommu_kind_to_string(IommuKind k) {
 }
 
 static int read_link(const char *path, char **ret) {
+        assert(ret);
+
         for (size_t size = 256;; size *= 2) {
                 _cleanup_free_ char *buf = malloc(size);
                 ssize_t n;
@@ -114,6 +116,8 @@ struct scan_ctx {
 };
 
 static void pci_device_done(PciDevice *d) {
+        assert(d);
+
         free(d->driver);
         strv_free(d->parents);
         strv_free(d->reset_methods);
@@ -126,6 +130,8 @@ static int device_read_parents(const char *root, PciDevice *d) {
         const char *start;
         size_t n;
         int r;
+
+        assert(d);
 
         link = rootf(root, "/sys/bus/pci/devices/%s", d->slot);
         if (!link)
@@ -183,6 +189,8 @@ static int link_basename(const char *root, const char *slot, const char *name, c
 static void device_read_reset(const char *root, PciDevice *d) {
         _cleanup_free_ char *methods = NULL, *path = NULL;
 
+        assert(d);
+
         if (read_attr(root, &methods, "/sys/bus/pci/devices/%s/reset_method", d->slot) >= 0) {
                 if (strv_split(methods, " \t\n", &d->reset_methods) >= 0)
                         d->can_reset = strv_length(d->reset_methods) > 0 ? TRISTATE_YES : TRISTATE_NO;
@@ -208,6 +216,8 @@ static void device_read_vfio(const char *root, PciDevice *d) {
         _cleanup_closedir_ DIR *dir = NULL;
         struct dirent *de;
 
+        assert(d);
+
         if (!path)
                 return;
         dir = opendir(path);
@@ -222,6 +232,8 @@ static void device_read_vfio(const char *root, PciDevice *d) {
 
 static void device_read_config(struct pci_dev *p, PciDevice *d) {
         struct pci_cap *cap;
+
+        assert(d);
 
         d->header_type = pci_read_byte(p, PCI_HEADER_TYPE);
         d->multifunction = d->header_type & 0x80;
@@ -266,6 +278,8 @@ static int scan_fn(struct pci_access *acc, void *userdata) {
         struct scan_ctx *c = userdata;
         Topology *t = c->t;
 
+        assert(acc);
+
         pci_scan_bus(acc);
 
         for (struct pci_dev *p = acc->devices; p; p = p->next) {
@@ -275,14 +289,8 @@ static int scan_fn(struct pci_access *acc, void *userdata) {
                 size_t config_size = 0;
                 int r;
 
-                if (t->n_devices == c->allocated) {
-                        size_t n = c->allocated ? c->allocated * 2 : 64;
-                        PciDevice *nd = reallocarray(t->devices, n, sizeof(PciDevice));
-                        if (!nd)
-                                return -ENOMEM;
-                        t->devices = nd;
-                        c->allocated = n;
-                }
+                if (!GREEDY_REALLOC(t->devices, c->allocated, t->n_devices + 1))
+                        return -ENOMEM;
                 d = &t->devices[t->n_devices++];
                 *d = (PciDevice) {
                         .address = { .domain = (uint32_t) p->domain, .bus = p->bus, .slot = p->dev, .func = p->func },
@@ -357,6 +365,8 @@ static int load_devices(Topology *t, char **reterr_message) {
         struct scan_ctx c = { .t = t };
         int r;
 
+        assert(t);
+
         bus_pci = root_path(t->root, "/sys/bus/pci");
         if (!bus_pci)
                 return -ENOMEM;
@@ -414,6 +424,8 @@ static int load_groups(Topology *t) {
         struct dirent *de;
         size_t allocated = 0;
 
+        assert(t);
+
         if (!path)
                 return -ENOMEM;
         dir = opendir(path);
@@ -434,14 +446,8 @@ static int load_groups(Topology *t) {
                 if (*end || id < 0 || id > INT_MAX)
                         continue;
 
-                if (t->n_groups == allocated) {
-                        size_t n = allocated ? allocated * 2 : 32;
-                        IommuGroup *ng = reallocarray(t->groups, n, sizeof(IommuGroup));
-                        if (!ng)
-                                return -ENOMEM;
-                        t->groups = ng;
-                        allocated = n;
-                }
+                if (!GREEDY_REALLOC(t->groups, allocated, t->n_groups + 1))
+                        return -ENOMEM;
                 g = &t->groups[t->n_groups++];
                 *g = (IommuGroup) { .id = (int) id };
 
@@ -470,6 +476,8 @@ static int load_iommus(Topology *t) {
         struct dirent *de;
         size_t allocated = 0;
 
+        assert(t);
+
         if (!path)
                 return -ENOMEM;
         dir = opendir(path);
@@ -482,14 +490,8 @@ static int load_iommus(Topology *t) {
 
                 if (de->d_name[0] == '.')
                         continue;
-                if (t->n_iommus == allocated) {
-                        size_t n = allocated ? allocated * 2 : 8;
-                        IommuUnit *nu = reallocarray(t->iommus, n, sizeof(IommuUnit));
-                        if (!nu)
-                                return -ENOMEM;
-                        t->iommus = nu;
-                        allocated = n;
-                }
+                if (!GREEDY_REALLOC(t->iommus, allocated, t->n_iommus + 1))
+                        return -ENOMEM;
                 u = &t->iommus[t->n_iommus++];
                 *u = (IommuUnit) { .name = strdup(de->d_name), .kind = IOMMU_KIND_OTHER };
                 if (!u->name)
@@ -532,6 +534,8 @@ static int load_iommus(Topology *t) {
 /* A PCI function that provides an IOMMU unit (its /sys/class/iommu entry lives below the function, or
  * is named after it) is not a device to isolate. */
 static void mark_iommu_devices(Topology *t) {
+        assert(t);
+
         FOREACH_ARRAY(u, t->iommus, t->n_iommus) {
                 _cleanup_free_ char *link = rootf(t->root, "/sys/class/iommu/%s", u->name), *target = NULL;
                 PciAddress a;
@@ -638,6 +642,9 @@ static MsiChip classify_chip(const char *token, HostInfo *h, const char **ret_su
         const char *m = strstr(token, "PCI-MSI");
         size_t prefix = m ? (size_t) (m - token) : 0;
 
+        assert(h);
+        assert(ret_suffix);
+
         *ret_suffix = NULL;
         if (!m)
                 return MSI_CHIP_NONE;
@@ -673,6 +680,8 @@ static void load_interrupts(Topology *t) {
         HostInfo *h = &t->host;
         _cleanup_free_ char *text = NULL, *path = root_path(t->root, "/proc/interrupts");
         bool seen_remapped = false, seen_plain = false, seen_ioapic = false, seen_ir_ioapic = false;
+
+        assert(t);
 
         /* One line per interrupt with one count per CPU: on a large host this is tens of MiB. */
         if (!path || read_full_file(path, 256U * 1024 * 1024, &text, NULL) < 0)
@@ -749,6 +758,8 @@ static void load_interrupts(Topology *t) {
 static void load_host(Topology *t) {
         HostInfo *h = &t->host;
 
+        assert(t);
+
         h->iommufd_allow_unsafe_interrupts = read_param(t->root, "iommufd", "allow_unsafe_interrupts");
         h->type1_allow_unsafe_interrupts = read_param(t->root, "vfio_iommu_type1", "allow_unsafe_interrupts");
         h->vfio_noiommu = read_param(t->root, "vfio", "enable_unsafe_noiommu_mode");
@@ -764,6 +775,8 @@ static void load_host(Topology *t) {
 
 static void compute_interrupts(Topology *t) {
         const HostInfo *h = &t->host;
+
+        assert(t);
 
         FOREACH_ARRAY(d, t->devices, t->n_devices) {
                 if (d->interrupts != INTERRUPTS_UNKNOWN)

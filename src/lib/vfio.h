@@ -5,9 +5,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Thin wrappers for the VFIO device cdev (Linux ≥ 6.6: /dev/vfio/devices/vfioN) and the sysfs driver
- * binding that gets a PCI function onto vfio-pci. Same rules as iommufd.h: -errno, outputs only on
- * success, no logging. sysfs paths are below root ("" for the live system). */
+/* Thin wrappers for the VFIO device cdev (Linux ≥ 6.6: /dev/vfio/devices/vfioN). Same rules as
+ * iommufd.h: -errno, outputs only on success, no logging. sysfs paths are below root ("" for the live
+ * system). The sysfs driver binding that gets a PCI function onto vfio-pci is in pci-driver.h. */
 
 /* Opens the function's VFIO cdev the way QEMU does (iommufd_cdev_getfd): the first vfio* entry of
  * .../vfio-dev, its "dev" numbers, then /dev/vfio/devices/vfioN with an fstat check that it is that
@@ -28,17 +28,3 @@ int vfio_device_set_req_eventfd(int device_fd, int efd);
 /* Reads/writes config space through the device's config region. */
 int vfio_device_config_read(int device_fd, uint32_t offset, void *buf, size_t size);
 int vfio_device_config_write(int device_fd, uint32_t offset, const void *buf, size_t size);
-
-/* sysfs: the bound driver's name (NULL when unbound). */
-int pci_sysfs_driver(const char *root, const char *slot, char **ret_driver);
-/* driver_override: "vfio-pci", or NULL/"" to clear it. */
-int pci_sysfs_set_driver_override(const char *root, const char *slot, const char *driver);
-int pci_sysfs_unbind(const char *root, const char *slot, const char *driver);
-/* Binds an explicit driver (drivers/NAME/bind). */
-int pci_sysfs_bind(const char *root, const char *slot, const char *driver);
-/* Lets the driver core pick the driver (drivers_probe); driver_override decides when set. */
-int pci_sysfs_drivers_probe(const char *root, const char *slot);
-/* The IOMMU group's default domain type (DMA, DMA-FQ, identity, ...), and changing it (only while no
- * driver is bound to any member; -EBUSY otherwise). */
-int pci_sysfs_group_type(const char *root, int group, char **ret_type);
-int pci_sysfs_set_group_type(const char *root, int group, const char *type);

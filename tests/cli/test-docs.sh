@@ -10,7 +10,7 @@
 #     entry in man/org.isolate1.5;
 #   - every audit finding id of src/lib/findings.c has an entry in man/isolatectl.1;
 #   - every key of the policy parser's tables (src/lib/policy.c) has an entry in
-#     man/isolate-policy.json.5, and every value of its enum tables is named in one;
+#     man/isolate-policy.json.5, and every value of its enum tables (the modes': src/lib/quarantine.c) is named in one;
 #   - every JSON key isolatectl prints has an entry in man/isolatectl.1 (or, for the keys of a policy
 #     that 'policy generate' writes, in man/isolate-policy.json.5);
 #   - the pages format without warnings (groff -ww, or man --warnings), and are all installed;
@@ -226,7 +226,7 @@ for id in $ids; do
         if has_entry_named "$id" isolatectl.1; then pass; else fail "finding '$id' has no entry in man/isolatectl.1 (READING THE AUDIT)"; fi
 done
 
-section "policy: keys and values of src/lib/policy.c in isolate-policy.json(5)"
+section "policy: keys and values of src/lib/policy.c (modes: src/lib/quarantine.c) in isolate-policy.json(5)"
 policy_c=$SRC/src/lib/policy.c
 keys=$( {
         string_array "$policy_c" match_key_table
@@ -235,7 +235,7 @@ keys=$( {
         string_array "$policy_c" defaults_keys
 } | sort -u)
 values=$( {
-        string_array "$policy_c" quarantine_mode_table
+        string_array "$SRC/src/lib/quarantine.c" quarantine_mode_table
         string_array "$policy_c" unbind_policy_table
         string_array "$policy_c" passthrough_table
 } | sort -u)

@@ -22,7 +22,7 @@
 #include "quarantine.h"
 #include "strv.h"
 #include "time-util.h"
-#include "vfio.h"
+#include "pci-driver.h"
 
 typedef struct Fake {
         char *root;

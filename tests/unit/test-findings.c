@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "fault-attribution.h"
 #include "findings.h"
 #include "strv.h"
 #include "test-util.h"
@@ -363,6 +364,146 @@ static void test_dma_faults_real_kernel(void **state) {
         with_snapshot("default-faults", check_default_faults);
 }
 
+/* ---- attributing a fault's requester ID (dma_fault_attribute) ---- */
+
+static PciAddress addr(uint32_t domain, uint8_t bus, uint8_t slot, uint8_t func) {
+        return (PciAddress) { .domain = domain, .bus = bus, .slot = slot, .func = func };
+}
+
+/* Attributes and checks the return value and the slots (NULL-terminated list of expected slots). */
+static void expect_attribution(const Topology *t, PciAddress a, bool has_domain, int kind, ...) {
+        char **slots = NULL, **want = NULL;
+        const char *s;
+        va_list ap;
+
+        va_start(ap, kind);
+        while ((s = va_arg(ap, const char *)))
+                assert_int_equal(strv_extend(&want, s), 0);
+        va_end(ap);
+        assert_int_equal(dma_fault_attribute(t, &a, has_domain, &slots), kind);
+        if (!want)
+                assert_null(slots);
+        else {
+                _cleanup_free_ char *got = strv_join(slots, " "), *exp = strv_join(want, " ");
+                assert_string_equal(got, exp);
+        }
+        strv_free(slots);
+        strv_free(want);
+}
+
+static void test_attribute_bridge_snapshot(void **state) {
+        Topology *t;
+        char *msg = NULL;
+
+        /* 00:06.0 root port → 01:00.0 PCIe-to-PCI bridge → 02:01.0 edu, 02:02.0 virtio-rng;
+         * 00:07.0 root port → 03:00.0 virtio-rng */
+        assert_int_equal(topology_load(snapshot("bridge"), &t, &msg), 0);
+        assert_int_equal(topology_find_device(t, &(PciAddress) { 0, 1, 0, 0 })->pcie_type, PCI_EXP_TYPE_PCI_BRIDGE);
+
+        /* domain given */
+        expect_attribution(t, addr(0, 3, 0, 0), true, DMA_FAULT_FUNCTION, "0000:03:00.0", NULL);
+        expect_attribution(t, addr(1, 3, 0, 0), true, DMA_FAULT_UNATTRIBUTED, NULL);
+        /* no domain (Intel): domain 0 hit; the domain field is ignored */
+        expect_attribution(t, addr(0, 3, 0, 0), false, DMA_FAULT_FUNCTION, "0000:03:00.0", NULL);
+        expect_attribution(t, addr(7, 0, 2, 0), false, DMA_FAULT_FUNCTION, "0000:00:02.0", NULL);
+        /* a device behind the PCIe-to-PCI bridge by its own ID (as PCI-X can): itself */
+        expect_attribution(t, addr(0, 2, 1, 0), false, DMA_FAULT_FUNCTION, "0000:02:01.0", NULL);
+        /* the bridge's alias (secondary bus 02, devfn 00.0): every device behind it */
+        expect_attribution(t, addr(0, 2, 0, 0), false, DMA_FAULT_BRIDGE_ALIAS, "0000:02:01.0", "0000:02:02.0", NULL);
+        expect_attribution(t, addr(0, 2, 0, 0), true, DMA_FAULT_BRIDGE_ALIAS, "0000:02:01.0", "0000:02:02.0", NULL);
+        /* the alias in another domain is no device of this machine */
+        expect_attribution(t, addr(1, 2, 0, 0), true, DMA_FAULT_UNATTRIBUTED, NULL);
+        /* 01:00.0 sits behind a PCIe root port, which does not alias: the bridge itself */
+        expect_attribution(t, addr(0, 1, 0, 0), false, DMA_FAULT_FUNCTION, "0000:01:00.0", NULL);
+        /* unattributable: no such function, and not devfn 00.0 of a bridge's secondary bus */
+        expect_attribution(t, addr(0, 2, 3, 0), false, DMA_FAULT_UNATTRIBUTED, NULL);
+        expect_attribution(t, addr(0, 2, 0, 1), false, DMA_FAULT_UNATTRIBUTED, NULL);
+        expect_attribution(t, addr(0, 5, 0, 0), false, DMA_FAULT_UNATTRIBUTED, NULL);
+        expect_attribution(t, addr(0, 0x42, 0, 0), true, DMA_FAULT_UNATTRIBUTED, NULL);
+
+        /* A function at 00.0 of the secondary bus is the requester itself (counts the daemon attributed
+         * once stay with it): make 02:01.0 a 02:00.0 (the array stays sorted). */
+        PciDevice *edu = topology_find_device(t, &(PciAddress) { 0, 2, 1, 0 });
+        edu->address.slot = 0;
+        strcpy(edu->slot, "0000:02:00.0");
+        expect_attribution(t, addr(0, 2, 0, 0), false, DMA_FAULT_FUNCTION, "0000:02:00.0", NULL);
+        expect_attribution(t, addr(0, 2, 0, 0), true, DMA_FAULT_FUNCTION, "0000:02:00.0", NULL);
+        edu->address.slot = 1;
+        strcpy(edu->slot, "0000:02:01.0");
+        /* a bridge of unknown PCIe type (config space unreadable) is taken to alias too; a PCIe bridge
+         * (the root port above 01:00.0) does not */
+        topology_find_device(t, &(PciAddress) { 0, 1, 0, 0 })->pcie_type = PCIE_TYPE_NONE;
+        expect_attribution(t, addr(0, 2, 0, 0), false, DMA_FAULT_BRIDGE_ALIAS, "0000:02:01.0", "0000:02:02.0", NULL);
+        topology_find_device(t, &(PciAddress) { 0, 1, 0, 0 })->pcie_type = PCI_EXP_TYPE_DOWNSTREAM;
+        expect_attribution(t, addr(0, 2, 0, 0), false, DMA_FAULT_UNATTRIBUTED, NULL);
+        topology_free(t);
+}
+
+static void test_attribute_domains(void **state) {
+        /* A machine with PCI segments 0, 1 and 2 (made up: no snapshot has several), sorted by address. */
+        char *behind1[] = { (char *) "0001:10:00.0", NULL }, *deeper1[] = { (char *) "0001:11:04.0", (char *) "0001:10:00.0", NULL };
+        PciDevice d[] = {
+                { .address = { 0, 0, 2, 0 }, .slot = "0000:00:02.0", .pcie_type = PCIE_TYPE_NONE },
+                { .address = { 1, 0, 2, 0 }, .slot = "0001:00:02.0", .pcie_type = PCIE_TYPE_NONE },
+                { .address = { 1, 3, 0, 0 }, .slot = "0001:03:00.0", .pcie_type = PCIE_TYPE_NONE },
+                { .address = { 1, 5, 0, 0 }, .slot = "0001:05:00.0", .pcie_type = PCIE_TYPE_NONE },
+                { .address = { 1, 0x10, 0, 0 }, .slot = "0001:10:00.0", .header_type = 1, .class = 0x060400,
+                  .pcie_type = PCI_EXP_TYPE_PCI_BRIDGE },
+                { .address = { 1, 0x11, 4, 0 }, .slot = "0001:11:04.0", .header_type = 1, .class = 0x060400,
+                  .pcie_type = PCIE_TYPE_NONE, .parents = behind1 },
+                { .address = { 1, 0x11, 5, 0 }, .slot = "0001:11:05.0", .pcie_type = PCIE_TYPE_NONE, .parents = behind1 },
+                { .address = { 1, 0x12, 0, 0 }, .slot = "0001:12:00.0", .pcie_type = PCIE_TYPE_NONE, .parents = deeper1 },
+                { .address = { 2, 5, 0, 0 }, .slot = "0002:05:00.0", .pcie_type = PCIE_TYPE_NONE },
+        };
+        Topology t = { .root = (char *) "", .devices = d, .n_devices = ELEMENTSOF(d) };
+
+        /* no domain, none in domain 0, the one match in another domain */
+        expect_attribution(&t, addr(0, 3, 0, 0), false, DMA_FAULT_FUNCTION, "0001:03:00.0", NULL);
+        /* domain given */
+        expect_attribution(&t, addr(1, 3, 0, 0), true, DMA_FAULT_FUNCTION, "0001:03:00.0", NULL);
+        expect_attribution(&t, addr(0, 3, 0, 0), true, DMA_FAULT_UNATTRIBUTED, NULL);
+        expect_attribution(&t, addr(2, 5, 0, 0), true, DMA_FAULT_FUNCTION, "0002:05:00.0", NULL);
+        /* no domain, none in domain 0, one in domain 1 and one in domain 2: ambiguous */
+        expect_attribution(&t, addr(0, 5, 0, 0), false, DMA_FAULT_UNATTRIBUTED, NULL);
+        /* no domain, domain 0 wins over the others (00:02.0 is in domains 0 and 1) */
+        expect_attribution(&t, addr(0, 0, 2, 0), false, DMA_FAULT_FUNCTION, "0000:00:02.0", NULL);
+        expect_attribution(&t, addr(1, 0, 2, 0), true, DMA_FAULT_FUNCTION, "0001:00:02.0", NULL);
+        /* a bridge alias found without a domain: the whole subtree, behind the conventional bridge too */
+        expect_attribution(&t, addr(0, 0x11, 0, 0), false, DMA_FAULT_BRIDGE_ALIAS, "0001:11:04.0", "0001:11:05.0",
+                           "0001:12:00.0", NULL);
+        expect_attribution(&t, addr(1, 0x11, 0, 0), true, DMA_FAULT_BRIDGE_ALIAS, "0001:11:04.0", "0001:11:05.0",
+                           "0001:12:00.0", NULL);
+        expect_attribution(&t, addr(2, 0x11, 0, 0), true, DMA_FAULT_UNATTRIBUTED, NULL);
+        /* 12:00.0 is behind a bridge of unknown PCIe type: a function at 00.0 there is the requester itself */
+        expect_attribution(&t, addr(0, 0x12, 0, 0), false, DMA_FAULT_FUNCTION, "0001:12:00.0", NULL);
+}
+
+static void test_dma_faults_bridge_alias(void **state) {
+        char *root = snapshot_copy("bridge");
+        const Finding *x;
+        Audit a;
+
+        snapshot_write(root, "/dev/kmsg",
+                       "3,1202,81234590,-;DMAR: [DMA Read NO_PASID] Request device [02:00.0] fault addr 0x1000 [fault reason 0x06] PTE Read access is not set\n"
+                       "3,1203,81234600,-;DMAR: [DMA Write NO_PASID] Request device [05:00.0] fault addr 0x3000 [fault reason 0x05] PTE Write access is not set\n");
+        audit_root(root, &a);
+        x = find(&a, "dma-faults", "0000:02:01.0");
+        assert_non_null(x);
+        assert_int_equal(x->severity, SEVERITY_HIGH);
+        assert_int_equal(strv_length(x->devices), 2);
+        assert_true(strv_contains(x->devices, "0000:02:02.0"));
+        assert_non_null(strstr(x->detail, "One of 0000:02:01.0, 0000:02:02.0 caused 1 DMA fault (1 read, 0 write)"));
+        assert_non_null(strstr(x->detail, "came through a bridge's alias"));
+        assert_non_null(strstr(x->summary, "behind a bridge"));
+        /* an unattributable requester is still reported, under its own address */
+        x = find(&a, "dma-faults", "0000:05:00.0");
+        assert_non_null(x);
+        assert_null(strstr(x->detail, "alias"));
+        expect_none(&a, "dma-faults", "0000:03:00.0");
+        audit_done(&a);
+        snapshot_remove(root);
+}
+
 /* ---- filtering and JSON ---- */
 
 static void test_filter(void **state) {
@@ -432,6 +573,9 @@ int main(void) {
                 cmocka_unit_test(test_held_raises),
                 cmocka_unit_test(test_dma_faults),
                 cmocka_unit_test(test_dma_faults_real_kernel),
+                cmocka_unit_test(test_attribute_bridge_snapshot),
+                cmocka_unit_test(test_attribute_domains),
+                cmocka_unit_test(test_dma_faults_bridge_alias),
                 cmocka_unit_test(test_filter),
                 cmocka_unit_test(test_json),
         };

@@ -1117,20 +1117,20 @@ static void test_scratch_default_cover(void **state) {
 
         assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, 0));
         assert_quarantined(x, "00:02.0", QUARANTINE_MODE_SCRATCH_PAGE);
-        assert_int_equal(held(x, "00:02.0")->cover, POLICY_DEFAULT_SCRATCH_COVER);
-        assert_int_equal(held(x, "00:02.0")->cover_wanted, POLICY_DEFAULT_SCRATCH_COVER);
+        assert_int_equal(held(x, "00:02.0")->cover, QUARANTINE_DEFAULT_SCRATCH_COVER);
+        assert_int_equal(held(x, "00:02.0")->cover_wanted, QUARANTINE_DEFAULT_SCRATCH_COVER);
         assert_int_equal(held(x, "00:02.0")->degraded, 0);
         assert_int_equal(log_count(&x->fake, 0, "ioas_alloc "), 1); /* only the scratch IOAS */
 
         /* The device is attached to the still-empty IOAS before anything is mapped. */
         snprintf(attach, sizeof(attach), "attach 0000:00:02.0 %" PRIu32, x->e->scratch.ioas);
-        snprintf(extend, sizeof(extend), "scratch_extend %" PRIu64, POLICY_DEFAULT_SCRATCH_COVER);
+        snprintf(extend, sizeof(extend), "scratch_extend %" PRIu64, QUARANTINE_DEFAULT_SCRATCH_COVER);
         assert_log_order(&x->fake, 0, SLOTS("bind_iommufd 0000:00:02.0", "scratch_alloc", attach, extend));
         assert_int_equal(x->fake.n_extends, 1);
         ex = &x->fake.extends[0];
         assert_int_equal(ex->attached, 1);
         assert_int_equal(ex->from, 0);
-        assert_int_equal(ex->cover, POLICY_DEFAULT_SCRATCH_COVER);
+        assert_int_equal(ex->cover, QUARANTINE_DEFAULT_SCRATCH_COVER);
 
         /* The IOVA ranges minus the MSI window, but not minus the direct-relaxable [0, 16M) of group 5. */
         assert_int_equal(ex->n_allowed, 2);
@@ -1139,7 +1139,7 @@ static void test_scratch_default_cover(void **state) {
         assert_int_equal(ex->allowed[1].start, UINT64_C(0xfef00000));
         assert_int_equal(ex->allowed[1].last, MAX48);
 
-        assert_int_equal(x->e->scratch.covered, POLICY_DEFAULT_SCRATCH_COVER);
+        assert_int_equal(x->e->scratch.covered, QUARANTINE_DEFAULT_SCRATCH_COVER);
         assert_true(scratch_zeroed(&x->fake));
 }
 
@@ -2567,9 +2567,9 @@ static void test_scratch_cover_too_large(void **state) {
         assert_int_equal(log_count(&x->fake, 0, "scratch_"), 0);
         assert_int_equal(log_count(&x->fake, 0, "attach "), 0);
 
-        /* max_cover 0: POLICY_MAX_SCRATCH_COVER */
+        /* max_cover 0: QUARANTINE_MAX_SCRATCH_COVER */
         req.max_cover = 0;
-        req.cover = POLICY_MAX_SCRATCH_COVER + M16;
+        req.cover = QUARANTINE_MAX_SCRATCH_COVER + M16;
         assert_error(x, engine_set_mode(x->e, x->t, &req, &x->err), -E2BIG, ENGINE_ERROR_NOT_ALLOWED, "0000:00:02.0",
                      "maximum");
         assert_quarantined(x, "00:02.0", QUARANTINE_MODE_BLOCKED);

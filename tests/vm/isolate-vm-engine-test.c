@@ -28,6 +28,7 @@
 #include "quarantine.h"
 #include "strv.h"
 #include "topology.h"
+#include "pci-driver.h"
 #include "vfio.h"
 
 static int failures;
