@@ -6,67 +6,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fileio.h"
-#include "log.h"
 #include "bus-manager.h"
 #include "device.h"
+#include "fault-attribution.h"
+#include "fileio.h"
 #include "kmsg.h"
+#include "log.h"
 #include "manager.h"
 #include "state.h"
 #include "strv.h"
 #include "time-util.h"
 
-/* DMA faults: the IOMMU drivers report unrecoverable faults only in the kernel log, so isolated
- * follows /dev/kmsg, attributes each fault to a device and counts it. The kernel rate-limits these
- * messages: the counts are a lower bound. */
-
-/* The devices a fault's requester ID stands for: the function itself (Intel prints no PCI segment:
- * domain 0 first, else the one function with that bus:dev.fn), or, for the alias a PCIe-to-PCI
- * bridge uses (secondary bus, devfn 0), every device behind that bridge. */
-static char **attribute(const Topology *t, const DmaFault *f) {
-        const PciDevice *found = NULL;
-        char **l = NULL;
-
-        if (f->has_domain)
-                found = topology_find_device(t, &f->requester);
-        else {
-                PciAddress a = f->requester;
-                a.domain = 0;
-                found = topology_find_device(t, &a);
-                if (!found) {
-                        bool unique = true;
-                        FOREACH_ARRAY(d, t->devices, t->n_devices)
-                                if (d->address.bus == a.bus && d->address.slot == a.slot && d->address.func == a.func) {
-                                        unique = !found;
-                                        found = d;
-                                }
-                        if (!unique)
-                                found = NULL;
-                }
-        }
-        if (found) {
-                (void) strv_extend(&l, found->slot);
-                return l;
-        }
-        if (f->requester.slot != 0 || f->requester.func != 0)
-                return NULL;
-        FOREACH_ARRAY(d, t->devices, t->n_devices) {
-                PciAddress pa;
-                const PciDevice *parent;
-                if (d->address.bus != f->requester.bus || !d->parents || pci_address_parse_full(d->parents[0], &pa) < 0)
-                        continue;
-                parent = topology_find_device(t, &pa);
-                if (parent && pci_device_is_bridge(parent) &&
-                    (parent->pcie_type == PCI_EXP_TYPE_PCI_BRIDGE || parent->pcie_type == PCIE_TYPE_NONE))
-                        (void) strv_extend(&l, d->slot);
-        }
-        return l;
-}
-
+/* Attribution follows the library's one rule (fault-attribution.h), the audit's too. */
 void kmsg_handle_fault(Manager *m, const DmaFault *f, uint64_t now) {
-        _cleanup_strv_free_ char **slots = attribute(m->topology, f);
+        _cleanup_strv_free_ char **slots = NULL;
+        int how;
 
-        if (!slots) {
+        how = dma_fault_attribute(m->topology, &f->requester, f->has_domain, &slots);
+        if (how < 0)
+                return (void) log_oom();
+        if (how == DMA_FAULT_UNATTRIBUTED) {
                 log_debug("A DMA fault from %02x:%02x.%x could not be attributed to a device.", f->requester.bus,
                           f->requester.slot, f->requester.func);
                 return;
@@ -75,7 +34,7 @@ void kmsg_handle_fault(Manager *m, const DmaFault *f, uint64_t now) {
                 Device *d = device_get(m, *s);
                 HeldDevice *h = engine_find(m->engine, *s);
                 if (!d)
-                        return;
+                        return (void) log_oom();
                 if (f->interrupt || f->access == DMA_ACCESS_UNKNOWN)
                         d->faults_other++;
                 else if (f->access == DMA_ACCESS_READ)
@@ -86,7 +45,7 @@ void kmsg_handle_fault(Manager *m, const DmaFault *f, uint64_t now) {
                 state_schedule_save(m);
                 log_full(h ? LOG_NOTICE : LOG_INFO, "DMA fault from %s%s: %s at IOVA 0x%llx (%s)%s", *s,
                          h ? " (in quarantine)" : "", f->interrupt ? "interrupt" : dma_access_to_string(f->access),
-                         (unsigned long long) f->iova, f->reason_text, strv_length(slots) > 1 ? " [bridge alias: shared by the devices behind it]" : "");
+                         (unsigned long long) f->iova, f->reason_text, how == DMA_FAULT_BRIDGE_ALIAS ? " [bridge alias: shared by the devices behind it]" : "");
                 bus_manager_emit_dma_fault(m, *s, f, now);
         }
 }

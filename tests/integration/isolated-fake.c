@@ -19,10 +19,10 @@
 #include "fileio.h"
 #include "isolated.h"
 #include "pci-address.h"
+#include "pci-driver.h"
 #include "quarantine.h"
 #include "strv.h"
 #include "time-util.h"
-#include "pci-driver.h"
 
 typedef struct Fake {
         char *root;
