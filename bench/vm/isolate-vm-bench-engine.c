@@ -3,7 +3,9 @@
  * Prints numbers; asserts nothing.
  *
  *   isolate-vm-bench-engine take SLOT [N]      engine quarantine/release vs the bare ioctls
- *   isolate-vm-bench-engine cover SLOT         scratch cover cost: ioctls, time, kernel memory
+ *   isolate-vm-bench-engine cover SLOT [2M|4K] scratch cover cost by doubling steps: ioctls, time, kernel
+ *                                              memory, within $ISOLATE_BENCH_COVER_BUDGET seconds (180;
+ *                                              the guest allows a script 300 s)
  */
 
 #include <errno.h>
@@ -153,46 +155,79 @@ static long slab_kb(void) {
         return meminfo("Slab");
 }
 
-static int bench_cover_one(int ifd, int dfd, uint64_t cover, bool huge) {
+static void fmt_size(uint64_t b, char buf[static 32]) {
+        if (b >= UINT64_C(1) << 30)
+                snprintf(buf, 32, "%" PRIu64 " GiB", b >> 30);
+        else
+                snprintf(buf, 32, "%" PRIu64 " MiB", b >> 20);
+}
+
+/* Covers more and more (doubling) until max_cover, and prints each step as it is done: the cost per
+ * doubling shows how it grows. Stops when the budget is spent or the next step, growing as the last
+ * did, would not fit in it (64 GiB at 2 MiB ran for more than the guest's 300 s per script under TCG
+ * and printed nothing at all). */
+static int bench_cover_one(int ifd, int dfd, uint64_t max_cover, bool huge, double budget_s) {
         Scratch s = SCRATCH_INIT;
         IovaRange *ranges = NULL;
         size_t n = 0;
-        uint64_t t0;
-        long pt0, pt1, slab0, slab1, free0, free1, sec0, sec1;
+        uint64_t start = huge ? UINT64_C(1) << 30 : UINT64_C(16) << 20, spent = 0, last = 0, prev = 0;
+        long pt0, sec0, slab0, free0;
         int r;
 
         r = scratch_alloc(&s, !huge);
         if (r < 0 || s.huge != huge) {
-                printf("  %6" PRIu64 " GiB at %s: no %s backing available\n", cover >> 30, huge ? "2M" : "4K", huge ? "hugetlb" : "4K");
+                printf("  at %s: no %s backing available\n", huge ? "2M" : "4K", huge ? "hugetlb" : "4K");
                 scratch_release(&s);
                 return 0;
         }
         if (iommufd_ioas_alloc(ifd, &s.ioas) < 0 || vfio_device_attach_pt(dfd, s.ioas, NULL) < 0 ||
             iommufd_ioas_iova_ranges(ifd, s.ioas, &ranges, &n, NULL) < 0)
                 return 1;
+        /* the 4 KiB fallback is capped by the engine; here the cost is measured uncapped */
+        if (!huge)
+                s.huge = true, s.size = SCRATCH_SMALL_SIZE; /* lift the cap, keep the 4K granule */
         sync();
         pt0 = vmstat("nr_iommu_pages");
         sec0 = meminfo("SecPageTables");
         slab0 = slab_kb();
         free0 = meminfo("MemFree");
-        t0 = bench_now_ns();
-        /* the 4 KiB fallback is capped by the engine; here the cost is measured uncapped up to 4 GiB */
-        if (!huge)
-                s.huge = true, s.size = SCRATCH_SMALL_SIZE; /* lift the cap, keep the 4K granule */
-        r = scratch_extend(&s, ifd, cover, ranges, n);
-        uint64_t took = bench_now_ns() - t0;
-        pt1 = vmstat("nr_iommu_pages");
-        sec1 = meminfo("SecPageTables");
-        slab1 = slab_kb();
-        free1 = meminfo("MemFree");
-        if (r < 0)
-                printf("  %6" PRIu64 " GiB at %s: failed: %s\n", cover >> 30, huge ? "2M" : "4K", strerror(-r));
-        else
-                printf("  %6" PRIu64 " GiB at %s: %4zu ioctls %9.1f ms   IOMMU page tables %7ld KiB   "
-                       "slab +%7ld KiB   MemFree -%7ld KiB\n",
-                       cover >> 30, huge ? "2M" : "4K", s.ioctls, took / 1e6,
-                       pt1 >= 0 && pt0 >= 0 ? (pt1 - pt0) * 4 : (sec1 >= 0 && sec0 >= 0 ? sec1 - sec0 : -1),
-                       slab1 - slab0, free0 - free1);
+        printf("  %s granule, doubling up to %" PRIu64 " GiB (budget %.0f s; each line: the whole cover so far, the "
+               "step's ioctls and time, memory since the start)\n",
+               huge ? "2 MiB" : "4 KiB", max_cover >> 30, budget_s);
+        for (uint64_t cover = start; cover <= max_cover; cover *= 2) {
+                char what[32];
+                size_t ioctls0 = s.ioctls;
+                uint64_t t0 = bench_now_ns(), took;
+
+                if (last > 0 && prev > 0) {
+                        double growth = (double) last / (double) prev, next = last * (growth > 2 ? growth : 2) / 1e9;
+                        if ((spent / 1e9) + next > budget_s) {
+                                fmt_size(cover, what);
+                                printf("    %8s: not attempted: the last doubling took %.1f s (%.1fx the one before), "
+                                       "the next would take about %.0f s, over the budget (ISOLATE_BENCH_COVER_BUDGET)\n",
+                                       what, last / 1e9, growth, next);
+                                break;
+                        }
+                }
+                r = scratch_extend(&s, ifd, cover, ranges, n);
+                took = bench_now_ns() - t0;
+                prev = last;
+                last = took;
+                spent += took;
+                long pt1 = vmstat("nr_iommu_pages"), sec1 = meminfo("SecPageTables"), slab1 = slab_kb(),
+                     free1 = meminfo("MemFree");
+                fmt_size(cover, what);
+                if (r < 0) {
+                        printf("    %8s: failed: %s\n", what, strerror(-r));
+                        break;
+                }
+                printf("    %8s: %4zu ioctls %10.1f ms   IOMMU page tables %7ld KiB   slab +%7ld KiB   MemFree -%7ld KiB\n",
+                       what, s.ioctls - ioctls0, took / 1e6,
+                       pt1 >= 0 && pt0 >= 0 ? (pt1 - pt0) * 4 : (sec1 >= 0 && sec0 >= 0 ? sec1 - sec0 : -1), slab1 - slab0,
+                       free0 - free1);
+                if (spent / 1e9 > budget_s)
+                        break;
+        }
         (void) iommufd_ioas_unmap(ifd, s.ioas, 0, 0, NULL);
         (void) vfio_device_detach_pt(dfd);
         (void) iommufd_destroy(ifd, s.ioas);
@@ -202,7 +237,10 @@ static int bench_cover_one(int ifd, int dfd, uint64_t cover, bool huge) {
         return 0;
 }
 
-static int bench_cover(const char *slot) {
+static int bench_cover(const char *slot, const char *granule) {
+        const char *b = getenv("ISOLATE_BENCH_COVER_BUDGET");
+        double budget = b ? atof(b) : 180;
+        bool huge = !granule || strcmp(granule, "4K") != 0;
         int ifd, dfd;
         uint32_t devid;
 
@@ -210,14 +248,14 @@ static int bench_cover(const char *slot) {
                 fprintf(stderr, "cannot bind %s (is it on vfio-pci?)\n", slot);
                 return 1;
         }
-        printf("scratch cover cost (one device attached; IOMMU page tables from /proc/vmstat nr_iommu_pages or "
-               "SecPageTables)\n");
-        bench_cover_one(ifd, dfd, UINT64_C(4) << 30, true);
-        bench_cover_one(ifd, dfd, UINT64_C(64) << 30, true);
-        bench_cover_one(ifd, dfd, UINT64_C(4) << 30, false);
-        printf("  %6d GiB at 4K: not attempted: 16.8 M leaf entries, about 3 GiB of iopt_area metadata and "
-               "128 MiB of page tables (more than this guest has); the engine caps the 4K fallback at %" PRIu64 " MiB\n",
-               64, SCRATCH_SMALL_MAX_COVER >> 20);
+        printf("scratch cover cost, %s (one device attached; IOMMU page tables from /proc/vmstat nr_iommu_pages or "
+               "SecPageTables)\n", huge ? "2 MiB hugetlb page" : "4 KiB page");
+        bench_cover_one(ifd, dfd, huge ? UINT64_C(64) << 30 : UINT64_C(4) << 30, huge, budget);
+        if (!huge)
+                printf("  64 GiB at 4K: not attempted: 16.8 M leaf entries, about 3 GiB of iopt_area metadata and "
+                       "128 MiB of page tables (more than this guest has); the engine caps the 4K fallback at %" PRIu64
+                       " MiB\n",
+                       SCRATCH_SMALL_MAX_COVER >> 20);
         close(dfd);
         close(ifd);
         return 0;
@@ -227,8 +265,8 @@ int main(int argc, char *argv[]) {
         setvbuf(stdout, NULL, _IOLBF, 0);
         if (argc >= 3 && strcmp(argv[1], "take") == 0)
                 return bench_take(argv[2], argc > 3 ? (size_t) atoi(argv[3]) : 100);
-        if (argc == 3 && strcmp(argv[1], "cover") == 0)
-                return bench_cover(argv[2]);
-        fprintf(stderr, "usage: %s take SLOT [N] | cover SLOT\n", argv[0]);
+        if ((argc == 3 || argc == 4) && strcmp(argv[1], "cover") == 0)
+                return bench_cover(argv[2], argc == 4 ? argv[3] : NULL);
+        fprintf(stderr, "usage: %s take SLOT [N] | cover SLOT [2M|4K]\n", argv[0]);
         return 2;
 }
