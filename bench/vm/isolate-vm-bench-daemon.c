@@ -42,14 +42,18 @@ typedef struct Wait {
         const char *slot;
         const char *state;
         bool seen;
+        bool bound; /* DeviceStateChanged(slot, ..., reason "bound"): isolated saw the host driver bind */
 } Wait;
 
 static int on_state(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Wait *w = userdata;
         const char *slot, *state, *mode, *reason;
-        if (sd_bus_message_read(m, "ssss", &slot, &state, &mode, &reason) >= 0 && strcmp(slot, w->slot) == 0 &&
-            strcmp(state, w->state) == 0)
+        if (sd_bus_message_read(m, "ssss", &slot, &state, &mode, &reason) < 0 || strcmp(slot, w->slot) != 0)
+                return 0;
+        if (strcmp(state, w->state) == 0)
                 w->seen = true;
+        if (strcmp(reason, "bound") == 0)
+                w->bound = true;
         return 0;
 }
 
@@ -76,7 +80,7 @@ typedef struct DaemonRound {
         Wait w;
         const char *slot, *driver;
         char unbind[256];
-        bool first;
+        bool first, warned;
 } DaemonRound;
 
 static int daemon_round_init(DaemonRound *d, const char *slot, const char *driver) {
@@ -110,24 +114,51 @@ static int daemon_round(DaemonRound *d, uint64_t *ret_ns, uint64_t *ret_start_rt
                 sd_bus_error_free(&error);
                 return r;
         }
-        d->first = false;
         sd_bus_error_free(&error);
+        /* Release returns once the device is back on its driver, but the uevents that caused (vfio-pci's
+         * unbind, the driver's bind) are still queued for isolated: wait until it has handled them (it
+         * announces the bind), or they would be handled inside the timed window of the next capture. */
+        if (!d->first) {
+                uint64_t deadline = bench_now_ns() + UINT64_C(30) * 1000000000;
+                while (!d->w.bound && bench_now_ns() < deadline) {
+                        r = sd_bus_process(d->bus, NULL);
+                        if (r < 0)
+                                return r;
+                        if (r == 0)
+                                (void) sd_bus_wait(d->bus, 100000);
+                }
+                if (!d->w.bound && !d->warned) {
+                        fprintf(stderr, "warning: isolated did not announce %s bound to %s after the release\n", d->slot,
+                                d->driver);
+                        d->warned = true;
+                }
+        }
+        d->first = false;
         while (sd_bus_process(d->bus, NULL) > 0)
                 ;
         d->w.seen = false;
+        d->w.bound = false;
         if (ret_start_rt)
                 *ret_start_rt = now_nsec(CLOCK_REALTIME);
         t0 = bench_now_ns();
         r = bench_write_file(d->unbind, d->slot);
         if (r < 0)
                 return fprintf(stderr, "unbind: %s\n", strerror(-r)), r;
-        r = wait_state(d->bus, &d->w, UINT64_C(20) * 1000000000);
+        r = wait_state(d->bus, &d->w, UINT64_C(60) * 1000000000);
         if (r < 0)
                 return fprintf(stderr, "no DeviceStateChanged(quarantined) for %s: %s\n", d->slot, strerror(-r)), r;
         *ret_ns = bench_now_ns() - t0;
         if (ret_end_rt)
                 *ret_end_rt = now_nsec(CLOCK_REALTIME);
         return 0;
+}
+
+static void settle_floor(DaemonRound *d, Wait *fw) {
+        uint64_t deadline = bench_now_ns() + UINT64_C(30) * 1000000000;
+        while (!fw->bound && bench_now_ns() < deadline)
+                if (sd_bus_process(d->bus, NULL) == 0)
+                        (void) sd_bus_wait(d->bus, 100000);
+        fw->bound = false;
 }
 
 static int bench_unbind(const char *slot, const char *driver, size_t n, bool trace) {
@@ -174,6 +205,11 @@ static int bench_compare(const char *slot, const char *floor_slot, const char *d
         r = floor_new(scratch, &f);
         if (r < 0)
                 return 1;
+        Wait fw = { .slot = floor_slot, .state = "-" };
+        r = sd_bus_match_signal(d.bus, NULL, "org.isolate1", "/org/isolate1", "org.isolate1.Manager", "DeviceStateChanged",
+                                on_state, &fw);
+        if (r < 0)
+                return 1;
 
         printf("isolated (%s mode) on %s against the floor on %s, both unbinding from %s, %zu rounds interleaved\n",
                scratch ? "scratch-page" : "blocked", slot, floor_slot, driver, n);
@@ -183,6 +219,7 @@ static int bench_compare(const char *slot, const char *floor_slot, const char *d
                 if (daemon_round(&d, &x, NULL, NULL) < 0 || floor_take(f, floor_slot, driver, t) < 0 ||
                     floor_give_back(f, floor_slot, driver) < 0)
                         return 1;
+                settle_floor(&d, &fw);
         }
         for (size_t i = 0; i < n; i++) {
                 uint64_t t[_FLOOR_STEP_MAX] = {};
@@ -195,6 +232,9 @@ static int bench_compare(const char *slot, const char *floor_slot, const char *d
                         } else {
                                 if (floor_take(f, floor_slot, driver, t) < 0 || floor_give_back(f, floor_slot, driver) < 0)
                                         return 1;
+                                /* isolated hears the floor's device go back to its driver too: let it
+                                 * finish with that before the next timed window */
+                                settle_floor(&d, &fw);
                                 for (unsigned k = 0; k < _FLOOR_STEP_MAX; k++) {
                                         fv[k][i] = t[k];
                                         fd[k][i] = k == 0 ? t[0] : t[k] - t[k - 1];

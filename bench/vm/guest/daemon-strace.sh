@@ -5,7 +5,7 @@
 set -eu
 . /opt/extra/daemon-lib.sh
 [ -e /opt/extra/strace ] || { echo "no strace shipped: no syscall breakdown"; exit 0; }
-R=${ISOLATE_BENCH_STRACE_ROUNDS:-10}
+R=${ISOLATE_BENCH_STRACE_ROUNDS:-5}
 pid=$(systemctl show -P MainPID isolated)
 strace=(/lib64/ld-linux-x86-64.so.2 --library-path /opt/extra /opt/extra/strace)
 "${strace[@]}" -f -ttt -T -yy -s 96 -p "$pid" -o "$OUT/isolated.strace" 2>/dev/null &
