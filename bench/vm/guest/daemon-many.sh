@@ -17,7 +17,7 @@ timeline() {
     journalctl -b -o short-monotonic --no-pager --after-cursor="$1" _PID=1 + _SYSTEMD_UNIT=isolated.service |
         grep -E "isolated|Isolat|coldplug|Quarantine of|quarantined|isolation manager" |
         sed 's/^\[ *\([0-9.]*\)\] [^ ]* /\1 /' |
-        awk '{ t = $1 + 0; if (!t0) t0 = t; $1 = ""; sub(/^ +/, ""); if (length($0) > 110) $0 = substr($0, 1, 110) "…";
+        awk '/Starting isolated/ { t0 = $1 + 0 } !t0 { next } { t = $1 + 0; $1 = ""; sub(/^ +/, ""); if (length($0) > 110) $0 = substr($0, 1, 110) "…";
                printf "    %+9.1f ms  %s\n", (t - t0) * 1000, $0 }' | sed -n '1,12p;$p'
 }
 start() {
