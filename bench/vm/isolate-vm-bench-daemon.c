@@ -118,7 +118,7 @@ static int daemon_round(DaemonRound *d, uint64_t *ret_ns, uint64_t *ret_start_rt
         /* Release returns once the device is back on its driver, but the uevents that caused (vfio-pci's
          * unbind, the driver's bind) are still queued for isolated: wait until it has handled them (it
          * announces the bind), or they would be handled inside the timed window of the next capture. */
-        if (!d->first) {
+        if (r >= 0) {
                 uint64_t deadline = bench_now_ns() + UINT64_C(30) * 1000000000;
                 while (!d->w.bound && bench_now_ns() < deadline) {
                         r = sd_bus_process(d->bus, NULL);
