@@ -1,5 +1,6 @@
 #!/bin/bash
-# The sandbox walk-through (run by scripts/demo inside the VM tier's guest): what a new user should see.
+# The sandbox walk-through (demo/run, which scripts/demo starts, runs it inside the VM tier's guest): what a
+# new user should see.
 set -u
 EDU_A=0000:00:02.0
 EDU_B=0000:00:03.0
