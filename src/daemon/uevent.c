@@ -129,9 +129,11 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
                                 rescan(m);
                         break;
                 }
+                const char *action = udev_device_get_action(dev);
                 m->event_usec = now_monotonic_usec();
-                uevent_handle(m, udev_device_get_action(dev), udev_device_get_sysname(dev),
-                                      udev_device_get_driver(dev));
+                /* Only a bind names a driver; asking for it on other events costs libudev a readlink. */
+                uevent_handle(m, action, udev_device_get_sysname(dev),
+                              streq_ptr(action, "bind") ? udev_device_get_driver(dev) : NULL);
                 m->event_usec = 0;
                 udev_device_unref(dev);
         }
