@@ -29,7 +29,7 @@ if "$cf" --style=file --dry-run --Werror "${files[@]}" 2>"${TMPDIR:-/tmp}/format
     echo "${#files[@]} files follow .clang-format"
     exit 0
 fi
-grep -E '^[^ ].*: error:' "${TMPDIR:-/tmp}/format-check.$$" | sed 's/: error:.*//' | sort | uniq -c | sort -rn | head -40
+grep -E '^[^ ].*: error:' "${TMPDIR:-/tmp}/format-check.$$" | sed -E 's/:[0-9]+:[0-9]+: error:.*//' | sort | uniq -c | sort -rn | head -40
 rm -f "${TMPDIR:-/tmp}/format-check.$$"
-echo "These files do not follow .clang-format (lines per file above): run clang-format -i on them."
+echo "These files do not follow .clang-format (the count of misformatted places per file above): run clang-format -i on them."
 exit 1

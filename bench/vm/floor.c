@@ -237,7 +237,8 @@ int floor_take_driverless(Floor *f, const char *slot, uint64_t t[_FLOOR_STEP_MAX
         snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", slot);
         k = readlink(path, link, sizeof(link) - 1);
         link[k > 0 ? k : 0] = 0;
-        return take_rest(f, slot, t0, t, !(k > 0 && strcmp(strrchr(link, '/') ? strrchr(link, '/') + 1 : link, "vfio-pci") == 0));
+        return take_rest(f, slot, t0, t,
+                         !(k > 0 && strcmp(strrchr(link, '/') ? strrchr(link, '/') + 1 : link, "vfio-pci") == 0));
 }
 
 int floor_give_back(Floor *f, const char *slot, const char *driver) {

@@ -92,8 +92,8 @@ static int daemon_round_init(DaemonRound *d, const char *slot, const char *drive
         r = sd_bus_open_system(&d->bus);
         if (r < 0)
                 return fprintf(stderr, "bus: %s\n", strerror(-r)), r;
-        r = sd_bus_match_signal(d->bus, NULL, "org.isolate1", "/org/isolate1", "org.isolate1.Manager", "DeviceStateChanged",
-                                on_state, &d->w);
+        r = sd_bus_match_signal(d->bus, NULL, "org.isolate1", "/org/isolate1", "org.isolate1.Manager",
+                                "DeviceStateChanged", on_state, &d->w);
         if (r < 0)
                 return fprintf(stderr, "match: %s\n", strerror(-r)), r;
         return 0;
@@ -106,8 +106,8 @@ static int daemon_round(DaemonRound *d, uint64_t *ret_ns, uint64_t *ret_start_rt
         int r;
 
         /* back to the host driver (not measured) */
-        r = sd_bus_call_method(d->bus, "org.isolate1", "/org/isolate1", "org.isolate1.Manager", "Release", &error, &reply,
-                               "assb", 1, d->slot, "host", 0);
+        r = sd_bus_call_method(d->bus, "org.isolate1", "/org/isolate1", "org.isolate1.Manager", "Release", &error,
+                               &reply, "assb", 1, d->slot, "host", 0);
         sd_bus_message_unref(reply);
         if (r < 0 && !d->first) {
                 fprintf(stderr, "release to the host: %s\n", error.message ?: strerror(-r));
@@ -128,8 +128,8 @@ static int daemon_round(DaemonRound *d, uint64_t *ret_ns, uint64_t *ret_start_rt
                                 (void) sd_bus_wait(d->bus, 100000);
                 }
                 if (!d->w.bound && !d->warned) {
-                        fprintf(stderr, "warning: isolated did not announce %s bound to %s after the release\n", d->slot,
-                                d->driver);
+                        fprintf(stderr, "warning: isolated did not announce %s bound to %s after the release\n",
+                                d->slot, d->driver);
                         d->warned = true;
                 }
         }
@@ -172,9 +172,10 @@ static int bench_unbind(const char *slot, const char *driver, size_t n, bool tra
                 if (daemon_round(&d, &v[i], &s, &e) < 0)
                         return 1;
                 if (trace)
-                        printf("  round %zu: unbind write at %" PRIu64 ".%06" PRIu64 ", signal at %" PRIu64 ".%06" PRIu64
-                               " (%.1f µs)\n",
-                               i, s / 1000000000, s / 1000 % 1000000, e / 1000000000, e / 1000 % 1000000, v[i] / 1000.0);
+                        printf("  round %zu: unbind write at %" PRIu64 ".%06" PRIu64 ", signal at %" PRIu64
+                               ".%06" PRIu64 " (%.1f µs)\n",
+                               i, s / 1000000000, s / 1000 % 1000000, e / 1000000000, e / 1000 % 1000000,
+                               v[i] / 1000.0);
         }
         report("unbind write → DeviceStateChanged(quarantined)", v, n);
         sd_bus_unref(d.bus);
@@ -206,8 +207,8 @@ static int bench_compare(const char *slot, const char *floor_slot, const char *d
         if (r < 0)
                 return 1;
         Wait fw = { .slot = floor_slot, .state = "-" };
-        r = sd_bus_match_signal(d.bus, NULL, "org.isolate1", "/org/isolate1", "org.isolate1.Manager", "DeviceStateChanged",
-                                on_state, &fw);
+        r = sd_bus_match_signal(d.bus, NULL, "org.isolate1", "/org/isolate1", "org.isolate1.Manager",
+                                "DeviceStateChanged", on_state, &fw);
         if (r < 0)
                 return 1;
 
@@ -230,7 +231,8 @@ static int bench_compare(const char *slot, const char *floor_slot, const char *d
                                 if (daemon_round(&d, &dv[i], NULL, NULL) < 0)
                                         return 1;
                         } else {
-                                if (floor_take(f, floor_slot, driver, t) < 0 || floor_give_back(f, floor_slot, driver) < 0)
+                                if (floor_take(f, floor_slot, driver, t) < 0 ||
+                                    floor_give_back(f, floor_slot, driver) < 0)
                                         return 1;
                                 /* isolated hears the floor's device go back to its driver too: let it
                                  * finish with that before the next timed window */
@@ -245,8 +247,8 @@ static int bench_compare(const char *slot, const char *floor_slot, const char *d
         /* the final release leaves the daemon's device on its driver for what follows */
         {
                 sd_bus_message *reply = NULL;
-                (void) sd_bus_call_method(d.bus, "org.isolate1", "/org/isolate1", "org.isolate1.Manager", "Release", NULL,
-                                          &reply, "assb", 1, slot, "host", 0);
+                (void) sd_bus_call_method(d.bus, "org.isolate1", "/org/isolate1", "org.isolate1.Manager", "Release",
+                                          NULL, &reply, "assb", 1, slot, "host", 0);
                 sd_bus_message_unref(reply);
         }
 
@@ -256,16 +258,16 @@ static int bench_compare(const char *slot, const char *floor_slot, const char *d
                         break;
                 double a50 = p_of(fv[k], n, 50), a99 = p_of(fv[k], n, 99);
                 double s50 = p_of(fd[k], n, 50), s99 = p_of(fd[k], n, 99);
-                printf("    %-44s at p50 %9.1f p99 %9.1f   step p50 %9.1f p99 %9.1f\n", floor_step_name[k], a50, a99, s50,
-                       s99);
+                printf("    %-44s at p50 %9.1f p99 %9.1f   step p50 %9.1f p99 %9.1f\n", floor_step_name[k], a50, a99,
+                       s50, s99);
         }
         double f50 = p_of(fv[end], n, 50), f99 = p_of(fv[end], n, 99);
         double ev50 = p_of(fv[FLOOR_EVENT], n, 50);
         double d50 = p_of(dv, n, 50), d99 = p_of(dv, n, 99);
         report(scratch ? "floor: unbind write → attached" : "floor: unbind write → bound (blocked)", fv[end], n);
         report("isolated: unbind write → DeviceStateChanged(quarantined)", dv, n);
-        printf("  RATIO isolated/floor (%s): p50 %.2f   p99 %.2f   (target ≤ 1.5)\n", scratch ? "scratch-page" : "blocked",
-               d50 / f50, d99 / f99);
+        printf("  RATIO isolated/floor (%s): p50 %.2f   p99 %.2f   (target ≤ 1.5)\n",
+               scratch ? "scratch-page" : "blocked", d50 / f50, d99 / f99);
         printf("  floor from the event on (what isolated's 'attached N µs after the event' compares with): p50 %.1f µs\n",
                f50 - ev50);
         printf("  FLOOR-SUMMARY mode=%s event_p50=%.1f end_p50=%.1f end_p99=%.1f daemon_p50=%.1f daemon_p99=%.1f\n",
@@ -335,8 +337,8 @@ static int bench_roundtrip(const char *slot, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 sd_bus_message *reply = NULL;
                 uint64_t t0 = bench_now_ns();
-                r = sd_bus_call_method(bus, "org.isolate1", "/org/isolate1", "org.isolate1.Manager", "ListDevices", NULL,
-                                       &reply, NULL);
+                r = sd_bus_call_method(bus, "org.isolate1", "/org/isolate1", "org.isolate1.Manager", "ListDevices",
+                                       NULL, &reply, NULL);
                 v[i] = bench_now_ns() - t0;
                 sd_bus_message_unref(reply);
                 if (r < 0)
@@ -351,14 +353,18 @@ static int bench_roundtrip(const char *slot, size_t n) {
 int main(int argc, char *argv[]) {
         setvbuf(stdout, NULL, _IOLBF, 0);
         if ((argc == 5 || argc == 6) && strcmp(argv[1], "unbind") == 0)
-                return bench_unbind(argv[2], argv[3], (size_t) atoi(argv[4]), argc == 6 && strcmp(argv[5], "--trace") == 0);
+                return bench_unbind(argv[2], argv[3], (size_t) atoi(argv[4]),
+                                    argc == 6 && strcmp(argv[5], "--trace") == 0);
         if (argc == 7 && strcmp(argv[1], "compare") == 0)
-                return bench_compare(argv[2], argv[3], argv[4], (size_t) atoi(argv[5]), strcmp(argv[6], "scratch") == 0);
+                return bench_compare(argv[2], argv[3], argv[4], (size_t) atoi(argv[5]),
+                                     strcmp(argv[6], "scratch") == 0);
         if (argc >= 4 && strcmp(argv[1], "floor-many") == 0)
                 return bench_floor_many(strcmp(argv[2], "scratch") == 0, argv + 3, (size_t) argc - 3);
         if (argc == 4 && strcmp(argv[1], "roundtrip") == 0)
                 return bench_roundtrip(argv[2], (size_t) atoi(argv[3]));
-        fprintf(stderr, "usage: %s unbind SLOT DRIVER N [--trace] | compare SLOT FLOOR_SLOT DRIVER N blocked|scratch |\n"
-                        "       floor-many blocked|scratch SLOT... | roundtrip SLOT N\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s unbind SLOT DRIVER N [--trace] | compare SLOT FLOOR_SLOT DRIVER N blocked|scratch |\n"
+                "       floor-many blocked|scratch SLOT... | roundtrip SLOT N\n",
+                argv[0]);
         return 2;
 }

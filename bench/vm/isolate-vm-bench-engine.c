@@ -128,8 +128,8 @@ static int bench_take(const char *slot, size_t n) {
          * scratch page on every attach (scratch_zero); the same memset on a 2 MiB hugetlb page */
         {
                 size_t sz = SCRATCH_HUGE_SIZE;
-                char *buf = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE,
-                                 -1, 0);
+                char *buf = mmap(NULL, sz, PROT_READ | PROT_WRITE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
                 if (buf != MAP_FAILED) {
                         for (size_t i = 0; i < n; i++) {
                                 uint64_t t0 = bench_now_ns();
@@ -242,8 +242,8 @@ static int bench_cover_one(int ifd, int dfd, uint64_t max_cover, bool huge, doub
                 }
                 printf("    %8s: %4zu ioctls %10.1f ms   IOMMU page tables %7ld KiB   slab +%7ld KiB   MemFree -%7ld KiB\n",
                        what, s.ioctls - ioctls0, took / 1e6,
-                       pt1 >= 0 && pt0 >= 0 ? (pt1 - pt0) * 4 : (sec1 >= 0 && sec0 >= 0 ? sec1 - sec0 : -1), slab1 - slab0,
-                       free0 - free1);
+                       pt1 >= 0 && pt0 >= 0 ? (pt1 - pt0) * 4 : (sec1 >= 0 && sec0 >= 0 ? sec1 - sec0 : -1),
+                       slab1 - slab0, free0 - free1);
                 if (spent / 1e9 > budget_s)
                         break;
         }
@@ -263,12 +263,14 @@ static int bench_cover(const char *slot, const char *granule) {
         int ifd, dfd;
         uint32_t devid;
 
-        if (iommufd_open(&ifd) < 0 || vfio_cdev_open(NULL, slot, &dfd) < 0 || vfio_device_bind_iommufd(dfd, ifd, &devid) < 0) {
+        if (iommufd_open(&ifd) < 0 || vfio_cdev_open(NULL, slot, &dfd) < 0 ||
+            vfio_device_bind_iommufd(dfd, ifd, &devid) < 0) {
                 fprintf(stderr, "cannot bind %s (is it on vfio-pci?)\n", slot);
                 return 1;
         }
         printf("scratch cover cost, %s (one device attached; IOMMU page tables from /proc/vmstat nr_iommu_pages or "
-               "SecPageTables)\n", huge ? "2 MiB hugetlb page" : "4 KiB page");
+               "SecPageTables)\n",
+               huge ? "2 MiB hugetlb page" : "4 KiB page");
         bench_cover_one(ifd, dfd, huge ? UINT64_C(64) << 30 : UINT64_C(4) << 30, huge, budget);
         if (!huge)
                 printf("  64 GiB at 4K: not attempted: 16.8 M leaf entries, about 3 GiB of iopt_area metadata and "

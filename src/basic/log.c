@@ -55,11 +55,11 @@ int log_internal(int level, int error, const char *file, int line, const char *f
                 snprintf(code_file, sizeof(code_file), "CODE_FILE=%s", file);
                 snprintf(code_line, sizeof(code_line), "CODE_LINE=%i", line);
                 if (error > 0)
-                        r = sd_journal_send_with_location(code_file, code_line, func, "MESSAGE=%s", buf,
-                                                          "PRIORITY=%i", level, "ERRNO=%i", error, NULL);
+                        r = sd_journal_send_with_location(code_file, code_line, func, "MESSAGE=%s", buf, "PRIORITY=%i",
+                                                          level, "ERRNO=%i", error, NULL);
                 else
-                        r = sd_journal_send_with_location(code_file, code_line, func, "MESSAGE=%s", buf,
-                                                          "PRIORITY=%i", level, NULL);
+                        r = sd_journal_send_with_location(code_file, code_line, func, "MESSAGE=%s", buf, "PRIORITY=%i",
+                                                          level, NULL);
                 if (r >= 0)
                         return -error;
         }

@@ -25,8 +25,7 @@ void log_set_prefix(const char *prefix);
 int log_internal(int level, int error, const char *file, int line, const char *func, const char *format, ...)
         _printf_(6, 7);
 
-#define log_full_errno(level, error, ...)                                                                \
-        log_internal((level), (error), __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define log_full_errno(level, error, ...) log_internal((level), (error), __FILE__, __LINE__, __func__, __VA_ARGS__)
 #define log_full(level, ...) log_full_errno((level), 0, __VA_ARGS__)
 
 #define log_debug(...) log_full(LOG_DEBUG, __VA_ARGS__)

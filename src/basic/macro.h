@@ -42,34 +42,34 @@ static inline bool isempty(const char *s) {
 }
 
 /* Take ownership of a pointer or fd: the variable is reset so that its cleanup handler does nothing. */
-#define TAKE_PTR(p)                                                                                      \
-        ({                                                                                               \
-                __typeof__(p) _ptr_ = (p);                                                               \
-                (p) = NULL;                                                                              \
-                _ptr_;                                                                                   \
+#define TAKE_PTR(p)                                                                                                    \
+        ({                                                                                                             \
+                __typeof__(p) _ptr_ = (p);                                                                             \
+                (p) = NULL;                                                                                            \
+                _ptr_;                                                                                                 \
         })
 
-#define TAKE_FD(fd)                                                                                      \
-        ({                                                                                               \
-                int _fd_ = (fd);                                                                         \
-                (fd) = -EBADF;                                                                           \
-                _fd_;                                                                                    \
+#define TAKE_FD(fd)                                                                                                    \
+        ({                                                                                                             \
+                int _fd_ = (fd);                                                                                       \
+                (fd) = -EBADF;                                                                                         \
+                _fd_;                                                                                                  \
         })
 
 /* Destructors that accept NULL. The _FULL variant is for destructors whose return type is not a
  * pointer (json_object_put() returns int, pci_cleanup() returns void). */
-#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                                                          \
-        static inline void func##p(type *p) {                                                            \
-                if (*p)                                                                                  \
-                        *p = func(*p);                                                                   \
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                                                                        \
+        static inline void func##p(type *p) {                                                                          \
+                if (*p)                                                                                                \
+                        *p = func(*p);                                                                                 \
         }
 
-#define DEFINE_TRIVIAL_CLEANUP_FUNC_FULL(type, func, empty)                                              \
-        static inline void func##p(type *p) {                                                            \
-                if (*p != (empty)) {                                                                     \
-                        func(*p);                                                                        \
-                        *p = (empty);                                                                    \
-                }                                                                                        \
+#define DEFINE_TRIVIAL_CLEANUP_FUNC_FULL(type, func, empty)                                                            \
+        static inline void func##p(type *p) {                                                                          \
+                if (*p != (empty)) {                                                                                   \
+                        func(*p);                                                                                      \
+                        *p = (empty);                                                                                  \
+                }                                                                                                      \
         }
 
 /* Both NULL, or equal strings. */
@@ -82,12 +82,12 @@ static inline void *mfree(void *p) {
         return NULL;
 }
 
-#define free_and_replace(a, b)                                                                           \
-        ({                                                                                               \
-                free(a);                                                                                 \
-                (a) = (b);                                                                               \
-                (b) = NULL;                                                                              \
-                0;                                                                                       \
+#define free_and_replace(a, b)                                                                                         \
+        ({                                                                                                             \
+                free(a);                                                                                               \
+                (a) = (b);                                                                                             \
+                (b) = NULL;                                                                                            \
+                0;                                                                                                     \
         })
 
 static inline void freep(void *p) {
@@ -100,10 +100,10 @@ static inline int negative_errno(void) {
         return errno > 0 ? -errno : -EIO;
 }
 
-#define RET_NERRNO(expr)                                                                                 \
-        ({                                                                                               \
-                __typeof__(expr) _r_ = (expr);                                                           \
-                _r_ < 0 ? negative_errno() : (int) _r_;                                                  \
+#define RET_NERRNO(expr)                                                                                               \
+        ({                                                                                                             \
+                __typeof__(expr) _r_ = (expr);                                                                         \
+                _r_ < 0 ? negative_errno() : (int) _r_;                                                                \
         })
 
 /* Iterate over a plain C array. */
@@ -113,10 +113,10 @@ static inline int negative_errno(void) {
 #define STRV_FOREACH(s, l) for (__typeof__(*(l)) *s = (l); s && *s; s++)
 
 /* Assertions that survive NDEBUG: programming errors only, never input errors. */
-#define assert_return(expr, r)                                                                           \
-        do {                                                                                             \
-                if (_unlikely_(!(expr)))                                                                 \
-                        return (r);                                                                      \
+#define assert_return(expr, r)                                                                                         \
+        do {                                                                                                           \
+                if (_unlikely_(!(expr)))                                                                               \
+                        return (r);                                                                                    \
         } while (false)
 
 #define ERRNO_IS_NOT_FOUND(r) ((r) == -ENOENT || (r) == -ENOTDIR)
@@ -125,5 +125,5 @@ static inline int negative_errno(void) {
  * n elements one by one costs O(n). Returns the array, or NULL (the old array intact) when out of
  * memory or when the size overflows. */
 void *greedy_realloc(void **array, size_t *allocated, size_t need, size_t size);
-#define GREEDY_REALLOC(array, allocated, need)                                                           \
+#define GREEDY_REALLOC(array, allocated, need)                                                                         \
         greedy_realloc((void **) &(array), &(allocated), (need), sizeof((array)[0]))

@@ -13,8 +13,8 @@ int parse_size(const char *s, uint64_t *ret) {
                 const char *suffix;
                 unsigned shift;
         } units[] = {
-                { "", 0 },     { "B", 0 },    { "K", 10 },   { "KiB", 10 }, { "M", 20 },
-                { "MiB", 20 }, { "G", 30 },   { "GiB", 30 }, { "T", 40 },   { "TiB", 40 },
+                { "", 0 },     { "B", 0 },  { "K", 10 },   { "KiB", 10 }, { "M", 20 },
+                { "MiB", 20 }, { "G", 30 }, { "GiB", 30 }, { "T", 40 },   { "TiB", 40 },
         };
         uint64_t v = 0;
         const char *p = s;

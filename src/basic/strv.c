@@ -12,14 +12,14 @@ char **strv_free(char **l) {
         return NULL;
 }
 
-size_t strv_length(char * const *l) {
+size_t strv_length(char *const *l) {
         size_t n = 0;
         while (l && l[n])
                 n++;
         return n;
 }
 
-bool strv_contains(char * const *l, const char *s) {
+bool strv_contains(char *const *l, const char *s) {
         for (size_t i = 0; l && l[i]; i++)
                 if (streq(l[i], s))
                         return true;
@@ -48,7 +48,7 @@ int strv_extend(char ***l, const char *s) {
 }
 
 static int cmp_str(const void *a, const void *b) {
-        return strcmp(*(char * const *) a, *(char * const *) b);
+        return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
 void strv_sort(char **l) {
@@ -84,7 +84,7 @@ int strv_split(const char *s, const char *separators, char ***ret) {
         return 0;
 }
 
-char *strv_join(char * const *l, const char *sep) {
+char *strv_join(char *const *l, const char *sep) {
         size_t n = 0, k = strlen(sep);
         char *r, *p;
 
@@ -102,7 +102,7 @@ char *strv_join(char * const *l, const char *sep) {
         return r;
 }
 
-char **strv_copy(char * const *l) {
+char **strv_copy(char *const *l) {
         _cleanup_strv_free_ char **c = calloc(strv_length(l) + 1, sizeof(char *));
         if (!c)
                 return NULL;

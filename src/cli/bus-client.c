@@ -50,7 +50,8 @@ int bus_call_method(sd_bus *bus, const char *method, sd_bus_error *error, sd_bus
         va_list ap;
         int r;
 
-        r = sd_bus_message_new_method_call(bus, &m, ISOLATE_BUS_NAME, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE, method);
+        r = sd_bus_message_new_method_call(bus, &m, ISOLATE_BUS_NAME, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE,
+                                           method);
         if (r < 0)
                 return r;
         if (types) {
@@ -69,7 +70,8 @@ int bus_call_strv_method(sd_bus *bus, const char *method, char **devices, const 
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(bus, &m, ISOLATE_BUS_NAME, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE, method);
+        r = sd_bus_message_new_method_call(bus, &m, ISOLATE_BUS_NAME, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE,
+                                           method);
         if (r < 0)
                 return r;
         r = sd_bus_message_append_strv(m, devices);
@@ -87,8 +89,8 @@ int bus_call_strv_method(sd_bus *bus, const char *method, char **devices, const 
 int bus_read_device_record(sd_bus_message *m, DeviceRecord *ret) {
         int r = sd_bus_message_read(m, ISOLATE_DEVICE_RECORD, &ret->slot, &ret->state, &ret->mode, &ret->group,
                                     &ret->host_driver, &ret->since, &ret->faults_read, &ret->faults_write,
-                                    &ret->faults_other, &ret->last_fault, &ret->passthrough, &ret->rule, &ret->last_error,
-                                    &ret->degraded);
+                                    &ret->faults_other, &ret->last_fault, &ret->passthrough, &ret->rule,
+                                    &ret->last_error, &ret->degraded);
         return r;
 }
 

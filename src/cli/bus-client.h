@@ -14,7 +14,8 @@ bool bus_error_is_not_running(const sd_bus_error *e);
 /* Logs one clear message for a failed call and returns -errno. what: "quarantine devices" etc. */
 int bus_log_error(const sd_bus_error *e, int r, const char *what);
 
-int bus_call_method(sd_bus *bus, const char *method, sd_bus_error *error, sd_bus_message **reply, const char *types, ...);
+int bus_call_method(sd_bus *bus, const char *method, sd_bus_error *error, sd_bus_message **reply, const char *types,
+                    ...);
 /* Quarantine(as, s, b) / Release(as, s, b) → as */
 int bus_call_strv_method(sd_bus *bus, const char *method, char **devices, const char *arg, sd_bus_error *error,
                          char ***ret);

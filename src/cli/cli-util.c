@@ -41,8 +41,9 @@ int load_topology(Topology **ret) {
 
         r = topology_load(arg_root, ret, &msg);
         if (r == -ENOTDIR && arg_root)
-                return log_error_errno(r, "'%s' is not a snapshot of a machine: %s (expected a copy of /sys and "
-                                          "/proc such as 'isolatectl capture' writes).",
+                return log_error_errno(r,
+                                       "'%s' is not a snapshot of a machine: %s (expected a copy of /sys and "
+                                       "/proc such as 'isolatectl capture' writes).",
                                        arg_root, strna(msg));
         if (r == -ENOTDIR)
                 return log_error_errno(r, "Cannot read the PCI devices: %s. Is sysfs mounted on /sys?", strna(msg));

@@ -35,7 +35,8 @@ static const Verb verbs[] = {
         { "policy", 1, VERB_ANY, 0, verb_policy, "check|show|test|generate ...",
           "validate, show, try out or generate the policy (see below)", 0 },
         { "reload", 0, 0, VERB_ONLINE, verb_reload, NULL, "ask isolated to re-read the policy", 0 },
-        { "monitor", 0, 0, VERB_ONLINE, verb_monitor, NULL, "stream state changes and DMA faults (JSON lines with --json)", 0 },
+        { "monitor", 0, 0, VERB_ONLINE, verb_monitor, NULL,
+          "stream state changes and DMA faults (JSON lines with --json)", 0 },
         { "libvirt-hook", 4, 4, VERB_RAW_ARGS | VERB_ONLINE, verb_libvirt_hook,
           "[--dry-run] [--] OBJECT OPERATION SUB-OPERATION EXTRA",
           "libvirt's qemu hook: domain XML on stdin; prepare releases, release/stopped re-quarantine", OPT_DRY_RUN },
@@ -109,12 +110,8 @@ static int parse_option(int c, char *argv[]) {
         const char *why;
 
         switch (c) {
-        case 'h':
-                help();
-                return 0;
-        case ARG_VERSION:
-                printf("isolate %s\n", PACKAGE_VERSION);
-                return 0;
+        case 'h': help(); return 0;
+        case ARG_VERSION: printf("isolate %s\n", PACKAGE_VERSION); return 0;
         case 'j':
                 arg_json = json_format_default();
                 arg_legend = false;
@@ -125,9 +122,7 @@ static int parse_option(int c, char *argv[]) {
                 if (arg_json != JSON_FORMAT_OFF)
                         arg_legend = false;
                 break;
-        case ARG_NO_LEGEND:
-                arg_legend = false;
-                break;
+        case ARG_NO_LEGEND: arg_legend = false; break;
         case ARG_ROOT:
                 if (isempty(optarg))
                         return usage_error("--root= needs a directory.");
@@ -138,9 +133,7 @@ static int parse_option(int c, char *argv[]) {
                         return usage_error("--policy= needs a file.");
                 arg_policy = optarg;
                 break;
-        case ARG_NO_ASK_PASSWORD:
-                arg_ask_password = false;
-                break;
+        case ARG_NO_ASK_PASSWORD: arg_ask_password = false; break;
         case ARG_MODE:
                 arg_mode = quarantine_mode_from_string(optarg);
                 if (arg_mode < 0)
@@ -155,15 +148,17 @@ static int parse_option(int c, char *argv[]) {
                 break;
         case 's':
                 if (pci_selector_parse_slot(&arg_selector, optarg, &why) < 0)
-                        return usage_error("Invalid -s selector '%s': %s (expected [[[DOMAIN]:][BUS]:][SLOT][.[FUNC]]).",
-                                           optarg, why);
+                        return usage_error(
+                                "Invalid -s selector '%s': %s (expected [[[DOMAIN]:][BUS]:][SLOT][.[FUNC]]).", optarg,
+                                why);
                 arg_have_selector = true;
                 seen_options |= OPT_SELECTOR;
                 break;
         case 'd':
                 if (pci_selector_parse_id(&arg_selector, optarg, &why) < 0)
-                        return usage_error("Invalid -d selector '%s': %s (expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]).",
-                                           optarg, why);
+                        return usage_error(
+                                "Invalid -d selector '%s': %s (expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]).", optarg,
+                                why);
                 arg_have_selector = true;
                 seen_options |= OPT_SELECTOR;
                 break;
@@ -175,10 +170,8 @@ static int parse_option(int c, char *argv[]) {
                 if (optopt)
                         return usage_error("Unknown option '-%c'.", optopt);
                 return usage_error("Unknown option '%s'.", argv[optind - 1]);
-        case ':':
-                return usage_error("Option '%s' needs a value.", argv[optind - 1]);
-        default:
-                return usage_error("Unexpected option.");
+        case ':': return usage_error("Option '%s' needs a value.", argv[optind - 1]);
+        default: return usage_error("Unexpected option.");
         }
         return 1;
 }

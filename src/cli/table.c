@@ -54,7 +54,7 @@ static char *json_name_from_header(const char *h) {
         if (!s)
                 return NULL;
         for (char *p = s; *p; p++)
-                *p = *p == ' ' || *p == '-' ? '_' : (char)tolower((unsigned char)*p);
+                *p = *p == ' ' || *p == '-' ? '_' : (char) tolower((unsigned char) *p);
         return s;
 }
 
@@ -95,33 +95,24 @@ Table *table_new_internal(const char *first_header, ...) {
 
 static void cell_done(TableCell *c) {
         switch (c->type) {
-        case TABLE_STRING:
-                free(c->string);
-                break;
-        case TABLE_STRV:
-                strv_free(c->strv);
-                break;
-        case TABLE_JSON:
-                json_object_put(c->json);
-                break;
-        case TABLE_TABLE:
-                table_free(c->table);
-                break;
-        default:
-                break;
+        case TABLE_STRING: free(c->string); break;
+        case TABLE_STRV: strv_free(c->strv); break;
+        case TABLE_JSON: json_object_put(c->json); break;
+        case TABLE_TABLE: table_free(c->table); break;
+        default: break;
         }
-        *c = (TableCell){};
+        *c = (TableCell) {};
 }
 
 Table *table_free(Table *t) {
         if (!t)
                 return NULL;
-        FOREACH_ARRAY (c, t->columns, t->n_columns) {
+        FOREACH_ARRAY(c, t->columns, t->n_columns) {
                 free(c->header);
                 free(c->json_name);
         }
         free(t->columns);
-        FOREACH_ARRAY (c, t->cells, t->n_cells)
+        FOREACH_ARRAY(c, t->cells, t->n_cells)
                 cell_done(c);
         free(t->cells);
         free(t->display);
@@ -197,56 +188,46 @@ int table_set_empty_string(Table *t, const char *s) {
 }
 
 int table_add_cell(Table *t, TableDataType type, const void *data) {
-        TableCell c = {.type = type};
+        TableCell c = { .type = type };
 
         assert(t);
         assert(type >= 0 && type < _TABLE_DATA_TYPE_MAX);
 
         switch (type) {
-        case TABLE_EMPTY:
-                break;
+        case TABLE_EMPTY: break;
         case TABLE_STRING:
                 if (!data)
                         c.type = TABLE_EMPTY;
                 else if (!(c.string = strdup(data)))
                         return -ENOMEM;
                 break;
-        case TABLE_INT:
-                c.i = *(const int *)data;
-                break;
-        case TABLE_UINT:
-                c.u = *(const unsigned *)data;
-                break;
-        case TABLE_UINT64:
-                c.u = *(const uint64_t *)data;
-                break;
+        case TABLE_INT: c.i = *(const int *) data; break;
+        case TABLE_UINT: c.u = *(const unsigned *) data; break;
+        case TABLE_UINT64: c.u = *(const uint64_t *) data; break;
         case TABLE_TIMESTAMP:
-                c.u = *(const uint64_t *)data;
+                c.u = *(const uint64_t *) data;
                 if (c.u == 0)
                         c.type = TABLE_EMPTY;
                 break;
-        case TABLE_BOOLEAN:
-                c.b = *(const bool *)data;
-                break;
+        case TABLE_BOOLEAN: c.b = *(const bool *) data; break;
         case TABLE_STRV:
                 /* strv_copy(NULL) is NULL as well as OOM: an empty list is stored as NULL */
-                if (!strv_is_empty((char *const *)data) && !(c.strv = strv_copy((char *const *)data)))
+                if (!strv_is_empty((char *const *) data) && !(c.strv = strv_copy((char *const *) data)))
                         return -ENOMEM;
                 break;
         case TABLE_JSON:
                 if (!data)
                         c.type = TABLE_EMPTY;
                 else
-                        c.json = json_object_get((json_object *)data);
+                        c.json = json_object_get((json_object *) data);
                 break;
         case TABLE_TABLE:
                 if (!data)
                         c.type = TABLE_EMPTY;
                 else
-                        c.table = (Table *)data;
+                        c.table = (Table *) data;
                 break;
-        default:
-                assert(false);
+        default: assert(false);
         }
 
         if (!GREEDY_REALLOC(t->cells, t->n_allocated, t->n_cells + 1)) {
@@ -264,8 +245,7 @@ int table_add_many_internal(Table *t, TableDataType first_type, ...) {
         assert(t);
 
         va_start(ap, first_type);
-        for (TableDataType type = first_type; type != _TABLE_DATA_TYPE_MAX;
-             type = va_arg(ap, TableDataType)) {
+        for (TableDataType type = first_type; type != _TABLE_DATA_TYPE_MAX; type = va_arg(ap, TableDataType)) {
                 const char *s;
                 int i;
                 unsigned u;
@@ -276,11 +256,8 @@ int table_add_many_internal(Table *t, TableDataType first_type, ...) {
                 const void *data = NULL;
 
                 switch (type) {
-                case TABLE_EMPTY:
-                        break;
-                case TABLE_STRING:
-                        data = s = va_arg(ap, const char *);
-                        break;
+                case TABLE_EMPTY: break;
+                case TABLE_STRING: data = s = va_arg(ap, const char *); break;
                 case TABLE_INT:
                         i = va_arg(ap, int);
                         data = &i;
@@ -298,22 +275,15 @@ int table_add_many_internal(Table *t, TableDataType first_type, ...) {
                         b = va_arg(ap, int);
                         data = &b;
                         break;
-                case TABLE_STRV:
-                        data = l = va_arg(ap, char **);
-                        break;
-                case TABLE_JSON:
-                        data = j = va_arg(ap, json_object *);
-                        break;
-                case TABLE_TABLE:
-                        data = va_arg(ap, Table *);
-                        break;
-                default:
-                        assert(false);
+                case TABLE_STRV: data = l = va_arg(ap, char **); break;
+                case TABLE_JSON: data = j = va_arg(ap, json_object *); break;
+                case TABLE_TABLE: data = va_arg(ap, Table *); break;
+                default: assert(false);
                 }
                 if (r < 0) {
                         /* after a failure: only take the tables that were handed over */
                         if (type == TABLE_TABLE)
-                                table_free((Table *)data);
+                                table_free((Table *) data);
                         continue;
                 }
                 r = table_add_cell(t, type, data);
@@ -342,14 +312,11 @@ uint64_t table_get_uint64(const Table *t, size_t row, size_t column) {
         const TableCell *c = get_cell(t, row, column);
 
         switch (c->type) {
-        case TABLE_INT:
-                return (uint64_t)c->i;
+        case TABLE_INT: return (uint64_t) c->i;
         case TABLE_UINT:
         case TABLE_UINT64:
-        case TABLE_TIMESTAMP:
-                return c->u;
-        default:
-                return 0;
+        case TABLE_TIMESTAMP: return c->u;
+        default: return 0;
         }
 }
 
@@ -369,7 +336,7 @@ const Table *table_get_table(const Table *t, size_t row, size_t column) {
 }
 
 char *format_timestamp_text(uint64_t usec, char buf[static 64]) {
-        time_t s = (time_t)(usec / USEC_PER_SEC);
+        time_t s = (time_t) (usec / USEC_PER_SEC);
         struct tm tm;
 
         strftime(buf, 64, "%Y-%m-%d %H:%M:%S", localtime_r(&s, &tm));
@@ -377,12 +344,12 @@ char *format_timestamp_text(uint64_t usec, char buf[static 64]) {
 }
 
 char *format_timestamp_iso(uint64_t usec, char buf[static 64]) {
-        time_t s = (time_t)(usec / USEC_PER_SEC);
+        time_t s = (time_t) (usec / USEC_PER_SEC);
         struct tm tm;
         char b[32];
 
         strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%S", gmtime_r(&s, &tm));
-        snprintf(buf, 64, "%s.%06lluZ", b, (unsigned long long)(usec % USEC_PER_SEC));
+        snprintf(buf, 64, "%s.%06lluZ", b, (unsigned long long) (usec % USEC_PER_SEC));
         return buf;
 }
 
@@ -392,29 +359,19 @@ char *table_format_cell(const Table *t, size_t row, size_t column) {
         char *s = NULL;
 
         switch (c->type) {
-        case TABLE_EMPTY:
-                return strdup(t->empty_string);
-        case TABLE_STRING:
-                return strdup(c->string);
-        case TABLE_INT:
-                return asprintf(&s, "%" PRIi64, c->i) < 0 ? NULL : s;
+        case TABLE_EMPTY: return strdup(t->empty_string);
+        case TABLE_STRING: return strdup(c->string);
+        case TABLE_INT: return asprintf(&s, "%" PRIi64, c->i) < 0 ? NULL : s;
         case TABLE_UINT:
-        case TABLE_UINT64:
-                return asprintf(&s, "%" PRIu64, c->u) < 0 ? NULL : s;
-        case TABLE_BOOLEAN:
-                return strdup(c->b ? "yes" : "no");
-        case TABLE_TIMESTAMP:
-                return strdup(format_timestamp_text(c->u, buf));
-        case TABLE_STRV:
-                return c->strv ? strv_join(c->strv, ", ") : strdup(t->empty_string);
+        case TABLE_UINT64: return asprintf(&s, "%" PRIu64, c->u) < 0 ? NULL : s;
+        case TABLE_BOOLEAN: return strdup(c->b ? "yes" : "no");
+        case TABLE_TIMESTAMP: return strdup(format_timestamp_text(c->u, buf));
+        case TABLE_STRV: return c->strv ? strv_join(c->strv, ", ") : strdup(t->empty_string);
         case TABLE_JSON:
-                return strdup(json_object_to_json_string_ext(
-                        c->json, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-        case TABLE_TABLE:
-                return asprintf(&s, "%zu", table_get_rows(c->table)) < 0 ? NULL : s;
-        default:
-                assert(false);
-                return NULL;
+                return strdup(json_object_to_json_string_ext(c->json,
+                                                             JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        case TABLE_TABLE: return asprintf(&s, "%zu", table_get_rows(c->table)) < 0 ? NULL : s;
+        default: assert(false); return NULL;
         }
 }
 
@@ -460,10 +417,10 @@ int table_print(const Table *t, FILE *f) {
         for (size_t i = t->header ? 0 : 1; i <= n_rows; i++)
                 for (size_t j = 0; j < n_display; j++) {
                         /* line 0 is the header */
-                        const char *s = i == 0 ? t->columns[display_column(t, j)].header
-                                               : text[(i - 1) * n_display + j];
+                        const char *s =
+                                i == 0 ? t->columns[display_column(t, j)].header : text[(i - 1) * n_display + j];
                         if (j + 1 < n_display)
-                                fprintf(f, "%-*s ", (int)width[j], s);
+                                fprintf(f, "%-*s ", (int) width[j], s);
                         else
                                 fprintf(f, "%s\n", s);
                 }
@@ -480,7 +437,7 @@ static json_object *strv_to_json_array(char *const *l) {
 
         if (!a)
                 return NULL;
-        STRV_FOREACH (s, l) {
+        STRV_FOREACH(s, l) {
                 json_object *j = json_object_new_string(*s);
                 if (!j || json_object_array_add(a, j) < 0) {
                         json_object_put(j);
@@ -497,39 +454,22 @@ static int cell_to_json(const TableCell *c, json_object **ret) {
         json_object *j = NULL;
 
         switch (c->type) {
-        case TABLE_EMPTY:
-                *ret = NULL;
-                return 0;
-        case TABLE_STRING:
-                j = json_object_new_string(c->string);
-                break;
-        case TABLE_INT:
-                j = json_object_new_int64(c->i);
-                break;
+        case TABLE_EMPTY: *ret = NULL; return 0;
+        case TABLE_STRING: j = json_object_new_string(c->string); break;
+        case TABLE_INT: j = json_object_new_int64(c->i); break;
         case TABLE_UINT:
-        case TABLE_UINT64:
-                j = json_object_new_uint64(c->u);
-                break;
-        case TABLE_BOOLEAN:
-                j = json_object_new_boolean(c->b);
-                break;
-        case TABLE_TIMESTAMP:
-                j = json_object_new_string(format_timestamp_iso(c->u, buf));
-                break;
-        case TABLE_STRV:
-                j = strv_to_json_array(c->strv);
-                break;
-        case TABLE_JSON:
-                j = json_object_get(c->json);
-                break;
+        case TABLE_UINT64: j = json_object_new_uint64(c->u); break;
+        case TABLE_BOOLEAN: j = json_object_new_boolean(c->b); break;
+        case TABLE_TIMESTAMP: j = json_object_new_string(format_timestamp_iso(c->u, buf)); break;
+        case TABLE_STRV: j = strv_to_json_array(c->strv); break;
+        case TABLE_JSON: j = json_object_get(c->json); break;
         case TABLE_TABLE: {
                 int r = table_to_json(c->table, &j);
                 if (r < 0)
                         return r;
                 break;
         }
-        default:
-                assert(false);
+        default: assert(false);
         }
         if (!j)
                 return -ENOMEM;
@@ -582,15 +522,14 @@ int table_row_to_json(const Table *t, size_t row, json_object **ret) {
 
                 slash = strchr(name, '/');
                 if (slash) {
-                        _cleanup_free_ char *outer = strndup(name, (size_t)(slash - name));
+                        _cleanup_free_ char *outer = strndup(name, (size_t) (slash - name));
                         json_object *sub;
 
                         if (!outer) {
                                 json_object_put(v);
                                 return -ENOMEM;
                         }
-                        if (!json_object_object_get_ex(o, outer, &sub) ||
-                            !json_object_is_type(sub, json_type_object)) {
+                        if (!json_object_object_get_ex(o, outer, &sub) || !json_object_is_type(sub, json_type_object)) {
                                 sub = json_object_new_object();
                                 if (!sub) {
                                         json_object_put(v);

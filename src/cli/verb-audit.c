@@ -20,9 +20,9 @@ static void print_host(const Topology *t, bool faults_read) {
                 printf("%s%s (%s)", shown++ ? ", " : "", u->name, iommu_kind_to_string(u->kind));
         printf("%s\n", shown ? "" : topology_has_iommu(t) ? "groups present, no units listed" : "none");
         printf("Interrupt remapping: %s%s%s%s\n",
-               h->interrupt_remapping == TRISTATE_YES ? "enabled"
+               h->interrupt_remapping == TRISTATE_YES  ? "enabled"
                : h->interrupt_remapping == TRISTATE_NO ? "disabled"
-                                                        : "unknown",
+                                                       : "unknown",
                h->interrupt_evidence ? " (" : "", strempty(h->interrupt_evidence), h->interrupt_evidence ? ")" : "");
         printf("Devices:    %zu PCI functions in %zu IOMMU groups\n", t->n_devices, t->n_groups);
         if (!faults_read)
@@ -80,7 +80,8 @@ int verb_audit(int argc, char **argv, void *userdata) {
                 r = audit_to_json(t, &f, n > 0 ? devices : NULL, n, &o);
                 if (r < 0)
                         return log_oom();
-                json_object_object_add(json_object_object_get(o, "host"), "kernel_log_read", json_object_new_boolean(faults_read));
+                json_object_object_add(json_object_object_get(o, "host"), "kernel_log_read",
+                                       json_object_new_boolean(faults_read));
                 output_json(o);
         } else {
                 size_t count[_SEVERITY_MAX] = {};

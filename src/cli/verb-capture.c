@@ -29,9 +29,10 @@ int verb_capture(int argc, char **argv, void *userdata) {
                 if (asprintf(&devices, "%s/sys/bus/pci/devices", arg_root) < 0)
                         return log_oom();
                 if (stat(devices, &st) < 0 || !S_ISDIR(st.st_mode))
-                        return log_error_errno(ENOTDIR, "'%s' is not a snapshot of a machine: %s is missing or not a "
-                                                        "directory (expected a copy of /sys and /proc such as "
-                                                        "'isolatectl capture' writes).",
+                        return log_error_errno(ENOTDIR,
+                                               "'%s' is not a snapshot of a machine: %s is missing or not a "
+                                               "directory (expected a copy of /sys and /proc such as "
+                                               "'isolatectl capture' writes).",
                                                arg_root, devices);
         }
 
@@ -39,8 +40,9 @@ int verb_capture(int argc, char **argv, void *userdata) {
         if (r == -EEXIST && failed && streq(failed, dir)) /* not some file inside that exists already */
                 return log_error_errno(r, "'%s' already exists; capture writes a new directory.", dir);
         if (r == -EXDEV) /* strerror() would say "Invalid cross-device link" */
-                return log_error_errno(r, "Failed to capture a snapshot into '%s': '%s' lies outside '%s' (a link "
-                                          "that leads out of the tree being captured).",
+                return log_error_errno(r,
+                                       "Failed to capture a snapshot into '%s': '%s' lies outside '%s' (a link "
+                                       "that leads out of the tree being captured).",
                                        dir, strna(failed), arg_root ?: "/");
         if (r < 0)
                 return log_error_errno(r, "Failed to capture a snapshot into '%s'%s%s%s: %m", dir,
@@ -54,13 +56,9 @@ int verb_capture(int argc, char **argv, void *userdata) {
 
         /* One row: JSON prints it as an object, the text form is a sentence made of the same cells. */
         t = table_new("DIRECTORY", "DEVICES", "IOMMU GROUPS", "FILES", "BYTES", "FAULT RECORDS");
-        if (!t || table_add_many(t,
-                                 TABLE_STRING, dir,
-                                 TABLE_UINT64, (uint64_t) report.devices,
-                                 TABLE_UINT64, (uint64_t) report.groups,
-                                 TABLE_UINT64, (uint64_t) report.files,
-                                 TABLE_UINT64, (uint64_t) report.bytes,
-                                 TABLE_UINT64, (uint64_t) report.fault_records) < 0)
+        if (!t || table_add_many(t, TABLE_STRING, dir, TABLE_UINT64, (uint64_t) report.devices, TABLE_UINT64,
+                                 (uint64_t) report.groups, TABLE_UINT64, (uint64_t) report.files, TABLE_UINT64,
+                                 (uint64_t) report.bytes, TABLE_UINT64, (uint64_t) report.fault_records) < 0)
                 return log_oom();
         if (arg_json != JSON_FORMAT_OFF) {
                 json_object *o;

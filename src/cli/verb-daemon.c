@@ -87,27 +87,17 @@ static int status_add_row(Table *t, const DeviceRecord *d) {
         snprintf(faults, sizeof(faults), "%u (%ur %uw%s)", d->faults_read + d->faults_write + d->faults_other,
                  d->faults_read, d->faults_write, d->faults_other ? " +other" : "");
 
-        r = table_add_many(t,
-                           TABLE_STRING, d->slot,
-                           TABLE_STRING, d->state,
-                           TABLE_STRING, empty_to_null(d->mode));
+        r = table_add_many(t, TABLE_STRING, d->slot, TABLE_STRING, d->state, TABLE_STRING, empty_to_null(d->mode));
         if (r >= 0)
                 r = d->group >= 0 ? table_add_many(t, TABLE_INT, (int) d->group) : table_add_many(t, TABLE_EMPTY);
         if (r >= 0)
-                r = table_add_many(t,
-                                   TABLE_STRING, empty_to_null(d->host_driver),
-                                   TABLE_TIMESTAMP, d->since,
-                                   TABLE_UINT64, d->since,
-                                   TABLE_UINT, (unsigned) d->faults_read,
-                                   TABLE_UINT, (unsigned) d->faults_write,
-                                   TABLE_UINT, (unsigned) d->faults_other,
-                                   TABLE_UINT64, (uint64_t) d->faults_read + d->faults_write + d->faults_other,
-                                   TABLE_TIMESTAMP, d->last_fault,
-                                   TABLE_STRING, faults,
-                                   TABLE_STRING, d->passthrough,
-                                   TABLE_STRING, empty_to_null(d->rule),
-                                   TABLE_STRING, empty_to_null(d->last_error),
-                                   TABLE_STRV, degraded);
+                r = table_add_many(t, TABLE_STRING, empty_to_null(d->host_driver), TABLE_TIMESTAMP, d->since,
+                                   TABLE_UINT64, d->since, TABLE_UINT, (unsigned) d->faults_read, TABLE_UINT,
+                                   (unsigned) d->faults_write, TABLE_UINT, (unsigned) d->faults_other, TABLE_UINT64,
+                                   (uint64_t) d->faults_read + d->faults_write + d->faults_other, TABLE_TIMESTAMP,
+                                   d->last_fault, TABLE_STRING, faults, TABLE_STRING, d->passthrough, TABLE_STRING,
+                                   empty_to_null(d->rule), TABLE_STRING, empty_to_null(d->last_error), TABLE_STRV,
+                                   degraded);
         return r;
 }
 
@@ -281,7 +271,8 @@ static void emit(Table *t, char *(*format)(const Table *t)) {
                         return;
                 }
                 /* JSON lines: always one object per line */
-                fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), stdout);
+                fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+                      stdout);
                 fputc('\n', stdout);
         } else {
                 _cleanup_free_ char *human = format(t);
@@ -324,13 +315,8 @@ static int on_state_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret
         if (sd_bus_message_read(m, "ssss", &slot, &state, &mode, &reason) < 0)
                 return 0;
         t = table_new("EVENT", "TIME", "DEVICE", "STATE", "MODE", "REASON");
-        if (!t || table_add_many(t,
-                                 TABLE_STRING, "state",
-                                 TABLE_TIMESTAMP, now_realtime_usec(),
-                                 TABLE_STRING, slot,
-                                 TABLE_STRING, state,
-                                 TABLE_STRING, empty_to_null(mode),
-                                 TABLE_STRING, reason) < 0)
+        if (!t || table_add_many(t, TABLE_STRING, "state", TABLE_TIMESTAMP, now_realtime_usec(), TABLE_STRING, slot,
+                                 TABLE_STRING, state, TABLE_STRING, empty_to_null(mode), TABLE_STRING, reason) < 0)
                 return log_oom();
         emit(t, state_text);
         return 0;
@@ -357,14 +343,8 @@ static int on_dma_fault(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
         if (sd_bus_message_read(m, "sststb", &slot, &access, &iova, &reason, &when, &quarantined) < 0)
                 return 0;
         t = table_new("EVENT", "TIME", "DEVICE", "ACCESS", "IOVA", "REASON", "QUARANTINED");
-        if (!t || table_add_many(t,
-                                 TABLE_STRING, "dma-fault",
-                                 TABLE_TIMESTAMP, when,
-                                 TABLE_STRING, slot,
-                                 TABLE_STRING, access,
-                                 TABLE_UINT64, iova,
-                                 TABLE_STRING, reason,
-                                 TABLE_BOOLEAN, quarantined) < 0)
+        if (!t || table_add_many(t, TABLE_STRING, "dma-fault", TABLE_TIMESTAMP, when, TABLE_STRING, slot, TABLE_STRING,
+                                 access, TABLE_UINT64, iova, TABLE_STRING, reason, TABLE_BOOLEAN, quarantined) < 0)
                 return log_oom();
         emit(t, fault_text);
         return 0;
@@ -389,10 +369,8 @@ static int on_policy_reloaded(sd_bus_message *m, void *userdata, sd_bus_error *r
 
         (void) sd_bus_message_read_strv(m, &files);
         t = table_new("EVENT", "TIME", "FILES");
-        if (!t || table_add_many(t,
-                                 TABLE_STRING, "policy-reloaded",
-                                 TABLE_TIMESTAMP, now_realtime_usec(),
-                                 TABLE_STRV, files) < 0)
+        if (!t || table_add_many(t, TABLE_STRING, "policy-reloaded", TABLE_TIMESTAMP, now_realtime_usec(), TABLE_STRV,
+                                 files) < 0)
                 return log_oom();
         emit(t, policy_text);
         return 0;

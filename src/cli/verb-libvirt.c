@@ -108,8 +108,9 @@ int verb_libvirt_hook(int argc, char **argv, void *userdata) {
         r = bus_call_strv_method(bus, "Quarantine", devices, "", &error, &done);
         if (r < 0) {
                 bus_log_error(&error, r, "quarantine the devices again");
-                return log_error_errno(r, "The host PCI devices of domain '%s' could not all be taken back into "
-                                          "quarantine; see 'isolatectl status'.",
+                return log_error_errno(r,
+                                       "The host PCI devices of domain '%s' could not all be taken back into "
+                                       "quarantine; see 'isolatectl status'.",
                                        object);
         }
         return 0;

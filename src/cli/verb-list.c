@@ -145,7 +145,8 @@ int verb_list(int argc, char **argv, void *userdata) {
                 char vendor_name[128], device_name[256];
                 const char *state;
 
-                if (arg_have_selector && !pci_selector_match(&arg_selector, &d->address, d->vendor, d->device, d->class))
+                if (arg_have_selector &&
+                    !pci_selector_match(&arg_selector, &d->address, d->vendor, d->device, d->class))
                         continue;
                 char **rec = daemon_record(states, d->slot);
 
@@ -159,30 +160,23 @@ int verb_list(int argc, char **argv, void *userdata) {
                 pci_device_name(d->vendor, d->device, device_name, sizeof(device_name));
 
                 verdict = verdict_text(&v);
-                if (device_to_json(t, d, &dev) < 0 || !verdict || asprintf(&id, "%04x:%04x", d->vendor, d->device) < 0 ||
-                    asprintf(&cls, "%06x", d->class) < 0 ||
-                    asprintf(&desc, "%s%s%s", vendor_name, vendor_name[0] && device_name[0] ? " " : "", device_name) < 0)
+                if (device_to_json(t, d, &dev) < 0 || !verdict ||
+                    asprintf(&id, "%04x:%04x", d->vendor, d->device) < 0 || asprintf(&cls, "%06x", d->class) < 0 ||
+                    asprintf(&desc, "%s%s%s", vendor_name, vendor_name[0] && device_name[0] ? " " : "", device_name) <
+                            0)
                         return log_oom();
 
-                r = table_add_many(table,
-                                   TABLE_JSON, dev,
-                                   TABLE_STRING, d->slot,
-                                   TABLE_STRING, id,
-                                   TABLE_STRING, cls,
+                r = table_add_many(table, TABLE_JSON, dev, TABLE_STRING, d->slot, TABLE_STRING, id, TABLE_STRING, cls,
                                    TABLE_STRING, d->driver);
                 if (r >= 0)
                         r = d->iommu_group >= 0 ? table_add_cell(table, TABLE_INT, &d->iommu_group)
                                                 : table_add_cell(table, TABLE_EMPTY, NULL);
                 if (r >= 0)
-                        r = table_add_many(table,
-                                           TABLE_STRING, empty_to_null(vendor_name),
-                                           TABLE_STRING, empty_to_null(device_name),
-                                           TABLE_STRING, state,
-                                           TABLE_STRING, verdict,
-                                           TABLE_STRING, empty_to_null(desc),
-                                           TABLE_STRING, passthrough_to_string(v.passthrough),
-                                           TABLE_STRING, v.rule ? v.rule->id : NULL,
-                                           TABLE_STRING, quarantine_mode_to_string(v.mode),
+                        r = table_add_many(table, TABLE_STRING, empty_to_null(vendor_name), TABLE_STRING,
+                                           empty_to_null(device_name), TABLE_STRING, state, TABLE_STRING, verdict,
+                                           TABLE_STRING, empty_to_null(desc), TABLE_STRING,
+                                           passthrough_to_string(v.passthrough), TABLE_STRING,
+                                           v.rule ? v.rule->id : NULL, TABLE_STRING, quarantine_mode_to_string(v.mode),
                                            TABLE_BOOLEAN, v.quarantine_on_unbind);
                 if (r < 0)
                         return log_oom();

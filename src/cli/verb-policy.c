@@ -54,11 +54,8 @@ static int policy_check(int argc, char **argv, void *userdata) {
                         return log_oom();
         }
         t = table_new("VALID", "FILES", "RULES", "ERRORS");
-        if (!t || table_add_many(t,
-                                 TABLE_BOOLEAN, r >= 0,
-                                 TABLE_STRV, files,
-                                 TABLE_UINT64, (uint64_t) (p ? p->n_rules : 0),
-                                 TABLE_TABLE, TAKE_PTR(error_table)) < 0)
+        if (!t || table_add_many(t, TABLE_BOOLEAN, r >= 0, TABLE_STRV, files, TABLE_UINT64,
+                                 (uint64_t) (p ? p->n_rules : 0), TABLE_TABLE, TAKE_PTR(error_table)) < 0)
                 return log_oom();
 
         if (arg_json != JSON_FORMAT_OFF) {
@@ -85,7 +82,8 @@ static int policy_check(int argc, char **argv, void *userdata) {
 
                 if (n_files == 0)
                         printf("No policy installed in %s: built-in defaults apply (mode blocked, every device "
-                               "that unbinds is quarantined, passthrough denied).\n", dir);
+                               "that unbinds is quarantined, passthrough denied).\n",
+                               dir);
                 else
                         printf("Policy is valid: %" PRIu64 " rule%s in %zu file%s.\n", n_rules, n_rules == 1 ? "" : "s",
                                n_files, n_files == 1 ? "" : "s");
@@ -145,12 +143,9 @@ static int policy_show(int argc, char **argv, void *userdata) {
                 _cleanup_free_ char *m = match_summary(rule), *src = NULL;
                 if (!m || asprintf(&src, "%s:%u", rule->file, rule->line) < 0)
                         return log_oom();
-                if (table_add_many(t,
-                                   TABLE_STRING, rule->id,
-                                   TABLE_STRING, passthrough_to_string(rule->passthrough),
+                if (table_add_many(t, TABLE_STRING, rule->id, TABLE_STRING, passthrough_to_string(rule->passthrough),
                                    TABLE_STRING, rule->mode >= 0 ? quarantine_mode_to_string(rule->mode) : "(default)",
-                                   TABLE_STRING, m,
-                                   TABLE_STRING, src) < 0)
+                                   TABLE_STRING, m, TABLE_STRING, src) < 0)
                         return log_oom();
         }
 
@@ -257,20 +252,12 @@ static int test_rules_table(const Policy *p, const PolicyDevice *pd, Table **ret
                         FOREACH_ARRAY(mv, rule->match[k].values, rule->match[k].n_values)
                                 if (strv_extend(&expected, mv->text) < 0)
                                         return -ENOMEM;
-                        if (table_add_many(keys,
-                                           TABLE_STRING, match_key_to_string(k),
-                                           TABLE_STRV, expected,
-                                           TABLE_STRING, strna(actual),
-                                           TABLE_BOOLEAN, km) < 0)
+                        if (table_add_many(keys, TABLE_STRING, match_key_to_string(k), TABLE_STRV, expected,
+                                           TABLE_STRING, strna(actual), TABLE_BOOLEAN, km) < 0)
                                 return -ENOMEM;
                 }
-                if (table_add_many(rules,
-                                   TABLE_STRING, rule->id,
-                                   TABLE_STRING, rule->file,
-                                   TABLE_UINT, rule->line,
-                                   TABLE_BOOLEAN, matched,
-                                   TABLE_BOOLEAN, reached,
-                                   TABLE_TABLE, TAKE_PTR(keys)) < 0)
+                if (table_add_many(rules, TABLE_STRING, rule->id, TABLE_STRING, rule->file, TABLE_UINT, rule->line,
+                                   TABLE_BOOLEAN, matched, TABLE_BOOLEAN, reached, TABLE_TABLE, TAKE_PTR(keys)) < 0)
                         return -ENOMEM;
                 if (matched)
                         reached = false;
@@ -295,7 +282,8 @@ static int print_test(const Table *t) {
         else
                 printf("Verdict: deny (no rule matches)\n");
         printf("         mode %s, scratch cover %s, quarantine on unbind: %s\n", table_get_string(t, 0, TEST_MODE),
-               table_get_string(t, 0, TEST_SCRATCH_COVER), table_get_boolean(t, 0, TEST_QUARANTINE_ON_UNBIND) ? "yes" : "no");
+               table_get_string(t, 0, TEST_SCRATCH_COVER),
+               table_get_boolean(t, 0, TEST_QUARANTINE_ON_UNBIND) ? "yes" : "no");
         printf("Release to a guest: %s\n         %s\n", table_get_boolean(t, 0, TEST_ALLOWED) ? "allowed" : "refused",
                table_get_string(t, 0, TEST_REASON));
         if (table_get_rows(rules) > 0)
@@ -305,8 +293,9 @@ static int print_test(const Table *t) {
                 const Table *keys = table_get_table(rules, i, RULE_KEYS);
                 bool matched = table_get_boolean(rules, i, RULE_MATCHED);
 
-                printf("  %s %-20s %s:%" PRIu64 "%s\n", matched ? "match" : "no   ", table_get_string(rules, i, RULE_ID),
-                       table_get_string(rules, i, RULE_FILE), table_get_uint64(rules, i, RULE_LINE),
+                printf("  %s %-20s %s:%" PRIu64 "%s\n", matched ? "match" : "no   ",
+                       table_get_string(rules, i, RULE_ID), table_get_string(rules, i, RULE_FILE),
+                       table_get_uint64(rules, i, RULE_LINE),
                        !table_get_boolean(rules, i, RULE_REACHED) ? " (not reached: an earlier rule matched)"
                        : matched                                  ? "  <- decides"
                                                                   : "");
@@ -315,8 +304,8 @@ static int print_test(const Table *t) {
                         if (!expected)
                                 return log_oom();
                         printf("        %-3s %-17s wants %s, device has %s\n",
-                               table_get_boolean(keys, k, KEY_MATCHED) ? "yes" : "no", table_get_string(keys, k, KEY_KEY),
-                               expected, table_get_string(keys, k, KEY_ACTUAL));
+                               table_get_boolean(keys, k, KEY_MATCHED) ? "yes" : "no",
+                               table_get_string(keys, k, KEY_KEY), expected, table_get_string(keys, k, KEY_ACTUAL));
                 }
         }
         return 0;
@@ -365,28 +354,18 @@ static int policy_test(int argc, char **argv, void *userdata) {
         table = test_table_new();
         if (!table || test_rules_table(p, &pd, &rules) < 0)
                 return log_oom();
-        r = table_add_many(table,
-                           TABLE_STRING, d->slot,
-                           TABLE_STRING, id,
-                           TABLE_STRING, empty_to_null(vendor_name),
-                           TABLE_STRING, empty_to_null(device_name),
-                           TABLE_STRING, cls,
-                           TABLE_STRING, d->driver,
-                           TABLE_STRING, interrupt_safety_to_string(d->interrupts),
-                           TABLE_STRING, passthrough_to_string(v.passthrough),
-                           TABLE_STRING, v.rule ? v.rule->id : NULL,
-                           TABLE_STRING, v.rule ? v.rule->file : NULL);
+        r = table_add_many(table, TABLE_STRING, d->slot, TABLE_STRING, id, TABLE_STRING, empty_to_null(vendor_name),
+                           TABLE_STRING, empty_to_null(device_name), TABLE_STRING, cls, TABLE_STRING, d->driver,
+                           TABLE_STRING, interrupt_safety_to_string(d->interrupts), TABLE_STRING,
+                           passthrough_to_string(v.passthrough), TABLE_STRING, v.rule ? v.rule->id : NULL, TABLE_STRING,
+                           v.rule ? v.rule->file : NULL);
         if (r >= 0)
                 r = v.rule ? table_add_many(table, TABLE_UINT, v.rule->line) : table_add_many(table, TABLE_EMPTY);
         if (r >= 0)
-                r = table_add_many(table,
-                                   TABLE_STRING, quarantine_mode_to_string(v.mode),
-                                   TABLE_STRING, format_size(v.scratch_cover, buf),
-                                   TABLE_BOOLEAN, v.quarantine_on_unbind,
-                                   TABLE_BOOLEAN, v.allow_unsafe_interrupts,
-                                   TABLE_BOOLEAN, rd == RELEASE_ALLOWED,
-                                   TABLE_STRING, explain,
-                                   TABLE_TABLE, TAKE_PTR(rules));
+                r = table_add_many(table, TABLE_STRING, quarantine_mode_to_string(v.mode), TABLE_STRING,
+                                   format_size(v.scratch_cover, buf), TABLE_BOOLEAN, v.quarantine_on_unbind,
+                                   TABLE_BOOLEAN, v.allow_unsafe_interrupts, TABLE_BOOLEAN, rd == RELEASE_ALLOWED,
+                                   TABLE_STRING, explain, TABLE_TABLE, TAKE_PTR(rules));
         if (r < 0)
                 return log_oom();
 
@@ -460,8 +439,8 @@ static int policy_generate(int argc, char **argv, void *userdata) {
                         snprintf(group, sizeof(group), ", IOMMU group %d", d->iommu_group);
                 snprintf(text, sizeof(text), "%s %s%s%s (%s%s%06x), driver %s%s", d->slot,
                          vendor_name[0] ? vendor_name : "unknown vendor", device_name[0] ? " " : "", device_name,
-                         class_name[0] ? class_name : "class", class_name[0] ? " " : " ", d->class,
-                         d->driver ?: "none", group);
+                         class_name[0] ? class_name : "class", class_name[0] ? " " : " ", d->class, d->driver ?: "none",
+                         group);
                 json_object_object_add(rule, "comment", json_object_new_string(text));
                 json_object_array_add(rules, rule);
         }
@@ -476,8 +455,8 @@ static int policy_generate(int argc, char **argv, void *userdata) {
 }
 
 static const Verb policy_verbs[] = {
-        { "check", 0, VERB_ANY, 0, policy_check, "[FILE...]",
-          "validate policy files (default: the installed policy)", 0 },
+        { "check", 0, VERB_ANY, 0, policy_check, "[FILE...]", "validate policy files (default: the installed policy)",
+          0 },
         { "show", 0, 0, 0, policy_show, NULL, "the effective policy, each rule with the file it came from", 0 },
         { "test", 1, 1, 0, policy_test, "DEVICE", "which rule matches the device, and why", 0 },
         { "generate", 0, 0, 0, policy_generate, NULL, "a policy that describes this machine's devices today", 0 },

@@ -53,8 +53,8 @@ int dispatch_verb(int argc, char **argv, const Verb verbs[], void *userdata) {
 void verbs_print_help(const Verb verbs[], const char *prefix) {
         for (size_t i = 0; verbs[i].dispatch; i++) {
                 char left[128];
-                snprintf(left, sizeof(left), "%s%s%s%s", strempty(prefix), verbs[i].name,
-                         verbs[i].synopsis ? " " : "", strempty(verbs[i].synopsis));
+                snprintf(left, sizeof(left), "%s%s%s%s", strempty(prefix), verbs[i].name, verbs[i].synopsis ? " " : "",
+                         strempty(verbs[i].synopsis));
                 /* A synopsis too long for the column gets its own line, as the options' do. */
                 if (strlen(left) > 32)
                         printf("  %s\n  %-32s %s\n", left, "", verbs[i].help);

@@ -10,9 +10,9 @@
 #define VERB_ANY UINT_MAX
 
 typedef enum VerbFlags {
-        VERB_DEFAULT = 1 << 0, /* run when no verb is given */
+        VERB_DEFAULT = 1 << 0,  /* run when no verb is given */
         VERB_RAW_ARGS = 1 << 1, /* options after the verb are not parsed (libvirt-hook) */
-        VERB_ONLINE = 1 << 2, /* talks to isolated */
+        VERB_ONLINE = 1 << 2,   /* talks to isolated */
 } VerbFlags;
 
 /* Options a verb accepts besides the global ones. */

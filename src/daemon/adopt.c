@@ -71,13 +71,15 @@ static void lost_device_from_engine(json_object *engine, const char *slot, LostD
 
         *ret = (LostDevice) { .mode = QUARANTINE_MODE_BLOCKED };
         snprintf(ret->slot, sizeof(ret->slot), "%s", slot);
-        if (!engine || !json_object_object_get_ex(engine, "devices", &devs) || !json_object_is_type(devs, json_type_array))
+        if (!engine || !json_object_object_get_ex(engine, "devices", &devs) ||
+            !json_object_is_type(devs, json_type_array))
                 return;
         for (size_t i = 0; i < json_object_array_length(devs); i++) {
                 json_object *j = json_object_array_get_idx(devs, i);
                 if (!json_object_object_get_ex(j, "slot", &v) || !streq_ptr(json_object_get_string(v), slot))
                         continue;
-                if (json_object_object_get_ex(j, "mode", &v) && quarantine_mode_from_string(json_object_get_string(v)) >= 0)
+                if (json_object_object_get_ex(j, "mode", &v) &&
+                    quarantine_mode_from_string(json_object_get_string(v)) >= 0)
                         ret->mode = quarantine_mode_from_string(json_object_get_string(v));
                 if (json_object_object_get_ex(j, "group_type_changed", &v))
                         ret->group_type_changed = json_object_get_boolean(v);
@@ -121,13 +123,15 @@ static int reconcile_store(Manager *m, FdTable *t, char ***ret_removed) {
                         if (r >= 0) {
                                 t->used[i] = true;
                                 log_warning("Took back %s from the file descriptor store although the saved state did "
-                                            "not describe it (held in blocked mode).", slot);
+                                            "not describe it (held in blocked mode).",
+                                            slot);
                                 continue;
                         }
                         log_warning_errno(r, "Cannot take back the stored file descriptor '%s', dropping it: %m",
                                           t->names[i]);
                 } else
-                        log_warning("Dropping '%s' from the file descriptor store: no device of this machine.", t->names[i]);
+                        log_warning("Dropping '%s' from the file descriptor store: no device of this machine.",
+                                    t->names[i]);
                 if (!strv_contains(removed, t->names[i]) && strv_extend(&removed, t->names[i]) < 0)
                         return -ENOMEM;
                 safe_close(t->fds[i]);

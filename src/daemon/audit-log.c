@@ -22,9 +22,10 @@ void audit_log(const char *action, const char *slot, const char *result, const c
                 snprintf(uid, sizeof(uid), "%u", (unsigned) caller_uid);
         /* USBGuard-style audit records: journal fields, independent of the debug log. */
         if (log_get_target() != LOG_TARGET_JOURNAL ||
-            sd_journal_send("MESSAGE=%s", strna(message), "PRIORITY=%i", prio, "MESSAGE_ID=" ISOLATE_DECISION_MESSAGE_ID,
-                            "ISOLATE_ACTION=%s", action, "ISOLATE_DEVICE=%s", strempty(slot), "ISOLATE_RESULT=%s", result,
-                            "ISOLATE_RULE=%s", strempty(rule), "ISOLATE_CALLER_UID=%s", uid, NULL) < 0)
-                log_full(prio, "%s [action=%s device=%s result=%s rule=%s uid=%s]", strna(message), action, strempty(slot),
-                         result, strempty(rule), uid);
+            sd_journal_send("MESSAGE=%s", strna(message), "PRIORITY=%i", prio,
+                            "MESSAGE_ID=" ISOLATE_DECISION_MESSAGE_ID, "ISOLATE_ACTION=%s", action, "ISOLATE_DEVICE=%s",
+                            strempty(slot), "ISOLATE_RESULT=%s", result, "ISOLATE_RULE=%s", strempty(rule),
+                            "ISOLATE_CALLER_UID=%s", uid, NULL) < 0)
+                log_full(prio, "%s [action=%s device=%s result=%s rule=%s uid=%s]", strna(message), action,
+                         strempty(slot), result, strempty(rule), uid);
 }

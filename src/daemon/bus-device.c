@@ -61,8 +61,8 @@ int bus_device_append_record(Manager *m, sd_bus_message *reply, const char *slot
                                      strempty(device_state_to_string(manager_device_state(m, pd->slot))),
                                      held_mode(m, pd->slot), pd->iommu_group, d && d->host_driver ? d->host_driver : "",
                                      d ? d->since : 0, d ? d->faults_read : 0, d ? d->faults_write : 0,
-                                     d ? d->faults_other : 0, d ? d->last_fault : 0, passthrough_to_string(v.passthrough),
-                                     v.rule ? v.rule->id : "", error, degraded);
+                                     d ? d->faults_other : 0, d ? d->last_fault : 0,
+                                     passthrough_to_string(v.passthrough), v.rule ? v.rule->id : "", error, degraded);
 }
 
 /* ---- the objects ----------------------------------------------------------------------------- */
@@ -104,7 +104,8 @@ static int property_get_slot(sd_bus *bus, const char *path, const char *interfac
 static int property_get_state(sd_bus *bus, const char *path, const char *interface, const char *property,
                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Device *d = userdata;
-        return sd_bus_message_append(reply, "s", strempty(device_state_to_string(manager_device_state(d->manager, d->slot))));
+        return sd_bus_message_append(reply, "s",
+                                     strempty(device_state_to_string(manager_device_state(d->manager, d->slot))));
 }
 
 static int property_get_mode(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -117,7 +118,8 @@ static int property_get_group(sd_bus *bus, const char *path, const char *interfa
                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Device *d = userdata;
         PciAddress a;
-        const PciDevice *pd = pci_address_parse(d->slot, &a) >= 0 ? topology_find_device(d->manager->topology, &a) : NULL;
+        const PciDevice *pd =
+                pci_address_parse(d->slot, &a) >= 0 ? topology_find_device(d->manager->topology, &a) : NULL;
         return sd_bus_message_append(reply, "i", pd ? pd->iommu_group : -1);
 }
 
@@ -162,8 +164,10 @@ static const sd_bus_vtable device_vtable[] = {
         SD_BUS_PROPERTY("HostDriver", "s", NULL, offsetof(Device, host_driver), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Since", "t", NULL, offsetof(Device, since), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("DmaFaultsRead", "u", NULL, offsetof(Device, faults_read), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("DmaFaultsWrite", "u", NULL, offsetof(Device, faults_write), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("DmaFaultsOther", "u", NULL, offsetof(Device, faults_other), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("DmaFaultsWrite", "u", NULL, offsetof(Device, faults_write),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("DmaFaultsOther", "u", NULL, offsetof(Device, faults_other),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LastFault", "t", NULL, offsetof(Device, last_fault), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Passthrough", "s", property_get_verdict, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Rule", "s", property_get_verdict, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),

@@ -46,13 +46,15 @@ static int read_addresses(sd_bus_message *m, PciAddress **ret, size_t *ret_n, sd
                         break;
                 if (n >= ISOLATE_DEVICES_PER_CALL_MAX)
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Too many devices: at most %u per call.", ISOLATE_DEVICES_PER_CALL_MAX);
+                                                 "Too many devices: at most %u per call.",
+                                                 ISOLATE_DEVICES_PER_CALL_MAX);
                 if (!GREEDY_REALLOC(a, n_allocated, n + 1))
                         return -ENOMEM;
                 if (pci_address_parse(s, &a[n]) < 0)
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Invalid device address '%.32s%s': expected a PCI address such as 0000:03:00.0.",
-                                                 s, strlen(s) > 32 ? "..." : "");
+                        return sd_bus_error_setf(
+                                error, SD_BUS_ERROR_INVALID_ARGS,
+                                "Invalid device address '%.32s%s': expected a PCI address such as 0000:03:00.0.", s,
+                                strlen(s) > 32 ? "..." : "");
                 n++;
         }
         r = sd_bus_message_exit_container(m);
@@ -149,8 +151,9 @@ static int method_quarantine(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (!isempty(mode_s)) {
                 mode = quarantine_mode_from_string(mode_s);
                 if (mode < 0)
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Invalid mode '%s': expected blocked, scratch-page or \"\" for the policy's.", mode_s);
+                        return sd_bus_error_setf(
+                                error, SD_BUS_ERROR_INVALID_ARGS,
+                                "Invalid mode '%s': expected blocked, scratch-page or \"\" for the policy's.", mode_s);
         }
         r = bus_verify_polkit(msg, ISOLATE_POLKIT_ACTION_MANAGE, interactive, &m->polkit_registry, error);
         if (r < 0)
@@ -182,7 +185,8 @@ static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *err
         if (r < 0)
                 return r;
         if (!streq(to, "guest") && !streq(to, "host"))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid target '%s': expected guest or host.", to);
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Invalid target '%s': expected guest or host.", to);
         r = bus_verify_polkit(msg, ISOLATE_POLKIT_ACTION_MANAGE, interactive, &m->polkit_registry, error);
         if (r < 0)
                 return r;
@@ -251,7 +255,8 @@ static int method_get_device(sd_bus_message *msg, void *userdata, sd_bus_error *
                 return r;
         if (pci_address_canonicalize(s, &slot) < 0)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Invalid device address '%s': expected a PCI address such as 0000:03:00.0.", s);
+                                         "Invalid device address '%s': expected a PCI address such as 0000:03:00.0.",
+                                         s);
         if (pci_address_parse(slot, &a) < 0 || !topology_find_device(m->topology, &a))
                 return sd_bus_error_setf(error, ISOLATE_ERROR_NO_SUCH_DEVICE, "No PCI device %s.", slot);
         r = isolate_bus_device_path(slot, &path);
@@ -312,7 +317,7 @@ static int method_get_policy(sd_bus_message *msg, void *userdata, sd_bus_error *
 }
 
 static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
-                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
 }
 
@@ -358,38 +363,25 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("PolicyFiles", "as", property_get_policy_files, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("PolicyError", "s", property_get_policy_error, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("QuarantinedDevices", "u", property_get_held, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_METHOD_WITH_ARGS("Quarantine",
-                                SD_BUS_ARGS("as", devices, "s", mode, "b", interactive),
-                                SD_BUS_RESULT("as", taken),
-                                method_quarantine, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("Release",
-                                SD_BUS_ARGS("as", devices, "s", to, "b", interactive),
-                                SD_BUS_RESULT("as", released),
-                                method_release, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("ListDevices",
-                                SD_BUS_NO_ARGS,
-                                SD_BUS_RESULT("a" ISOLATE_DEVICE_RECORD, devices),
+        SD_BUS_METHOD_WITH_ARGS("Quarantine", SD_BUS_ARGS("as", devices, "s", mode, "b", interactive),
+                                SD_BUS_RESULT("as", taken), method_quarantine, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Release", SD_BUS_ARGS("as", devices, "s", to, "b", interactive),
+                                SD_BUS_RESULT("as", released), method_release, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListDevices", SD_BUS_NO_ARGS, SD_BUS_RESULT("a" ISOLATE_DEVICE_RECORD, devices),
                                 method_list_devices, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("GetDevice",
-                                SD_BUS_ARGS("s", device),
-                                SD_BUS_RESULT(ISOLATE_DEVICE_RECORD, record, "o", object),
-                                method_get_device, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("Audit",
-                                SD_BUS_NO_ARGS,
-                                SD_BUS_RESULT("s", json),
-                                method_audit, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("GetPolicy",
-                                SD_BUS_NO_ARGS,
-                                SD_BUS_RESULT("s", json),
-                                method_get_policy, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("Reload",
-                                SD_BUS_ARGS("b", interactive),
-                                SD_BUS_NO_RESULT,
-                                method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_SIGNAL_WITH_ARGS("DeviceStateChanged",
-                                SD_BUS_ARGS("s", device, "s", state, "s", mode, "s", reason), 0),
-        SD_BUS_SIGNAL_WITH_ARGS("DmaFault",
-                                SD_BUS_ARGS("s", device, "s", access, "t", iova, "s", reason, "t", timestamp, "b", quarantined), 0),
+        SD_BUS_METHOD_WITH_ARGS("GetDevice", SD_BUS_ARGS("s", device),
+                                SD_BUS_RESULT(ISOLATE_DEVICE_RECORD, record, "o", object), method_get_device,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Audit", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", json), method_audit,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetPolicy", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", json), method_get_policy,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_ARGS("b", interactive), SD_BUS_NO_RESULT, method_reload,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("DeviceStateChanged", SD_BUS_ARGS("s", device, "s", state, "s", mode, "s", reason), 0),
+        SD_BUS_SIGNAL_WITH_ARGS(
+                "DmaFault",
+                SD_BUS_ARGS("s", device, "s", access, "t", iova, "s", reason, "t", timestamp, "b", quarantined), 0),
         SD_BUS_SIGNAL_WITH_ARGS("PolicyReloaded", SD_BUS_ARGS("as", files), 0),
         SD_BUS_VTABLE_END,
 };
@@ -431,7 +423,8 @@ void bus_manager_emit_policy_reloaded(Manager *m) {
 
         if (!m->bus)
                 return;
-        if (sd_bus_message_new_signal(m->bus, &sig, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE, "PolicyReloaded") >= 0 &&
+        if (sd_bus_message_new_signal(m->bus, &sig, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE,
+                                      "PolicyReloaded") >= 0 &&
             sd_bus_message_append_strv(sig, m->policy->files) >= 0)
                 (void) sd_bus_send(m->bus, sig, NULL);
         (void) sd_bus_emit_properties_changed(m->bus, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE, "DefaultMode",
@@ -445,7 +438,8 @@ int bus_manager_setup(Manager *m) {
 
         r = m->config.user_bus ? sd_bus_open_user(&m->bus) : sd_bus_open_system(&m->bus);
         if (r < 0)
-                return log_error_errno(r, "Failed to connect to the %s bus: %m", m->config.user_bus ? "session" : "system");
+                return log_error_errno(r, "Failed to connect to the %s bus: %m",
+                                       m->config.user_bus ? "session" : "system");
         (void) sd_bus_error_add_map(isolate_bus_error_map);
 
         r = sd_bus_add_object_vtable(m->bus, NULL, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE, manager_vtable, m);

@@ -19,17 +19,17 @@ typedef struct Device {
         Manager *manager;
 
         char *host_driver; /* the last host driver seen bound; udev "unbind" does not say which */
-        uint64_t since; /* when it entered its current state (realtime µs; 0: unknown) */
+        uint64_t since;    /* when it entered its current state (realtime µs; 0: unknown) */
         unsigned faults_read, faults_write, faults_other;
         uint64_t last_fault; /* realtime µs */
-        char *last_error; /* the last failure about this device (a failed capture is reported here) */
-        bool failed; /* isolated meant to hold it and could not (state "failed"; bus mastering off) */
+        char *last_error;    /* the last failure about this device (a failed capture is reported here) */
+        bool failed;         /* isolated meant to hold it and could not (state "failed"; bus mastering off) */
         /* An operation of ours is unbinding vfio-pci from it (release to the host, a honoured request):
          * the next unbind event is that one, not a device between owners. Set by that operation only,
          * cleared when it fails before unbinding, consumed by the event. */
         bool expect_unbind;
         bool released_on_request; /* vfio-pci is being unbound by someone else: do not capture it again */
-        bool fd_stored; /* its VFIO fd is in systemd's fd store */
+        bool fd_stored;           /* its VFIO fd is in systemd's fd store */
 
         int req_fd; /* vfio's device-request eventfd (request.c) */
         sd_event_source *req_source;

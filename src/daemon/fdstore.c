@@ -24,11 +24,14 @@ int fdstore_add(Manager *m, const char *name, int fd) {
         r = sd_pid_notify_with_fds(0, false, msg, &fd, 1);
         if (r < 0)
                 /* Quarantine holds while isolated runs, but not across a crash: say so loudly. */
-                return log_error_errno(r, "Failed to put '%s' into systemd's file descriptor store: a crash of "
-                                          "isolated would let the device go: %m", name);
+                return log_error_errno(r,
+                                       "Failed to put '%s' into systemd's file descriptor store: a crash of "
+                                       "isolated would let the device go: %m",
+                                       name);
         if (r == 0 && !m->config.user_bus)
                 log_warning("Not running under systemd (no $NOTIFY_SOCKET): '%s' is not in a file descriptor store, "
-                            "so a crash of isolated lets the device go.", name);
+                            "so a crash of isolated lets the device go.",
+                            name);
         return r;
 }
 
@@ -88,5 +91,6 @@ void fdstore_drop_devices(Manager *m, char **slots) {
         /* BARRIER=1: returns once systemd has processed every earlier notification. */
         r = sd_notify_barrier(0, 5 * 1000000);
         if (r < 0 && r != -ENOENT)
-                log_warning_errno(r, "systemd did not confirm that it closed the stored file descriptors, ignoring: %m");
+                log_warning_errno(r,
+                                  "systemd did not confirm that it closed the stored file descriptors, ignoring: %m");
 }

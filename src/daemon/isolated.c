@@ -77,27 +77,13 @@ static int parse_argv(int argc, char *argv[]) {
         log_set_target(getenv("JOURNAL_STREAM") || getenv("NOTIFY_SOCKET") ? LOG_TARGET_JOURNAL : LOG_TARGET_STDERR);
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
                 switch (c) {
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("isolate %s\n", PACKAGE_VERSION);
-                        return 0;
-                case ARG_POLICY:
-                        arg_config.policy_file = optarg;
-                        break;
-                case ARG_POLICY_DIR:
-                        arg_config.policy_dir = optarg;
-                        break;
-                case ARG_STATE_DIR:
-                        arg_config.state_dir = optarg;
-                        break;
-                case ARG_ROOT:
-                        arg_config.root = optarg;
-                        break;
-                case ARG_SESSION_BUS:
-                        arg_config.user_bus = true;
-                        break;
+                case 'h': help(); return 0;
+                case ARG_VERSION: printf("isolate %s\n", PACKAGE_VERSION); return 0;
+                case ARG_POLICY: arg_config.policy_file = optarg; break;
+                case ARG_POLICY_DIR: arg_config.policy_dir = optarg; break;
+                case ARG_STATE_DIR: arg_config.state_dir = optarg; break;
+                case ARG_ROOT: arg_config.root = optarg; break;
+                case ARG_SESSION_BUS: arg_config.user_bus = true; break;
                 case ARG_LOG_LEVEL:
                         l = parse_level(optarg);
                         if (l < 0)
@@ -112,10 +98,8 @@ static int parse_argv(int argc, char *argv[]) {
                         else
                                 return log_error_errno(EINVAL, "Invalid --log-target= value '%s'.", optarg);
                         break;
-                case '?':
-                        return -EINVAL;
-                default:
-                        return -EINVAL;
+                case '?': return -EINVAL;
+                default: return -EINVAL;
                 }
         if (optind < argc)
                 return log_error_errno(EINVAL, "isolated takes no arguments.");
@@ -135,7 +119,7 @@ int isolated_main(int argc, char *argv[], const EngineBackend *backend) {
         if (backend) {
                 if (!arg_config.root)
                         return log_error_errno(EINVAL, "This test build of isolated needs --root."), 2;
-                ops_data = backend->new(arg_config.root);
+                ops_data = backend->new (arg_config.root);
                 if (!ops_data)
                         return log_oom(), EXIT_FAILURE;
                 arg_config.ops = backend->ops;
@@ -167,7 +151,8 @@ int isolated_main(int argc, char *argv[], const EngineBackend *backend) {
 
         r = sd_event_loop(m->event);
         state_flush(m); /* fault counts not saved yet */
-        (void) sd_notify(0, "STOPPING=1\nSTATUS=Stopping; quarantined devices stay in systemd's file descriptor store.");
+        (void) sd_notify(0,
+                         "STOPPING=1\nSTATUS=Stopping; quarantined devices stay in systemd's file descriptor store.");
         if (r < 0)
                 log_error_errno(r, "Event loop failed: %m");
 

@@ -45,7 +45,8 @@ void kmsg_handle_fault(Manager *m, const DmaFault *f, uint64_t now) {
                 state_schedule_save(m);
                 log_full(h ? LOG_NOTICE : LOG_INFO, "DMA fault from %s%s: %s at IOVA 0x%llx (%s)%s", *s,
                          h ? " (in quarantine)" : "", f->interrupt ? "interrupt" : dma_access_to_string(f->access),
-                         (unsigned long long) f->iova, f->reason_text, how == DMA_FAULT_BRIDGE_ALIAS ? " [bridge alias: shared by the devices behind it]" : "");
+                         (unsigned long long) f->iova, f->reason_text,
+                         how == DMA_FAULT_BRIDGE_ALIAS ? " [bridge alias: shared by the devices behind it]" : "");
                 bus_manager_emit_dma_fault(m, *s, f, now);
         }
 }
@@ -60,8 +61,7 @@ static void handle_record(Manager *m, const char *text, size_t n) {
         case KMSG_RECORD_SUPPRESSION:
                 m->kmsg_suppressed = true; /* not part of the saved state */
                 break;
-        default:
-                break;
+        default: break;
         }
 }
 

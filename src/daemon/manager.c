@@ -151,7 +151,8 @@ static int startup_policy(Manager *m) {
         if (!m->policy_error)
                 return log_oom();
         log_error("The installed policy is invalid; using the built-in defaults (blocked, capture every "
-                  "unbinding device, deny all passthrough) until it is fixed and reloaded:\n%s", strna(joined));
+                  "unbinding device, deny all passthrough) until it is fixed and reloaded:\n%s",
+                  strna(joined));
         return 0;
 }
 
@@ -164,9 +165,10 @@ static void take_back_lost(Manager *m, const LostDevice *lost, size_t n) {
                 HeldDevice *h;
 
                 snprintf(slot, sizeof(slot), "%s", l->slot);
-                log_warning("%s was held by the previous instance but its file descriptor did not survive (a clean "
-                            "stop empties systemd's store unless FileDescriptorStorePreserve= keeps it): taking it back.",
-                            slot);
+                log_warning(
+                        "%s was held by the previous instance but its file descriptor did not survive (a clean "
+                        "stop empties systemd's store unless FileDescriptorStorePreserve= keeps it): taking it back.",
+                        slot);
                 if (operation_quarantine(m, one, l->mode, "re-adopted after restart", UID_INVALID, NULL, NULL) >= 0 &&
                     l->group_type_changed && (h = engine_find(m->engine, slot)))
                         h->group_type_changed = true;

@@ -28,7 +28,7 @@
  *   isolated.c    the command line and the main loop */
 
 typedef struct ManagerConfig {
-        const char *root; /* NULL: the live system */
+        const char *root;        /* NULL: the live system */
         const char *policy_file; /* NULL: the installed policy (policy_dir) */
         const char *policy_dir;
         const char *state_dir;

@@ -61,7 +61,8 @@ static void on_bound(void *userdata, const char *slot, int fd) {
 }
 
 static int bus_error_from_engine(sd_bus_error *error, const EngineError *err) {
-        return sd_bus_error_set(error, isolate_bus_error_for_engine(err->kind), err->message ?: "The operation failed.");
+        return sd_bus_error_set(error, isolate_bus_error_for_engine(err->kind),
+                                err->message ?: "The operation failed.");
 }
 
 /* The devices an engine error says were touched and not held: "failed", loudly. */
@@ -88,8 +89,9 @@ static void log_degraded(const HeldDevice *h, uid_t caller_uid) {
         if (!h || h->degraded == 0)
                 return;
         why = degradation_explain(h);
-        if (asprintf(&msg, "%s is quarantined, but not fully protected: %s. Release to a guest is refused unless its "
-                           "rule sets accept_degraded.",
+        if (asprintf(&msg,
+                     "%s is quarantined, but not fully protected: %s. Release to a guest is refused unless its "
+                     "rule sets accept_degraded.",
                      h->slot, strna(why)) < 0)
                 return (void) log_oom();
         audit_log("degraded", h->slot, "degraded", NULL, caller_uid, msg);
@@ -123,7 +125,8 @@ static int quarantine_request(Manager *m, char **slots, QuarantineMode *mode, ui
         /* ATS is accepted per device, by its rule; the group mates the engine adds are judged the same way. */
         FOREACH_ARRAY(pd, m->topology->devices, m->topology->n_devices) {
                 PolicyVerdict sv;
-                if (pd->has_ats && manager_verdict(m, pd->slot, &sv) >= 0 && sv.ats_accept && strv_extend(&ats, pd->slot) < 0)
+                if (pd->has_ats && manager_verdict(m, pd->slot, &sv) >= 0 && sv.ats_accept &&
+                    strv_extend(&ats, pd->slot) < 0)
                         return -ENOMEM;
         }
         *ret_cover = cover;
@@ -253,8 +256,9 @@ static int check_release_to_guest(Manager *m, char **slots, uid_t caller_uid, sd
                 HeldDevice *h = engine_find(m->engine, pd->slot);
                 if (h && h->degraded != 0 && !v.accept_degraded) {
                         _cleanup_free_ char *what = degradation_explain(h), *msg = NULL;
-                        if (asprintf(&msg, "%s may not be passed through: %s. A rule with \"accept_degraded\": true for "
-                                           "it accepts that.",
+                        if (asprintf(&msg,
+                                     "%s may not be passed through: %s. A rule with \"accept_degraded\": true for "
+                                     "it accepts that.",
                                      pd->slot, strna(what)) < 0)
                                 return log_oom();
                         audit_log("release-guest", pd->slot, "refused", v.rule ? v.rule->id : NULL, caller_uid, msg);
@@ -278,7 +282,8 @@ static int release_plan(Manager *m, char **slots, bool to_guest, char ***ret_che
                 if (!h) {
                         if (!to_guest)
                                 return sd_bus_error_setf(error, ISOLATE_ERROR_NOT_QUARANTINED,
-                                                         "%s is not in quarantine; nothing to release to the host.", *s);
+                                                         "%s is not in quarantine; nothing to release to the host.",
+                                                         *s);
                         continue; /* not held: only the policy decides whether a guest may have it */
                 }
                 if (strv_extend(&held, h->slot) < 0)
@@ -341,7 +346,8 @@ int operation_release(Manager *m, char **slots, bool to_guest, uid_t caller_uid,
                 /* Allowed and not held: nothing to hand over. */
                 STRV_FOREACH(s, check) {
                         _cleanup_free_ char *msg = NULL;
-                        if (asprintf(&msg, "%s may go to a guest (it was not in quarantine: nothing to hand over).", *s) >= 0)
+                        if (asprintf(&msg, "%s may go to a guest (it was not in quarantine: nothing to hand over).",
+                                     *s) >= 0)
                                 audit_log(action, *s, "success", NULL, caller_uid, msg);
                 }
                 if (ret_released)
@@ -364,8 +370,9 @@ int operation_release(Manager *m, char **slots, bool to_guest, uid_t caller_uid,
                         d->last_error = mfree(d->last_error);
                         request_unwatch(d);
                 }
-                if (asprintf(&msg, to_guest ? "%s released to a guest: it stays on vfio-pci for the VMM to open."
-                                            : "%s released to the host: its driver is bound again.",
+                if (asprintf(&msg,
+                             to_guest ? "%s released to a guest: it stays on vfio-pci for the VMM to open."
+                                      : "%s released to the host: its driver is bound again.",
                              *s) >= 0)
                         audit_log(action, *s, "success", NULL, caller_uid, msg);
                 bus_manager_emit_device_changed(m, *s, to_guest ? "released-to-guest" : "released-to-host");
@@ -422,7 +429,7 @@ void operation_release_on_request(Manager *m, Device *d) {
 /* ---- capture ------------------------------------------------------------------------------- */
 
 static int device_depth_cmp(const void *a, const void *b) {
-        const PciDevice *x = *(const PciDevice * const *) a, *y = *(const PciDevice * const *) b;
+        const PciDevice *x = *(const PciDevice *const *) a, *y = *(const PciDevice *const *) b;
         size_t dx = strv_length(x->parents), dy = strv_length(y->parents);
         if (dx != dy)
                 return dx < dy ? -1 : 1;
@@ -518,7 +525,8 @@ int operation_reload_policy(Manager *m, char ***ret_errors, uid_t caller_uid, sd
                 if (ret_errors)
                         *ret_errors = TAKE_PTR(lines);
                 return sd_bus_error_setf(error, ISOLATE_ERROR_POLICY_INVALID,
-                                         "The policy is invalid; the previous policy stays in force:\n%s", strna(joined));
+                                         "The policy is invalid; the previous policy stays in force:\n%s",
+                                         strna(joined));
         }
         /* The verdicts as clients saw them (Passthrough, Rule), to announce the ones that change. Their
          * rules point into the old policy, which lives until they are compared. NULL (no memory): every

@@ -104,7 +104,8 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
         return 0;
 }
 
-int bus_verify_polkit(sd_bus_message *call, const char *action, bool interactive, void **registry, sd_bus_error *error) {
+int bus_verify_polkit(sd_bus_message *call, const char *action, bool interactive, void **registry,
+                      sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *pk = NULL;
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
         Query *q;
@@ -145,7 +146,8 @@ int bus_verify_polkit(sd_bus_message *call, const char *action, bool interactive
         if (registry_count_sender(registry, sd_bus_message_get_sender(call)) >= POLKIT_QUERIES_PER_CALLER_MAX)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
                                          "Too many authorization checks pending for this caller (at most %u); "
-                                         "wait for their answers.", POLKIT_QUERIES_PER_CALLER_MAX);
+                                         "wait for their answers.",
+                                         POLKIT_QUERIES_PER_CALLER_MAX);
 
         r = sd_bus_message_new_method_call(sd_bus_message_get_bus(call), &pk, "org.freedesktop.PolicyKit1",
                                            "/org/freedesktop/PolicyKit1/Authority",
@@ -166,8 +168,8 @@ int bus_verify_polkit(sd_bus_message *call, const char *action, bool interactive
                               interactive ? POLKIT_INTERACTIVE_QUERY_TIMEOUT_USEC : POLKIT_QUERY_TIMEOUT_USEC);
         if (r < 0) {
                 query_free(q);
-                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "Not authorized, and polkit cannot be asked: %s",
-                                         strerror(-r));
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "Not authorized, and polkit cannot be asked: %s", strerror(-r));
         }
         q->next = *registry;
         *registry = q;

@@ -28,11 +28,13 @@ void request_watch(Manager *m, const char *slot) {
         if (d->req_fd < 0) {
                 d->req_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
                 if (d->req_fd < 0)
-                        return (void) log_warning_errno(errno, "Failed to create an eventfd for %s, ignoring: %m", slot);
+                        return (void) log_warning_errno(errno, "Failed to create an eventfd for %s, ignoring: %m",
+                                                        slot);
         }
         r = engine_set_request_eventfd(m->engine, d->slot, d->req_fd);
         if (r < 0)
-                return (void) log_warning_errno(r, "Failed to register vfio's device request channel for %s, ignoring: %m", slot);
+                return (void) log_warning_errno(
+                        r, "Failed to register vfio's device request channel for %s, ignoring: %m", slot);
         if (!d->req_source) {
                 r = sd_event_add_io(m->event, &d->req_source, d->req_fd, EPOLLIN, on_device_request, d);
                 if (r < 0)

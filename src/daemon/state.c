@@ -74,7 +74,8 @@ int state_file_read(const char *path, StateFile *ret) {
                                 .last_fault = json_uint(j, "last_fault"),
                         };
                         pci_address_format(&a, d->slot);
-                        if (json_object_object_get_ex(j, "host_driver", &v) && json_object_is_type(v, json_type_string) &&
+                        if (json_object_object_get_ex(j, "host_driver", &v) &&
+                            json_object_is_type(v, json_type_string) &&
                             !(d->host_driver = strdup(json_object_get_string(v)))) {
                                 state_file_done(&s);
                                 return -ENOMEM;
@@ -120,7 +121,8 @@ int state_file_write(const char *path, const StateFile *s) {
                         return -ENOMEM;
                 json_object_array_add(devs, j);
                 json_object_object_add(j, "slot", json_object_new_string(d->slot));
-                json_object_object_add(j, "host_driver", d->host_driver ? json_object_new_string(d->host_driver) : NULL);
+                json_object_object_add(j, "host_driver",
+                                       d->host_driver ? json_object_new_string(d->host_driver) : NULL);
                 json_object_object_add(j, "faults_read", json_object_new_int64(d->faults_read));
                 json_object_object_add(j, "faults_write", json_object_new_int64(d->faults_write));
                 json_object_object_add(j, "faults_other", json_object_new_int64(d->faults_other));

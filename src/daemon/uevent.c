@@ -78,9 +78,10 @@ void uevent_handle(Manager *m, const char *action, const char *slot, const char 
                  * can open it. */
                 if (manager_verdict(m, canon, &v) >= 0 && v.passthrough != PASSTHROUGH_ALLOW) {
                         log_notice("%s was bound to vfio-pci, and the policy does not allow it to pass through: "
-                                   "taking it into quarantine.", canon);
-                        (void) operation_quarantine(m, one, _QUARANTINE_MODE_INVALID, "bound to vfio-pci, passthrough denied",
-                                                   UID_INVALID, NULL, NULL);
+                                   "taking it into quarantine.",
+                                   canon);
+                        (void) operation_quarantine(m, one, _QUARANTINE_MODE_INVALID,
+                                                    "bound to vfio-pci, passthrough denied", UID_INVALID, NULL, NULL);
                 }
                 return;
         }
@@ -105,7 +106,8 @@ void uevent_handle(Manager *m, const char *action, const char *slot, const char 
                 bus_manager_emit_device_changed(m, canon, "unbound");
                 return;
         }
-        (void) operation_quarantine(m, one, _QUARANTINE_MODE_INVALID, "unbound from its driver", UID_INVALID, NULL, NULL);
+        (void) operation_quarantine(m, one, _QUARANTINE_MODE_INVALID, "unbound from its driver", UID_INVALID, NULL,
+                                    NULL);
 }
 
 /* The socket overflowed (ENOBUFS): events were lost, and with them maybe an unbind. Look at sysfs

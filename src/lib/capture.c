@@ -22,15 +22,15 @@
 
 typedef struct Capture {
         const char *src; /* "" for the live system */
-        char *src_real; /* realpath of src, to strip from resolved paths */
-        char *dst; /* the temporary directory being filled */
+        char *src_real;  /* realpath of src, to strip from resolved paths */
+        char *dst;       /* the temporary directory being filled */
         CaptureReport *report;
         char *failed_path;
 } Capture;
 
 static const char *const device_attrs[] = {
-        "vendor", "device", "subsystem_vendor", "subsystem_device", "class", "revision", "config",
-        "reset_method", "removable", "driver_override", "numa_node", NULL,
+        "vendor", "device",       "subsystem_vendor", "subsystem_device", "class",     "revision",
+        "config", "reset_method", "removable",        "driver_override",  "numa_node", NULL,
 };
 
 static void warn(Capture *c, const char *fmt, ...) _printf_(2, 3);
@@ -414,7 +414,10 @@ static int capture_iommus(Capture *c) {
 
 static int capture_host(Capture *c) {
         static const char *const files[] = {
-                "/proc/cmdline", "/proc/interrupts", "/proc/sys/kernel/osrelease", NULL,
+                "/proc/cmdline",
+                "/proc/interrupts",
+                "/proc/sys/kernel/osrelease",
+                NULL,
         };
         static const char *const modules[] = { "iommufd", "vfio", "vfio_iommu_type1", "vfio_pci", NULL };
         int r;

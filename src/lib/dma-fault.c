@@ -50,11 +50,11 @@ static const struct {
         const char *name;
         unsigned id;
 } smmu_event_table[] = {
-        { "C_BAD_STREAMID", 0x02 },    { "F_STE_FETCH", 0x03 },    { "C_BAD_STE", 0x04 },
+        { "C_BAD_STREAMID", 0x02 },    { "F_STE_FETCH", 0x03 },       { "C_BAD_STE", 0x04 },
         { "F_BAD_ATS_TREQ", 0x05 },    { "F_STREAM_DISABLED", 0x06 }, { "F_TRANSL_FORBIDDEN", 0x07 },
-        { "C_BAD_SUBSTREAMID", 0x08 }, { "F_CD_FETCH", 0x09 },     { "C_BAD_CD", 0x0a },
-        { "F_WALK_EABT", 0x0b },       { "F_TRANSLATION", 0x10 },  { "F_ADDR_SIZE", 0x11 },
-        { "F_ACCESS", 0x12 },          { "F_PERMISSION", 0x13 },   { "F_TLB_CONFLICT", 0x20 },
+        { "C_BAD_SUBSTREAMID", 0x08 }, { "F_CD_FETCH", 0x09 },        { "C_BAD_CD", 0x0a },
+        { "F_WALK_EABT", 0x0b },       { "F_TRANSLATION", 0x10 },     { "F_ADDR_SIZE", 0x11 },
+        { "F_ACCESS", 0x12 },          { "F_PERMISSION", 0x13 },      { "F_TLB_CONFLICT", 0x20 },
         { "F_CFG_CONFLICT", 0x21 },    { "F_VMS_FETCH", 0x25 },
 };
 
@@ -660,8 +660,7 @@ static char *kmsg_unescape(const char *s, size_t n) {
         if (!buf)
                 return NULL;
         for (size_t i = 0; i < n; i++) {
-                if (s[i] == '\\' && i + 3 < n && s[i + 1] == 'x' && hexval(s[i + 2]) >= 0 &&
-                    hexval(s[i + 3]) >= 0) {
+                if (s[i] == '\\' && i + 3 < n && s[i + 1] == 'x' && hexval(s[i + 2]) >= 0 && hexval(s[i + 3]) >= 0) {
                         char c = (char) (hexval(s[i + 2]) << 4 | hexval(s[i + 3]));
                         if (c != '\0') { /* keep "\x00" literal rather than cutting the string */
                                 *d++ = c;
@@ -702,8 +701,7 @@ int kmsg_record_parse(const char *text, size_t size, KmsgRecord *ret) {
         }
         if (nf < 4 || fe[3] == f[3])
                 return -EINVAL;
-        if (parse_dec_span(f[0], fe[0], INT_MAX, &prio) < 0 ||
-            parse_dec_span(f[1], fe[1], UINT64_MAX, &seq) < 0 ||
+        if (parse_dec_span(f[0], fe[0], INT_MAX, &prio) < 0 || parse_dec_span(f[1], fe[1], UINT64_MAX, &seq) < 0 ||
             parse_dec_span(f[2], fe[2], UINT64_MAX, &usec) < 0)
                 return -EINVAL;
         for (p = f[3]; p < fe[3]; p++)

@@ -109,7 +109,7 @@ bool dma_fault_message_is_ratelimit_notice(const char *message);
 /* One /dev/kmsg record: "PRIO,SEQ,USEC,FLAGS[,...];MESSAGE\n", optionally followed by continuation
  * lines " KEY=VALUE\n" (Documentation/ABI/testing/dev-kmsg). */
 typedef struct KmsgRecord {
-        int priority;  /* syslog prio incl. facility as the kernel writes it */
+        int priority; /* syslog prio incl. facility as the kernel writes it */
         uint64_t seq;
         uint64_t usec; /* monotonic microseconds since boot */
         char *message; /* malloc'd, the message with kmsg escapes (\xNN) decoded */

@@ -26,7 +26,7 @@
 
 typedef enum DmaFaultAttribution {
         DMA_FAULT_UNATTRIBUTED = 0, /* no device of the topology (a device that went away, a stale log) */
-        DMA_FAULT_FUNCTION = 1, /* the requester is the function itself */
+        DMA_FAULT_FUNCTION = 1,     /* the requester is the function itself */
         DMA_FAULT_BRIDGE_ALIAS = 2, /* the requester is a bridge's alias: every device behind it */
 } DmaFaultAttribution;
 

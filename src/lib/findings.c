@@ -147,7 +147,7 @@ static bool device_is_held(const PciDevice *d) {
         return d->vfio_dev || (d->driver && streq(d->driver, "vfio-pci"));
 }
 
-static Severity raise_if_held(const Topology *t, Severity base, char * const *devices) {
+static Severity raise_if_held(const Topology *t, Severity base, char *const *devices) {
         STRV_FOREACH(s, devices) {
                 PciAddress a;
                 const PciDevice *d;
@@ -172,7 +172,7 @@ static char **endpoint_slots(const Topology *t, bool (*pred)(const Topology *t, 
         return l;
 }
 
-static char *join_slots(char * const *l) {
+static char *join_slots(char *const *l) {
         return strv_join(l, ", ");
 }
 
@@ -180,7 +180,8 @@ typedef void (*EmitFunc)(Collector *c, char **devices, Severity severity);
 
 /* Emits one finding for the endpoints that match pred, at base severity, and a separate one a level
  * higher for those of them that are held by VFIO, so that one held device does not raise the rest. */
-static void emit_split(Collector *c, bool (*pred)(const Topology *t, const PciDevice *d), Severity base, EmitFunc emit) {
+static void emit_split(Collector *c, bool (*pred)(const Topology *t, const PciDevice *d), Severity base,
+                       EmitFunc emit) {
         const Topology *t = c->t;
         char **held = NULL, **other = NULL;
 
@@ -212,7 +213,8 @@ static void check_no_iommu(Collector *c) {
         if (topology_has_iommu(t))
                 return;
 
-        cause = h->cmdline_iommu_off ? "The kernel command line turns it off (iommu=off, intel_iommu=off or amd_iommu=off). "
+        cause = h->cmdline_iommu_off
+                        ? "The kernel command line turns it off (iommu=off, intel_iommu=off or amd_iommu=off). "
                 : topology_count_iommus(t, IOMMU_KIND_SELFTEST) > 0
                         ? "Only iommufd's self-test mock is registered under /sys/class/iommu; it translates nothing. "
                         : "No unit is registered under /sys/class/iommu and no device has an IOMMU group. ";
@@ -232,15 +234,15 @@ static bool in_no_group(const Topology *t, const PciDevice *d) {
                 return false;
         /* virtio-iommu and the ARM SMMUs configure a device when a driver binds (dma_configure), so
          * an unbound device there has no group yet and gets one when vfio-pci binds. */
-        if (!d->driver && (topology_count_iommus(t, IOMMU_KIND_VIRTIO) > 0 || topology_count_iommus(t, IOMMU_KIND_ARM_SMMU) > 0))
+        if (!d->driver &&
+            (topology_count_iommus(t, IOMMU_KIND_VIRTIO) > 0 || topology_count_iommus(t, IOMMU_KIND_ARM_SMMU) > 0))
                 return false;
         return true;
 }
 
 static void emit_no_group(Collector *c, char **devices, Severity sev) {
         _cleanup_free_ char *list = join_slots(devices);
-        add_finding(c, "no-iommu-group", sev, devices,
-                    "Devices outside every IOMMU group: their DMA is not translated",
+        add_finding(c, "no-iommu-group", sev, devices, "Devices outside every IOMMU group: their DMA is not translated",
                     "Check that the firmware's DMAR (Intel) or IVRS (AMD) table covers the slot, update the "
                     "firmware, or move the card to a slot that an IOMMU covers.",
                     "%s %s no /sys/bus/pci/devices/*/iommu_group link although an IOMMU is active. Such a "
@@ -296,9 +298,11 @@ static void check_interrupts(Collector *c) {
         (void) any_ir_capable_unit(t, &incapable);
 
         if (x86_iommu && (h->interrupt_remapping == TRISTATE_NO || h->cmdline_intremap_off || incapable)) {
-                const char *evidence = h->cmdline_intremap_off ? "the kernel command line has intremap=off"
-                                       : incapable ? "the VT-d unit does not offer interrupt remapping (ecap bit 3 clear)"
-                                                   : "/proc/interrupts shows MSIs and IO-APIC lines without the \"IR-\" prefix of remapped interrupts";
+                const char *evidence =
+                        h->cmdline_intremap_off ? "the kernel command line has intremap=off"
+                        : incapable
+                                ? "the VT-d unit does not offer interrupt remapping (ecap bit 3 clear)"
+                                : "/proc/interrupts shows MSIs and IO-APIC lines without the \"IR-\" prefix of remapped interrupts";
                 add_finding(c, "interrupt-remapping-off", SEVERITY_CRITICAL, NULL,
                             "Interrupt remapping is off: any device can forge MSIs to any interrupt vector",
                             "Remove intremap=off from the kernel command line; enable \"Interrupt Remapping\" (and "
@@ -328,15 +332,16 @@ static void check_interrupts(Collector *c) {
                         why = "Interrupt remapping is not active for them (see interrupt-remapping-off).";
                         fix = "Enable interrupt remapping (see interrupt-remapping-off).";
                 }
-                add_finding(c, "msi-not-isolated", SEVERITY_CRITICAL, devices,
-                            "MSIs are not isolated: iommufd and vfio refuse these devices unless unsafe interrupts are allowed",
-                            fix,
-                            "%s %s The kernel's MSI isolation check (iommu_group_has_isolated_msi) fails for %s, "
-                            "so binding them to iommufd fails with EPERM unless "
-                            "/sys/module/iommufd/parameters/allow_unsafe_interrupts is Y, and a device can then "
-                            "forge interrupts.",
-                            why, "A device without the MSI capability is no safer: any bus master can write the doorbell.",
-                            list);
+                add_finding(
+                        c, "msi-not-isolated", SEVERITY_CRITICAL, devices,
+                        "MSIs are not isolated: iommufd and vfio refuse these devices unless unsafe interrupts are allowed",
+                        fix,
+                        "%s %s The kernel's MSI isolation check (iommu_group_has_isolated_msi) fails for %s, "
+                        "so binding them to iommufd fails with EPERM unless "
+                        "/sys/module/iommufd/parameters/allow_unsafe_interrupts is Y, and a device can then "
+                        "forge interrupts.",
+                        why, "A device without the MSI capability is no safer: any bus master can write the doorbell.",
+                        list);
         }
 }
 
@@ -346,13 +351,14 @@ static void check_parameters(Collector *c) {
         assert(c);
 
         if (h->vfio_noiommu == TRISTATE_YES)
-                add_finding(c, "vfio-noiommu", SEVERITY_CRITICAL, NULL,
-                            "VFIO's no-IOMMU mode is enabled: devices can be handed to user space without any DMA isolation",
-                            "echo N > /sys/module/vfio/parameters/enable_unsafe_noiommu_mode, and remove "
-                            "vfio.enable_unsafe_noiommu_mode=1 from the kernel command line and /etc/modprobe.d.",
-                            "/sys/module/vfio/parameters/enable_unsafe_noiommu_mode is Y. Devices bound to vfio "
-                            "then appear as /dev/vfio/noiommu-N with no DMA translation and no host protection; "
-                            "whoever opens one can read and write all of memory (the kernel taints itself).");
+                add_finding(
+                        c, "vfio-noiommu", SEVERITY_CRITICAL, NULL,
+                        "VFIO's no-IOMMU mode is enabled: devices can be handed to user space without any DMA isolation",
+                        "echo N > /sys/module/vfio/parameters/enable_unsafe_noiommu_mode, and remove "
+                        "vfio.enable_unsafe_noiommu_mode=1 from the kernel command line and /etc/modprobe.d.",
+                        "/sys/module/vfio/parameters/enable_unsafe_noiommu_mode is Y. Devices bound to vfio "
+                        "then appear as /dev/vfio/noiommu-N with no DMA translation and no host protection; "
+                        "whoever opens one can read and write all of memory (the kernel taints itself).");
 
         if (h->iommufd_allow_unsafe_interrupts == TRISTATE_YES || h->type1_allow_unsafe_interrupts == TRISTATE_YES) {
                 const char *which = h->iommufd_allow_unsafe_interrupts == TRISTATE_YES &&
@@ -404,7 +410,9 @@ static void emit_identity(Collector *c, char **devices, Severity sev) {
                     "driver, bound to vfio-pci but not opened, or left behind when the process holding it exits "
                     "can DMA to all of host memory: exactly the window in which a torn-down guest's device may "
                     "still be doing DMA.",
-                    list, c->t->host.cmdline_iommu_pt ? " (the kernel command line has iommu=pt or iommu.passthrough=1)" : "");
+                    list,
+                    c->t->host.cmdline_iommu_pt ? " (the kernel command line has iommu=pt or iommu.passthrough=1)"
+                                                : "");
 }
 
 static void check_identity(Collector *c) {
@@ -451,7 +459,8 @@ static void check_groups(Collector *c) {
                         const PciDevice *d;
                         if (pci_address_parse_full(*s, &a) < 0 || !(d = topology_find_device(t, &a)))
                                 continue;
-                        if (d->pcie_type == PCI_EXP_TYPE_PCI_BRIDGE || (pci_device_is_bridge(d) && d->pcie_type == PCIE_TYPE_NONE))
+                        if (d->pcie_type == PCI_EXP_TYPE_PCI_BRIDGE ||
+                            (pci_device_is_bridge(d) && d->pcie_type == PCIE_TYPE_NONE))
                                 behind_pci_bridge = true;
                 }
                 add_finding(c, "multi-device-group", raise_if_held(t, SEVERITY_WARNING, devices), devices,
@@ -528,18 +537,20 @@ static void check_acs(Collector *c) {
                 free(below[i]);
                 below[i] = NULL;
                 list = join_slots(devices + 1);
-                add_finding(c, "acs-missing", raise_if_held(t, SEVERITY_WARNING, devices), devices,
-                            "A PCIe port without ACS: devices below it can talk peer-to-peer past the IOMMU",
-                            "Use slots below ports that implement ACS (most CPU root ports do; many chipset and "
-                            "switch ports do not), or treat everything below the port as one unit.",
-                            "%s %s %s (%s below it). Without ACS source validation and request/completion "
-                            "redirection, a request from one device below the port can be routed to another "
-                            "device's BAR without passing the IOMMU, so those devices are not isolated from each "
-                            "other.",
-                            port->pcie_type == PCI_EXP_TYPE_ROOT_PORT ? "Root port" : "Downstream port", port->slot,
-                            port->has_acs ? "has ACS but does not enable source validation, request redirect, completion redirect and upstream forwarding"
-                                          : "has no ACS capability",
-                            list);
+                add_finding(
+                        c, "acs-missing", raise_if_held(t, SEVERITY_WARNING, devices), devices,
+                        "A PCIe port without ACS: devices below it can talk peer-to-peer past the IOMMU",
+                        "Use slots below ports that implement ACS (most CPU root ports do; many chipset and "
+                        "switch ports do not), or treat everything below the port as one unit.",
+                        "%s %s %s (%s below it). Without ACS source validation and request/completion "
+                        "redirection, a request from one device below the port can be routed to another "
+                        "device's BAR without passing the IOMMU, so those devices are not isolated from each "
+                        "other.",
+                        port->pcie_type == PCI_EXP_TYPE_ROOT_PORT ? "Root port" : "Downstream port", port->slot,
+                        port->has_acs
+                                ? "has ACS but does not enable source validation, request redirect, completion redirect and upstream forwarding"
+                                : "has no ACS capability",
+                        list);
         }
 
         /* Functions of one multi-function PCIe device without ACS can reach each other. The devices
@@ -620,7 +631,8 @@ static void emit_ats(Collector *c, char **devices, Severity sev) {
 static void emit_untrusted(Collector *c, char **devices, Severity sev) {
         _cleanup_free_ char *list = join_slots(devices);
         bool one = strv_length(devices) == 1;
-        add_finding(c, "untrusted-port", sev, devices, "Devices below an external-facing port (hot-plug, Thunderbolt/USB4)",
+        add_finding(c, "untrusted-port", sev, devices,
+                    "Devices below an external-facing port (hot-plug, Thunderbolt/USB4)",
                     "Keep kernel DMA protection on for external ports (do not boot with iommu=pt or "
                     "disable the IOMMU) and do not allow passthrough of devices you do not know.",
                     "%s %s below a port the firmware marks external-facing (sysfs \"removable\"): the "
@@ -631,7 +643,8 @@ static void emit_untrusted(Collector *c, char **devices, Severity sev) {
 
 static void emit_no_reset(Collector *c, char **devices, Severity sev) {
         _cleanup_free_ char *list = join_slots(devices);
-        add_finding(c, "no-reset-method", sev, devices, "Devices the kernel cannot reset: state survives a change of owner",
+        add_finding(c, "no-reset-method", sev, devices,
+                    "Devices the kernel cannot reset: state survives a change of owner",
                     "Prefer devices with Function Level Reset for assignment; a device alone below a "
                     "bridge may still be reset with a secondary bus reset.",
                     "%s %s no reset method (no FLR, power-management or bus reset in "
@@ -682,25 +695,25 @@ static void check_faults(Collector *c, const FaultCounts *faults) {
                 }
                 if (fc->has_iova)
                         snprintf(iova, sizeof(iova), ", last at IOVA 0x%" PRIx64, fc->last_iova);
-                add_finding(c, "dma-faults", SEVERITY_HIGH, devices,
-                            kind == DMA_FAULT_BRIDGE_ALIAS
-                                    ? "The kernel log has IOMMU faults from behind a bridge: one of these devices is still doing DMA"
-                                    : "The kernel log has IOMMU faults from this device: it is still doing DMA",
-                            "Keep the device quarantined, find out what the previous driver or guest left "
-                            "running, and reset it before anyone else gets it.",
-                            "%s caused %u DMA fault%s (%u read, %u write%s)%s and %u interrupt-remapping fault%s; last "
-                            "reason: %s.%s%s",
-                            subject ?: devices[0], dma, dma == 1 ? "" : "s",
-                            fc->reads, fc->writes, fc->other ? ", some of unknown direction" : "", iova,
-                            fc->interrupts, fc->interrupts == 1 ? "" : "s",
-                            fc->last_reason[0] ? fc->last_reason : "unknown",
-                            subject ? " The faults came through a bridge's alias: their requester ID is the one a "
-                                      "PCIe-to-PCI bridge puts on the requests of every device behind it, so the "
-                                      "IOMMU cannot tell these devices apart."
-                                    : "",
-                            faults->suppressed ? " The kernel dropped some fault reports (rate limit), so the real "
-                                                 "count is higher."
-                                               : "");
+                add_finding(
+                        c, "dma-faults", SEVERITY_HIGH, devices,
+                        kind == DMA_FAULT_BRIDGE_ALIAS
+                                ? "The kernel log has IOMMU faults from behind a bridge: one of these devices is still doing DMA"
+                                : "The kernel log has IOMMU faults from this device: it is still doing DMA",
+                        "Keep the device quarantined, find out what the previous driver or guest left "
+                        "running, and reset it before anyone else gets it.",
+                        "%s caused %u DMA fault%s (%u read, %u write%s)%s and %u interrupt-remapping fault%s; last "
+                        "reason: %s.%s%s",
+                        subject ?: devices[0], dma, dma == 1 ? "" : "s", fc->reads, fc->writes,
+                        fc->other ? ", some of unknown direction" : "", iova, fc->interrupts,
+                        fc->interrupts == 1 ? "" : "s", fc->last_reason[0] ? fc->last_reason : "unknown",
+                        subject ? " The faults came through a bridge's alias: their requester ID is the one a "
+                                  "PCIe-to-PCI bridge puts on the requests of every device behind it, so the "
+                                  "IOMMU cannot tell these devices apart."
+                                : "",
+                        faults->suppressed ? " The kernel dropped some fault reports (rate limit), so the real "
+                                             "count is higher."
+                                           : "");
         }
 }
 
@@ -798,7 +811,7 @@ Severity findings_max_severity(const Findings *f) {
 
 /* ---- JSON ------------------------------------------------------------------------------- */
 
-static json_object *strv_to_json(char * const *l) {
+static json_object *strv_to_json(char *const *l) {
         json_object *a = json_object_new_array();
         STRV_FOREACH(s, l)
                 json_object_array_add(a, json_object_new_string(*s));
@@ -888,8 +901,10 @@ static json_object *host_to_json(const Topology *t) {
                                json_object_new_string(tristate_word(h->interrupt_remapping, "enabled", "disabled")));
         json_object_object_add(o, "interrupt_evidence",
                                h->interrupt_evidence ? json_object_new_string(h->interrupt_evidence) : NULL);
-        json_object_object_add(params, "iommufd.allow_unsafe_interrupts", tristate_json(h->iommufd_allow_unsafe_interrupts));
-        json_object_object_add(params, "vfio_iommu_type1.allow_unsafe_interrupts", tristate_json(h->type1_allow_unsafe_interrupts));
+        json_object_object_add(params, "iommufd.allow_unsafe_interrupts",
+                               tristate_json(h->iommufd_allow_unsafe_interrupts));
+        json_object_object_add(params, "vfio_iommu_type1.allow_unsafe_interrupts",
+                               tristate_json(h->type1_allow_unsafe_interrupts));
         json_object_object_add(params, "vfio.enable_unsafe_noiommu_mode", tristate_json(h->vfio_noiommu));
         json_object_object_add(o, "parameters", params);
         json_object_object_add(cmd, "iommu_passthrough", json_object_new_boolean(h->cmdline_iommu_pt));
@@ -902,7 +917,8 @@ static json_object *host_to_json(const Topology *t) {
         return o;
 }
 
-int audit_to_json(const Topology *t, const Findings *f, const PciAddress *devices, size_t n_devices, json_object **ret) {
+int audit_to_json(const Topology *t, const Findings *f, const PciAddress *devices, size_t n_devices,
+                  json_object **ret) {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object(), *devs = json_object_new_array(),
                                                 *fs = json_object_new_array();
         int r;

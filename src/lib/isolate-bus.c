@@ -23,22 +23,14 @@ const sd_bus_error_map isolate_bus_error_map[] = {
 
 const char *isolate_bus_error_for_engine(EngineErrorKind kind) {
         switch (kind) {
-        case ENGINE_ERROR_NO_DEVICE:
-                return ISOLATE_ERROR_NO_SUCH_DEVICE;
-        case ENGINE_ERROR_NOT_ISOLATABLE:
-                return ISOLATE_ERROR_NOT_ISOLATABLE;
-        case ENGINE_ERROR_GROUP_NOT_VIABLE:
-                return ISOLATE_ERROR_GROUP_NOT_VIABLE;
-        case ENGINE_ERROR_UNSAFE_INTERRUPTS:
-                return ISOLATE_ERROR_UNSAFE_INTERRUPTS;
-        case ENGINE_ERROR_BUSY:
-                return ISOLATE_ERROR_DEVICE_BUSY;
-        case ENGINE_ERROR_NOT_HELD:
-                return ISOLATE_ERROR_NOT_QUARANTINED;
-        case ENGINE_ERROR_UNSUPPORTED:
-                return ISOLATE_ERROR_UNSUPPORTED;
-        default:
-                return ISOLATE_ERROR_FAILED;
+        case ENGINE_ERROR_NO_DEVICE: return ISOLATE_ERROR_NO_SUCH_DEVICE;
+        case ENGINE_ERROR_NOT_ISOLATABLE: return ISOLATE_ERROR_NOT_ISOLATABLE;
+        case ENGINE_ERROR_GROUP_NOT_VIABLE: return ISOLATE_ERROR_GROUP_NOT_VIABLE;
+        case ENGINE_ERROR_UNSAFE_INTERRUPTS: return ISOLATE_ERROR_UNSAFE_INTERRUPTS;
+        case ENGINE_ERROR_BUSY: return ISOLATE_ERROR_DEVICE_BUSY;
+        case ENGINE_ERROR_NOT_HELD: return ISOLATE_ERROR_NOT_QUARANTINED;
+        case ENGINE_ERROR_UNSUPPORTED: return ISOLATE_ERROR_UNSUPPORTED;
+        default: return ISOLATE_ERROR_FAILED;
         }
 }
 

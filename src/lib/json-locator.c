@@ -293,8 +293,8 @@ static int scan_object(Scanner *s, const char *pointer) {
                         if (streq(keys[i], key))
                                 dup = true;
                 if (dup) {
-                        r = add_entry(&s->l->duplicates, &s->l->n_duplicates, &s->l->allocated_duplicates, child,
-                                      kp, vp);
+                        r = add_entry(&s->l->duplicates, &s->l->n_duplicates, &s->l->allocated_duplicates, child, kp,
+                                      vp);
                         if (r < 0) {
                                 free(child);
                                 goto finish;
@@ -385,15 +385,9 @@ static int scan_value(Scanner *s, const char *pointer) {
         if (++s->depth > MAX_DEPTH)
                 return -ELOOP;
         switch (peek(s)) {
-        case '{':
-                r = scan_object(s, pointer);
-                break;
-        case '[':
-                r = scan_array(s, pointer);
-                break;
-        case '"':
-                r = scan_string(s, NULL);
-                break;
+        case '{': r = scan_object(s, pointer); break;
+        case '[': r = scan_array(s, pointer); break;
+        case '"': r = scan_string(s, NULL); break;
         default:
                 /* number, true, false, null */
                 while (s->pos < s->size && !strchr(",]} \t\r\n", peek(s)))

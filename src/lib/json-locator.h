@@ -15,7 +15,7 @@
  * json_locator_stopped() reports. */
 
 typedef struct JsonPosition {
-        unsigned line; /* 1-based */
+        unsigned line;   /* 1-based */
         unsigned column; /* 1-based, in bytes */
 } JsonPosition;
 

@@ -148,8 +148,7 @@ static xmlDocPtr read_document(xmlParserCtxtPtr ctxt, const char *xml, int size,
         void *saved_serror_context = xmlStructuredErrorContext;
 
         xmlSetStructuredErrorFunc(s, parse_error_handler);
-        doc = xmlCtxtReadMemory(ctxt, xml, size, NULL, NULL,
-                                options | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+        doc = xmlCtxtReadMemory(ctxt, xml, size, NULL, NULL, options | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
         xmlSetStructuredErrorFunc(saved_serror_context, saved_serror);
 #endif
         /* Should the handler have missed it, the context still has the last error. */
@@ -241,12 +240,12 @@ static int parse_host_address(xmlNode *address, const char *what, unsigned index
                 }
                 if (parse_number((const char *) s, &v[i]) < 0)
                         return fail(reterr_message, -EINVAL,
-                                    "%s #%u: invalid %s '%s' in <source><address> (not a non-negative number)",
-                                    what, index, fields[i].name, shown(s, buf));
+                                    "%s #%u: invalid %s '%s' in <source><address> (not a non-negative number)", what,
+                                    index, fields[i].name, shown(s, buf));
                 if (v[i] > fields[i].max)
                         return fail(reterr_message, -EINVAL,
-                                    "%s #%u: invalid %s '%s' in <source><address> (must be <= 0x%" PRIx32 ")",
-                                    what, index, fields[i].name, shown(s, buf), fields[i].max);
+                                    "%s #%u: invalid %s '%s' in <source><address> (must be <= 0x%" PRIx32 ")", what,
+                                    index, fields[i].name, shown(s, buf), fields[i].max);
         }
 
         *ret = (PciAddress) {
@@ -289,8 +288,7 @@ static int add_source_address(xmlNode *source, const char *what, unsigned index,
         address = child_element(source, "address");
         if (!address)
                 return fail(reterr_message, -EINVAL,
-                            "%s #%u: missing <source><address> (the host PCI address of the device)", what,
-                            index);
+                            "%s #%u: missing <source><address> (the host PCI address of the device)", what, index);
 
         r = parse_host_address(address, what, index, &a, reterr_message);
         if (r < 0)
@@ -322,7 +320,7 @@ static int handle_hostdev(xmlNode *hostdev, unsigned index, AddressList *l, char
                 return fail(reterr_message, -EINVAL, "hostdev #%u: missing attribute 'type'", index);
         if (!xmlStrEqual(type, BAD_CAST "pci")) {
                 FOREACH_ARRAY(t, other_types, ELEMENTSOF(other_types))
-                        if (xmlStrEqual(type, BAD_CAST *t))
+                        if (xmlStrEqual(type, BAD_CAST * t))
                                 return 0;
                 /* Could be anything; libvirt refuses it, and so do we rather than miss a device. */
                 return fail(reterr_message, -EINVAL, "hostdev #%u: unknown type '%s'", index, shown(type, buf));
@@ -366,14 +364,14 @@ static int handle_interface(xmlNode *interface, unsigned index, AddressList *l, 
                         return fail(reterr_message, -EINVAL,
                                     "interface #%u: missing <source><address> (the host PCI address of the device)",
                                     index);
-                return fail(reterr_message, -EINVAL,
-                            "interface #%u: missing attribute 'type' in <source><address>", index);
+                return fail(reterr_message, -EINVAL, "interface #%u: missing attribute 'type' in <source><address>",
+                            index);
         }
         if (xmlStrEqual(address_type, BAD_CAST "usb"))
                 return 0;
         if (!xmlStrEqual(address_type, BAD_CAST "pci"))
-                return fail(reterr_message, -EINVAL, "interface #%u: unknown type '%s' in <source><address>",
-                            index, shown(address_type, buf));
+                return fail(reterr_message, -EINVAL, "interface #%u: unknown type '%s' in <source><address>", index,
+                            shown(address_type, buf));
 
         return add_source_address(source, "interface", index, l, reterr_message);
 }
@@ -428,10 +426,9 @@ int libvirt_hostdevs_parse(const char *xml, size_t size, LibvirtHostdevs *ret, c
                 if (s.error_line <= 0) /* character set conversion errors have no position */
                         return fail(reterr_message, -EBADMSG, "malformed XML: %s", s.error_message);
                 if (s.error_column > 0)
-                        return fail(reterr_message, -EBADMSG, "malformed XML at line %d, column %d: %s",
-                                    s.error_line, s.error_column, s.error_message);
-                return fail(reterr_message, -EBADMSG, "malformed XML at line %d: %s", s.error_line,
-                            s.error_message);
+                        return fail(reterr_message, -EBADMSG, "malformed XML at line %d, column %d: %s", s.error_line,
+                                    s.error_column, s.error_message);
+                return fail(reterr_message, -EBADMSG, "malformed XML at line %d: %s", s.error_line, s.error_message);
         }
 
         root = xmlDocGetRootElement(doc);

@@ -21,7 +21,8 @@ static int parse_hex(const char **p, unsigned max_digits, const char *terminator
         while (isxdigit((unsigned char) *s)) {
                 if (++n > max_digits)
                         return -EINVAL;
-                v = v * 16 + (uint64_t) (isdigit((unsigned char) *s) ? *s - '0' : tolower((unsigned char) *s) - 'a' + 10);
+                v = v * 16 +
+                    (uint64_t) (isdigit((unsigned char) *s) ? *s - '0' : tolower((unsigned char) *s) - 'a' + 10);
                 s++;
         }
         if (n == 0)
@@ -146,8 +147,7 @@ bool pci_selector_match_address(const PciSelector *s, const PciAddress *a) {
                (f->slot < 0 || f->slot == a->slot) && (f->func < 0 || f->func == a->func);
 }
 
-bool pci_selector_match(const PciSelector *s, const PciAddress *a, uint16_t vendor, uint16_t device,
-                        uint32_t class24) {
+bool pci_selector_match(const PciSelector *s, const PciAddress *a, uint16_t vendor, uint16_t device, uint32_t class24) {
         const struct pci_filter *f = &s->filter;
 
         if (!pci_selector_match_address(s, a))

@@ -42,5 +42,4 @@ int pci_selector_parse_slot(PciSelector *s, const char *text, const char **ret_e
 int pci_selector_parse_id(PciSelector *s, const char *text, const char **ret_error);
 bool pci_selector_match_address(const PciSelector *s, const PciAddress *a);
 /* class24: base class, subclass, prog-if. */
-bool pci_selector_match(const PciSelector *s, const PciAddress *a, uint16_t vendor, uint16_t device,
-                        uint32_t class24);
+bool pci_selector_match(const PciSelector *s, const PciAddress *a, uint16_t vendor, uint16_t device, uint32_t class24);

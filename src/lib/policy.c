@@ -43,18 +43,17 @@ static const char *const match_key_table[_MATCH_KEY_MAX + 1] = {
         [MATCH_PARENT] = "parent",
 };
 
-#define DEFINE_STRING_TABLE(name, type, table, max)                                                      \
-        const char *name##_to_string(type v) {                                                           \
-                return v >= 0 && v < (max) ? table[v] : NULL;                                            \
-        }                                                                                                \
-        type name##_from_string(const char *s) {                                                         \
-                return (type) string_table_lookup(table, (max), s);                                      \
+#define DEFINE_STRING_TABLE(name, type, table, max)                                                                    \
+        const char *name##_to_string(type v) {                                                                         \
+                return v >= 0 && v < (max) ? table[v] : NULL;                                                          \
+        }                                                                                                              \
+        type name##_from_string(const char *s) {                                                                       \
+                return (type) string_table_lookup(table, (max), s);                                                    \
         }
 
 DEFINE_STRING_TABLE(unbind_policy, UnbindPolicy, unbind_policy_table, _UNBIND_POLICY_MAX)
 DEFINE_STRING_TABLE(passthrough, Passthrough, passthrough_table, _PASSTHROUGH_MAX)
 DEFINE_STRING_TABLE(match_key, MatchKey, match_key_table, _MATCH_KEY_MAX)
-
 
 /* ---- model ------------------------------------------------------------------------------ */
 
@@ -230,7 +229,8 @@ static int parse_cover_value(ParseContext *c, json_object *o, const char *pointe
         if (!s)
                 return -EINVAL;
         if (parse_size(s, &v) < 0) {
-                perr(c, pointer, false, "invalid size '%s' for '%s' (expected a size such as \"4G\" or \"512M\")", s, key);
+                perr(c, pointer, false, "invalid size '%s' for '%s' (expected a size such as \"4G\" or \"512M\")", s,
+                     key);
                 return -EINVAL;
         }
         /* Every 2 MiB of cover is one leaf entry in each scratch page table: 1T is already 8 MiB of page
@@ -286,7 +286,8 @@ static int parse_match_value(ParseContext *c, MatchKey k, const char *s, const c
                 break;
         }
         case MATCH_DRIVER:
-                if (isempty(s) || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != strlen(s)) {
+                if (isempty(s) ||
+                    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != strlen(s)) {
                         perr(c, pointer, false, "invalid driver name '%s'", s);
                         return -EINVAL;
                 }
@@ -314,8 +315,7 @@ static int parse_match_value(ParseContext *c, MatchKey k, const char *s, const c
                 v->serial = strtoull(hex, NULL, 16);
                 break;
         }
-        default:
-                return -EINVAL;
+        default: return -EINVAL;
         }
         v->text = strdup(s);
         if (!v->text) {
@@ -366,8 +366,11 @@ static void parse_match(ParseContext *c, json_object *o, const char *pointer, Ru
                         return;
                 }
                 for (size_t i = 0; i < n; i++) {
-                        json_object *item = json_object_is_type(val, json_type_array) ? json_object_array_get_idx(val, i) : val;
-                        _cleanup_free_ char *ip = json_object_is_type(val, json_type_array) ? json_pointer_append_index(kp, i) : strdup(kp);
+                        json_object *item =
+                                json_object_is_type(val, json_type_array) ? json_object_array_get_idx(val, i) : val;
+                        _cleanup_free_ char *ip = json_object_is_type(val, json_type_array)
+                                                          ? json_pointer_append_index(kp, i)
+                                                          : strdup(kp);
                         const char *s;
                         _cleanup_free_ char *what = NULL;
 
@@ -395,8 +398,17 @@ static bool valid_rule_id(const char *s) {
 }
 
 static const char *const rule_keys[] = {
-        "id", "match", "passthrough", "mode", "quarantine_on_unbind", "allow_unsafe_interrupts",
-        "accept_degraded", "ats", "scratch_cover", "comment", NULL,
+        "id",
+        "match",
+        "passthrough",
+        "mode",
+        "quarantine_on_unbind",
+        "allow_unsafe_interrupts",
+        "accept_degraded",
+        "ats",
+        "scratch_cover",
+        "comment",
+        NULL,
 };
 
 static void parse_rule(ParseContext *c, Policy *p, json_object *o, const char *pointer, size_t index, Rule *rule) {
@@ -427,7 +439,8 @@ static void parse_rule(ParseContext *c, Policy *p, json_object *o, const char *p
                 _cleanup_free_ char *ip = json_pointer_append(pointer, "id");
                 const char *s = ip ? get_string(c, id, ip, "'id'") : NULL;
                 if (s && !valid_rule_id(s))
-                        perr(c, ip, false, "invalid rule id '%s' (letters, digits and _-.:@, starting with a letter or digit)", s);
+                        perr(c, ip, false,
+                             "invalid rule id '%s' (letters, digits and _-.:@, starting with a letter or digit)", s);
                 else if (s) {
                         for (size_t i = 0; i < p->n_rules; i++)
                                 if (p->rules[i].id && streq(p->rules[i].id, s)) {
@@ -501,8 +514,9 @@ static void parse_rule(ParseContext *c, Policy *p, json_object *o, const char *p
 }
 
 static const char *const top_keys[] = { "version", "defaults", "rules", "comment", "$schema", NULL };
-static const char *const defaults_keys[] = { "mode", "quarantine_on_unbind", "scratch_cover", "max_scratch_cover",
-                                             "comment", NULL };
+static const char *const defaults_keys[] = { "mode",          "quarantine_on_unbind",
+                                             "scratch_cover", "max_scratch_cover",
+                                             "comment",       NULL };
 
 typedef struct Defaults {
         bool has_mode, has_unbind, has_cover, has_max_cover;
@@ -533,7 +547,8 @@ static void parse_defaults(ParseContext *c, json_object *o, Defaults *d) {
                                 d->unbind = unbind_policy_from_string(s);
                                 if (d->unbind < 0)
                                         perr(c, kp, false,
-                                             "invalid quarantine_on_unbind '%s' (expected 'all', 'matched' or 'none')", s);
+                                             "invalid quarantine_on_unbind '%s' (expected 'all', 'matched' or 'none')",
+                                             s);
                                 else
                                         d->has_unbind = true;
                         }
@@ -588,14 +603,14 @@ int policy_parse_text(Policy *p, const char *file, const char *text, size_t size
                 bool eof = jerr == json_tokener_continue || size == 0;
                 /* json-c stops at the character it could not take (end); only a multi-byte
                  * character cut short by the end of the file leaves end past the last byte. */
-                errors_add(errors, file, json_position_from_offset(text, size, eof ? size : MIN(end, size - 1)),
-                           "%s", eof ? "unexpected end of file (unterminated object, array or string?)"
-                                     : json_tokener_error_desc(jerr));
+                errors_add(errors, file, json_position_from_offset(text, size, eof ? size : MIN(end, size - 1)), "%s",
+                           eof ? "unexpected end of file (unterminated object, array or string?)"
+                               : json_tokener_error_desc(jerr));
                 return -EINVAL;
         }
         for (size_t i = end; i < size; i++)
                 if (!strchr(" \t\r\n", text[i])) {
-                                errors_add(errors, file, json_position_from_offset(text, size, i),
+                        errors_add(errors, file, json_position_from_offset(text, size, i),
                                    "unexpected text after the end of the JSON document");
                         return -EINVAL;
                 }
@@ -610,7 +625,7 @@ int policy_parse_text(Policy *p, const char *file, const char *text, size_t size
         {
                 JsonPosition spos;
                 if (json_locator_stopped(locator, &spos)) {
-                                errors_add(errors, file, spos, "unexpected character");
+                        errors_add(errors, file, spos, "unexpected character");
                         return -EINVAL;
                 }
         }
@@ -628,8 +643,8 @@ int policy_parse_text(Policy *p, const char *file, const char *text, size_t size
         }
 
         json_object_object_foreach(root, key, val) {
-                if (!streq(key, "version") && !streq(key, "defaults") && !streq(key, "rules") && !streq(key, "comment") &&
-                    !streq(key, "$schema")) {
+                if (!streq(key, "version") && !streq(key, "defaults") && !streq(key, "rules") &&
+                    !streq(key, "comment") && !streq(key, "$schema")) {
                         _cleanup_free_ char *kp = json_pointer_append("", key);
                         unknown_key(&c, kp ?: "", key, "the policy", top_keys);
                 }
@@ -707,7 +722,7 @@ finish:
         return strv_extend(&p->files, file);
 }
 
-int policy_load_files(char * const *files, Policy **ret, PolicyErrors *errors) {
+int policy_load_files(char *const *files, Policy **ret, PolicyErrors *errors) {
         _cleanup_(policy_freep) Policy *p = policy_new_default();
         bool failed = false;
         int r;
@@ -805,8 +820,7 @@ static bool value_matches(MatchKey k, const MatchValue *v, const PolicyDevice *p
         assert(pd);
 
         switch (k) {
-        case MATCH_SLOT:
-                return pci_selector_match_address(&v->slot, &d->address);
+        case MATCH_SLOT: return pci_selector_match_address(&v->slot, &d->address);
         case MATCH_PARENT:
                 STRV_FOREACH(p, d->parents) {
                         PciAddress a;
@@ -814,22 +828,14 @@ static bool value_matches(MatchKey k, const MatchValue *v, const PolicyDevice *p
                                 return true;
                 }
                 return false;
-        case MATCH_VENDOR:
-                return d->vendor == v->number;
-        case MATCH_DEVICE:
-                return d->device == v->number;
-        case MATCH_SUBSYSTEM_VENDOR:
-                return d->subsystem_vendor == v->number;
-        case MATCH_SUBSYSTEM_DEVICE:
-                return d->subsystem_device == v->number;
-        case MATCH_CLASS:
-                return (d->class >> (24 - 4 * v->class_digits)) == v->number;
-        case MATCH_DRIVER:
-                return pd->driver && streq(pd->driver, v->text);
-        case MATCH_SERIAL:
-                return d->has_dsn && d->dsn == v->serial;
-        default:
-                return false;
+        case MATCH_VENDOR: return d->vendor == v->number;
+        case MATCH_DEVICE: return d->device == v->number;
+        case MATCH_SUBSYSTEM_VENDOR: return d->subsystem_vendor == v->number;
+        case MATCH_SUBSYSTEM_DEVICE: return d->subsystem_device == v->number;
+        case MATCH_CLASS: return (d->class >> (24 - 4 * v->class_digits)) == v->number;
+        case MATCH_DRIVER: return pd->driver && streq(pd->driver, v->text);
+        case MATCH_SERIAL: return d->has_dsn && d->dsn == v->serial;
+        default: return false;
         }
 }
 
@@ -840,31 +846,16 @@ static char *actual_value(MatchKey k, const PolicyDevice *pd) {
         assert(pd);
 
         switch (k) {
-        case MATCH_SLOT:
-                return strdup(d->slot);
-        case MATCH_PARENT:
-                return d->parents ? strv_join(d->parents, " ") : strdup("(none)");
-        case MATCH_VENDOR:
-                (void) asprintf(&s, "%04x", d->vendor);
-                return s;
-        case MATCH_DEVICE:
-                (void) asprintf(&s, "%04x", d->device);
-                return s;
-        case MATCH_SUBSYSTEM_VENDOR:
-                (void) asprintf(&s, "%04x", d->subsystem_vendor);
-                return s;
-        case MATCH_SUBSYSTEM_DEVICE:
-                (void) asprintf(&s, "%04x", d->subsystem_device);
-                return s;
-        case MATCH_CLASS:
-                (void) asprintf(&s, "%06x", d->class);
-                return s;
-        case MATCH_DRIVER:
-                return strdup(pd->driver ?: "(none)");
-        case MATCH_SERIAL:
-                return d->has_dsn ? format_serial(d->dsn) : strdup("(none)");
-        default:
-                return NULL;
+        case MATCH_SLOT: return strdup(d->slot);
+        case MATCH_PARENT: return d->parents ? strv_join(d->parents, " ") : strdup("(none)");
+        case MATCH_VENDOR: (void) asprintf(&s, "%04x", d->vendor); return s;
+        case MATCH_DEVICE: (void) asprintf(&s, "%04x", d->device); return s;
+        case MATCH_SUBSYSTEM_VENDOR: (void) asprintf(&s, "%04x", d->subsystem_vendor); return s;
+        case MATCH_SUBSYSTEM_DEVICE: (void) asprintf(&s, "%04x", d->subsystem_device); return s;
+        case MATCH_CLASS: (void) asprintf(&s, "%06x", d->class); return s;
+        case MATCH_DRIVER: return strdup(pd->driver ?: "(none)");
+        case MATCH_SERIAL: return d->has_dsn ? format_serial(d->dsn) : strdup("(none)");
+        default: return NULL;
         }
 }
 
@@ -947,7 +938,8 @@ int rule_to_json(const Rule *r, json_object **ret) {
         }
         json_object_object_add(o, "match", TAKE_PTR(m));
         json_object_object_add(o, "passthrough", json_object_new_string(passthrough_to_string(r->passthrough)));
-        json_object_object_add(o, "mode", r->mode >= 0 ? json_object_new_string(quarantine_mode_to_string(r->mode)) : NULL);
+        json_object_object_add(o, "mode",
+                               r->mode >= 0 ? json_object_new_string(quarantine_mode_to_string(r->mode)) : NULL);
         json_object_object_add(o, "quarantine_on_unbind",
                                r->quarantine_on_unbind == TRISTATE_UNKNOWN
                                        ? NULL
@@ -955,7 +947,8 @@ int rule_to_json(const Rule *r, json_object **ret) {
         json_object_object_add(o, "allow_unsafe_interrupts", json_object_new_boolean(r->allow_unsafe_interrupts));
         json_object_object_add(o, "accept_degraded", json_object_new_boolean(r->accept_degraded));
         json_object_object_add(o, "ats", json_object_new_string(r->ats_accept ? "accept" : "refuse"));
-        json_object_object_add(o, "scratch_cover", r->scratch_cover ? json_object_new_string(format_size(r->scratch_cover, buf)) : NULL);
+        json_object_object_add(o, "scratch_cover",
+                               r->scratch_cover ? json_object_new_string(format_size(r->scratch_cover, buf)) : NULL);
         json_object_object_add(o, "comment", json_string_or_null(r->comment));
         *ret = TAKE_PTR(o);
         return 0;
@@ -1004,7 +997,8 @@ ReleaseDecision policy_release_to_guest(const PolicyVerdict *v, InterruptSafety 
         return RELEASE_ALLOWED;
 }
 
-char *release_decision_explain(ReleaseDecision d, const PolicyVerdict *v, const char *slot, InterruptSafety interrupts) {
+char *release_decision_explain(ReleaseDecision d, const PolicyVerdict *v, const char *slot,
+                               InterruptSafety interrupts) {
         char *s = NULL;
         int r = -1;
 
@@ -1012,26 +1006,29 @@ char *release_decision_explain(ReleaseDecision d, const PolicyVerdict *v, const 
         case RELEASE_ALLOWED:
                 r = asprintf(&s, "%s may be passed through: rule '%s' (%s:%u) allows it%s.", slot, v->rule->id,
                              v->rule->file, v->rule->line,
-                             interrupts == INTERRUPTS_SAFE ? " and its interrupts are isolated"
-                                                           : " and accepts unsafe interrupts (allow_unsafe_interrupts)");
+                             interrupts == INTERRUPTS_SAFE
+                                     ? " and its interrupts are isolated"
+                                     : " and accepts unsafe interrupts (allow_unsafe_interrupts)");
                 break;
         case RELEASE_DENIED_BY_POLICY:
                 if (v->rule)
                         r = asprintf(&s, "%s may not be passed through: rule '%s' (%s:%u) denies it.", slot,
                                      v->rule->id, v->rule->file, v->rule->line);
                 else
-                        r = asprintf(&s, "%s may not be passed through: no policy rule matches it, and unmatched "
-                                     "devices are denied.", slot);
+                        r = asprintf(&s,
+                                     "%s may not be passed through: no policy rule matches it, and unmatched "
+                                     "devices are denied.",
+                                     slot);
                 break;
         case RELEASE_DENIED_UNSAFE_INTERRUPTS:
-                r = asprintf(&s, "%s may not be passed through: rule '%s' (%s:%u) allows it, but its interrupts "
+                r = asprintf(&s,
+                             "%s may not be passed through: rule '%s' (%s:%u) allows it, but its interrupts "
                              "are %s (no interrupt remapping or MSI isolation; see 'isolatectl audit'), and the "
                              "rule does not set allow_unsafe_interrupts.",
                              slot, v->rule->id, v->rule->file, v->rule->line,
                              interrupts == INTERRUPTS_UNSAFE ? "not isolated" : "of unknown safety");
                 break;
-        default:
-                break;
+        default: break;
         }
         return r < 0 ? NULL : s;
 }

@@ -54,9 +54,9 @@ const char *match_key_to_string(MatchKey k);
 MatchKey match_key_from_string(const char *s);
 
 typedef struct MatchValue {
-        char *text; /* as written */
-        PciSelector slot; /* slot, parent */
-        uint32_t number; /* ids; class value */
+        char *text;            /* as written */
+        PciSelector slot;      /* slot, parent */
+        uint32_t number;       /* ids; class value */
         unsigned class_digits; /* class: 2, 4 or 6 */
         uint64_t serial;
 } MatchValue;
@@ -77,8 +77,8 @@ typedef struct Rule {
         QuarantineMode mode; /* _QUARANTINE_MODE_INVALID: not set, defaults apply */
         Tristate quarantine_on_unbind;
         bool allow_unsafe_interrupts;
-        bool accept_degraded; /* release to a guest although a protection could not be set up */
-        bool ats_accept; /* "ats": "accept": scratch-page (a paging domain, ATS on) for an ATS device */
+        bool accept_degraded;   /* release to a guest although a protection could not be set up */
+        bool ats_accept;        /* "ats": "accept": scratch-page (a paging domain, ATS on) for an ATS device */
         uint64_t scratch_cover; /* 0: not set */
         char *comment;
 } Rule;
@@ -125,12 +125,11 @@ int policy_parse_text(Policy *p, const char *file, const char *text, size_t size
 
 /* Reads and parses the files in order. An unreadable file is reported in errors (line 0) and
  * makes the result -EINVAL too; the policy is only returned when everything was valid. */
-int policy_load_files(char * const *files, Policy **ret, PolicyErrors *errors);
+int policy_load_files(char *const *files, Policy **ret, PolicyErrors *errors);
 
 /* The installed policy: DIR/policy.json, then DIR/policy.d/ *.json in lexical order. Missing
  * files are fine (built-in defaults, no rules). */
 int policy_installed_files(const char *dir, char ***ret);
-
 
 typedef struct PolicyVerdict {
         const Rule *rule; /* NULL: no rule matched */

@@ -37,10 +37,8 @@ QuarantineMode quarantine_mode_from_string(const char *s) {
 }
 
 static const char *const device_state_table[_DEVICE_STATE_MAX] = {
-        [DEVICE_STATE_HOST] = "host",
-        [DEVICE_STATE_QUARANTINED] = "quarantined",
-        [DEVICE_STATE_RELEASED] = "released",
-        [DEVICE_STATE_UNMANAGED] = "unmanaged",
+        [DEVICE_STATE_HOST] = "host",         [DEVICE_STATE_QUARANTINED] = "quarantined",
+        [DEVICE_STATE_RELEASED] = "released", [DEVICE_STATE_UNMANAGED] = "unmanaged",
         [DEVICE_STATE_FAILED] = "failed",
 };
 
@@ -76,8 +74,9 @@ char *degradation_explain(const HeldDevice *h) {
         char *s;
 
         if (h->degraded & DEGRADED_GROUP_TYPE) {
-                if (asprintf(&s, "IOMMU group %d stays on its identity (passthrough) default domain: switching it to "
-                                 "DMA failed (%s), so the device reaches all of memory whenever nobody holds it",
+                if (asprintf(&s,
+                             "IOMMU group %d stays on its identity (passthrough) default domain: switching it to "
+                             "DMA failed (%s), so the device reaches all of memory whenever nobody holds it",
                              h->group, strerror(-h->group_type_error)) < 0 ||
                     strv_consume(&l, s) < 0)
                         return NULL;
@@ -89,9 +88,10 @@ char *degradation_explain(const HeldDevice *h) {
                         return NULL;
         }
         if (h->degraded & DEGRADED_SCRATCH_COVER) {
-                if (asprintf(&s, "the scratch page covers only the first %" PRIu64 " MiB of the %" PRIu64
-                                 " MiB asked for (no free huge page: the 4 KiB fallback page is capped); DMA above "
-                                 "that faults",
+                if (asprintf(&s,
+                             "the scratch page covers only the first %" PRIu64 " MiB of the %" PRIu64
+                             " MiB asked for (no free huge page: the 4 KiB fallback page is capped); DMA above "
+                             "that faults",
                              h->cover >> 20, h->cover_wanted >> 20) < 0 ||
                     strv_consume(&l, s) < 0)
                         return NULL;
@@ -234,7 +234,8 @@ static int k_iommufd_open(void *ud, int *ret_fd) {
 static int k_ioas_alloc(void *ud, int fd, uint32_t *ret) {
         return iommufd_ioas_alloc(fd, ret);
 }
-static int k_ioas_iova_ranges(void *ud, int fd, uint32_t ioas, IovaRange **ret, size_t *ret_n, uint64_t *ret_alignment) {
+static int k_ioas_iova_ranges(void *ud, int fd, uint32_t ioas, IovaRange **ret, size_t *ret_n,
+                              uint64_t *ret_alignment) {
         return iommufd_ioas_iova_ranges(fd, ioas, ret, ret_n, ret_alignment);
 }
 static int k_hwpt_alloc(void *ud, int fd, uint32_t dev_id, uint32_t ioas, uint32_t *ret) {
@@ -421,8 +422,8 @@ typedef struct Member {
         char *host_driver; /* what it was bound to before (to restore) */
         bool group_type_changed;
         int group_type_error; /* the failed switch of its identity group to DMA */
-        bool touched; /* taken from its driver, or driverless or on vfio-pci: ours to fail closed */
-        bool taken; /* bound to iommufd by this call */
+        bool touched;         /* taken from its driver, or driverless or on vfio-pci: ours to fail closed */
+        bool taken;           /* bound to iommufd by this call */
 } Member;
 
 typedef struct Plan {
@@ -503,9 +504,10 @@ static int plan_build(Engine *e, const Topology *t, char **slots, Plan *p, Engin
                                            "No PCI device %s.", buf);
                 }
                 if (!topology_has_iommu(t))
-                        return engine_fail(err, ENGINE_ERROR_NOT_ISOLATABLE, -ENODEV, d->slot,
-                                           "Cannot quarantine %s: this machine has no active IOMMU (see 'isolatectl audit').",
-                                           d->slot);
+                        return engine_fail(
+                                err, ENGINE_ERROR_NOT_ISOLATABLE, -ENODEV, d->slot,
+                                "Cannot quarantine %s: this machine has no active IOMMU (see 'isolatectl audit').",
+                                d->slot);
                 if (d->is_iommu)
                         return engine_fail(err, ENGINE_ERROR_NOT_ISOLATABLE, -EINVAL, d->slot,
                                            "%s is an IOMMU itself; it cannot be quarantined.", d->slot);
@@ -560,8 +562,8 @@ static int plan_build(Engine *e, const Topology *t, char **slots, Plan *p, Engin
                         /* The topology's driver may be stale (it is a snapshot): ask now. */
                         r = e->ops->driver(e->ops_data, d->slot, &driver);
                         if (r < 0 && r != -ENODEV)
-                                return engine_fail(err, ENGINE_ERROR_SYSTEM, r, d->slot, "Failed to read the driver of %s: %s.",
-                                                   d->slot, strerror(-r));
+                                return engine_fail(err, ENGINE_ERROR_SYSTEM, r, d->slot,
+                                                   "Failed to read the driver of %s: %s.", d->slot, strerror(-r));
                         if (!pci_device_is_endpoint(d)) {
                                 if (driver && !driver_is_dma_managed(driver))
                                         return engine_fail(err, ENGINE_ERROR_GROUP_NOT_VIABLE, -EBUSY, d->slot,
@@ -688,22 +690,23 @@ static int attach_scratch(Engine *e, const Topology *t, HeldDevice *h, uint64_t 
         if (!e->scratch.va && e->scratch.memfd < 0) {
                 r = e->ops->scratch_alloc(e->ops_data, &e->scratch);
                 if (r < 0)
-                        return engine_fail(err, ENGINE_ERROR_SYSTEM, r, slot, "Failed to allocate the scratch page: %s.",
-                                           strerror(-r));
+                        return engine_fail(err, ENGINE_ERROR_SYSTEM, r, slot,
+                                           "Failed to allocate the scratch page: %s.", strerror(-r));
         }
         if (e->scratch.ioas == 0) {
                 r = e->ops->ioas_alloc(e->ops_data, e->iommufd, &e->scratch.ioas);
                 if (r < 0)
-                        return engine_fail(err, ENGINE_ERROR_SYSTEM, r, slot, "Failed to allocate the scratch IOAS: %s.",
-                                           strerror(-r));
+                        return engine_fail(err, ENGINE_ERROR_SYSTEM, r, slot,
+                                           "Failed to allocate the scratch IOAS: %s.", strerror(-r));
         }
         r = attach_via_hwpt(e, h, e->scratch.ioas, &e->scratch_hwpt, ret_pt);
         if (r < 0)
-                return engine_fail(err, ENGINE_ERROR_SYSTEM, r, slot,
-                                   "Failed to attach %s to the scratch-page IOAS: %s%s.", slot, strerror(-r),
-                                   r == -EADDRINUSE || r == -EINVAL
-                                           ? " (its reserved IOVA regions overlap the scratch mappings, or a group member is attached elsewhere)"
-                                           : "");
+                return engine_fail(
+                        err, ENGINE_ERROR_SYSTEM, r, slot, "Failed to attach %s to the scratch-page IOAS: %s%s.", slot,
+                        strerror(-r),
+                        r == -EADDRINUSE || r == -EINVAL
+                                ? " (its reserved IOVA regions overlap the scratch mappings, or a group member is attached elsewhere)"
+                                : "");
 
         if (cover > e->scratch.covered) {
                 r = e->ops->ioas_iova_ranges(e->ops_data, e->iommufd, e->scratch.ioas, &ranges, &n, &alignment);
@@ -733,7 +736,8 @@ static int attach_scratch(Engine *e, const Topology *t, HeldDevice *h, uint64_t 
  * attached to the scratch IOAS. Records what is true even when it fails half-way. */
 static int attach_mode(Engine *e, const Topology *t, HeldDevice *h, const QuarantineRequest *req, EngineError *err) {
         QuarantineMode mode = req->mode;
-        uint64_t cover = req->cover ?: QUARANTINE_DEFAULT_SCRATCH_COVER, max = req->max_cover ?: QUARANTINE_MAX_SCRATCH_COVER;
+        uint64_t cover = req->cover ?: QUARANTINE_DEFAULT_SCRATCH_COVER,
+                 max = req->max_cover ?: QUARANTINE_MAX_SCRATCH_COVER;
         uint32_t pt = 0;
         int r;
 
@@ -803,10 +807,11 @@ static int bind_failure(Engine *e, const Topology *t, const char *slot, int r, E
                                            "/sys/module/iommufd/parameters/allow_unsafe_interrupts to Y and accept "
                                            "that the device can forge interrupts.",
                                            slot);
-                return engine_fail(err, ENGINE_ERROR_GROUP_NOT_VIABLE, r, slot,
-                                   "iommufd refused %s (EPERM): another owner holds its IOMMU group (a driver using the "
-                                   "kernel DMA API on a group member, or another process's iommufd).",
-                                   slot);
+                return engine_fail(
+                        err, ENGINE_ERROR_GROUP_NOT_VIABLE, r, slot,
+                        "iommufd refused %s (EPERM): another owner holds its IOMMU group (a driver using the "
+                        "kernel DMA API on a group member, or another process's iommufd).",
+                        slot);
         }
         if (r == -EINVAL) {
                 /* EINVAL means "already open through another VFIO file" (then vfio-pci has the device
@@ -911,8 +916,9 @@ static void fail_closed(Engine *e, const char *slot, EngineError *err) {
         (void) strv_extend(&err->failed, slot);
         if (r < 0) {
                 char *m = NULL;
-                if (asprintf(&m, "%s%sBus mastering of %s could not be turned off either (%s%s): it can still do DMA "
-                                 "through its IOMMU group's default domain.",
+                if (asprintf(&m,
+                             "%s%sBus mastering of %s could not be turned off either (%s%s): it can still do DMA "
+                             "through its IOMMU group's default domain.",
                              strempty(err->message), err->message ? " " : "", slot, strerror(-r),
                              r == -EPERM ? ", kernel lockdown?" : "") >= 0) {
                         free(err->message);
@@ -933,8 +939,8 @@ static int check_noiommu(Engine *e, const Member *m, EngineError *err) {
                 return 0;
         r = e->ops->group_name(e->ops_data, m->group, &name);
         if (r < 0)
-                return engine_fail(err, ENGINE_ERROR_SYSTEM, r, m->slot, "Failed to read the name of IOMMU group %d: %s.",
-                                   m->group, strerror(-r));
+                return engine_fail(err, ENGINE_ERROR_SYSTEM, r, m->slot,
+                                   "Failed to read the name of IOMMU group %d: %s.", m->group, strerror(-r));
         if (name && streq(name, "vfio-noiommu"))
                 return engine_fail(err, ENGINE_ERROR_NOT_ISOLATABLE, -ENODEV, m->slot,
                                    "%s is in a VFIO no-IOMMU group (vfio.enable_unsafe_noiommu_mode): nothing "
@@ -1010,7 +1016,7 @@ static int take_member(Engine *e, const Topology *t, Member *m, const Quarantine
                 h->reset_works = flags & VFIO_DEVICE_FLAGS_RESET;
         if (req->reset && h->reset_works)
                 (void) e->ops->reset(e->ops_data, h->fd); /* best effort: the quarantine does not depend on it */
-        (void) ensure_bus_master_off(e, h); /* recorded in h->degraded */
+        (void) ensure_bus_master_off(e, h);               /* recorded in h->degraded */
 
         /* If the attach fails, the device stays held on the blocking domain, and the error says why. */
         if (req->mode != QUARANTINE_MODE_BLOCKED)
@@ -1144,7 +1150,8 @@ static int quarantine_plan(Engine *e, const Topology *t, const QuarantineRequest
                 HeldDevice *h = engine_find(e, m->slot);
                 if (h && h->state == DEVICE_STATE_QUARANTINED) {
                         if (h->mode != eff.mode ||
-                            (eff.mode == QUARANTINE_MODE_SCRATCH_PAGE && (eff.cover ?: QUARANTINE_DEFAULT_SCRATCH_COVER) > h->cover_wanted)) {
+                            (eff.mode == QUARANTINE_MODE_SCRATCH_PAGE &&
+                             (eff.cover ?: QUARANTINE_DEFAULT_SCRATCH_COVER) > h->cover_wanted)) {
                                 r = attach_mode(e, t, h, &eff, first_error ? NULL : err);
                                 if (r < 0 && !first_error)
                                         first_error = r;
@@ -1230,7 +1237,8 @@ static int held_groups(Engine *e, char **slots, bool allow_released, HeldDevice 
                 return engine_fail(err, ENGINE_ERROR_NO_DEVICE, -EINVAL, NULL, "No device given.");
         STRV_FOREACH(s, slots) {
                 HeldDevice *h = engine_find(e, *s);
-                if (!h || (h->state != DEVICE_STATE_QUARANTINED && !(allow_released && h->state == DEVICE_STATE_RELEASED)))
+                if (!h ||
+                    (h->state != DEVICE_STATE_QUARANTINED && !(allow_released && h->state == DEVICE_STATE_RELEASED)))
                         return engine_fail(err, ENGINE_ERROR_NOT_HELD, -ENOENT, *s, "%s is not in quarantine.", *s);
                 FOREACH_ARRAY(g, e->devices, e->n_devices) {
                         bool dup = false;
@@ -1275,7 +1283,8 @@ int engine_set_mode(Engine *e, const Topology *t, const QuarantineRequest *req, 
                                 return r;
                 }
         for (int i = 0; i < n; i++) {
-                if (list[i]->mode == req->mode && (req->mode != QUARANTINE_MODE_SCRATCH_PAGE || cover <= list[i]->cover_wanted))
+                if (list[i]->mode == req->mode &&
+                    (req->mode != QUARANTINE_MODE_SCRATCH_PAGE || cover <= list[i]->cover_wanted))
                         continue;
                 /* Attach while attached replaces the page table, and a detach goes to the blocking
                  * domain: no moment outside quarantine. */
@@ -1332,9 +1341,11 @@ static int release_host_retake(Engine *e, const Topology *t, char **slots, Quara
                 return error;
         }
         if (r >= 0)
-                (void) asprintf(&m, "%s It was taken back into quarantine (%s).", strna(why), quarantine_mode_to_string(mode));
+                (void) asprintf(&m, "%s It was taken back into quarantine (%s).", strna(why),
+                                quarantine_mode_to_string(mode));
         else {
-                (void) asprintf(&m, "%s Taking it back into quarantine failed too: %s", strna(why), strna(again.message));
+                (void) asprintf(&m, "%s Taking it back into quarantine failed too: %s", strna(why),
+                                strna(again.message));
                 STRV_FOREACH(s, again.failed) {
                         HeldDevice *h = engine_find(e, *s);
                         /* Not held, not a guest's: it is failed, not released. */
@@ -1432,8 +1443,8 @@ int engine_release_host(Engine *e, const Topology *t, char **slots, char ***ret_
                 if (r >= 0 && driver && streq(driver, "vfio-pci"))
                         r = e->ops->unbind(e->ops_data, h->slot, "vfio-pci");
                 if (r < 0) {
-                        (void) engine_fail(err, ENGINE_ERROR_SYSTEM, r, h->slot, "Failed to unbind %s from vfio-pci: %s.",
-                                           h->slot, strerror(-r));
+                        (void) engine_fail(err, ENGINE_ERROR_SYSTEM, r, h->slot,
+                                           "Failed to unbind %s from vfio-pci: %s.", h->slot, strerror(-r));
                         return release_host_retake(e, t, all, mode, cover, hints, r, err);
                 }
         }
@@ -1449,8 +1460,9 @@ int engine_release_host(Engine *e, const Topology *t, char **slots, char ***ret_
                 r = e->ops->set_group_type(e->ops_data, list[i]->group, "identity");
                 if (r < 0 && err) {
                         char *note = NULL;
-                        if (asprintf(&note, "IOMMU group %d stays on a translated (DMA) default domain: restoring "
-                                            "identity failed: %s.",
+                        if (asprintf(&note,
+                                     "IOMMU group %d stays on a translated (DMA) default domain: restoring "
+                                     "identity failed: %s.",
                                      list[i]->group, strerror(-r)) >= 0)
                                 (void) strv_consume(&err->notes, note);
                 }
@@ -1572,7 +1584,8 @@ int engine_to_json(const Engine *e, json_object **ret) {
                 json_object_object_add(d, "mode", json_object_new_string(quarantine_mode_to_string(h->mode)));
                 json_object_object_add(d, "dev_id", json_object_new_int64(h->dev_id));
                 json_object_object_add(d, "pt_id", json_object_new_int64(h->pt_id));
-                json_object_object_add(d, "host_driver", h->host_driver ? json_object_new_string(h->host_driver) : NULL);
+                json_object_object_add(d, "host_driver",
+                                       h->host_driver ? json_object_new_string(h->host_driver) : NULL);
                 json_object_object_add(d, "group_type_changed", json_object_new_boolean(h->group_type_changed));
                 json_object_object_add(d, "reset_works", json_object_new_boolean(h->reset_works));
                 json_object_object_add(d, "since", json_object_new_uint64(h->since));
@@ -1590,7 +1603,9 @@ int engine_to_json(const Engine *e, json_object **ret) {
 
 static const char *jstr(json_object *o, const char *key) {
         json_object *v;
-        return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+        return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+                       ? json_object_get_string(v)
+                       : NULL;
 }
 
 static uint64_t juint(json_object *o, const char *key) {
@@ -1600,7 +1615,8 @@ static uint64_t juint(json_object *o, const char *key) {
 
 static int jint(json_object *o, const char *key, int fallback) {
         json_object *v;
-        return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_int) ? json_object_get_int(v) : fallback;
+        return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_int) ? json_object_get_int(v)
+                                                                                              : fallback;
 }
 
 static bool jbool(json_object *o, const char *key) {
@@ -1608,8 +1624,8 @@ static bool jbool(json_object *o, const char *key) {
         return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
 }
 
-
-int engine_adopt(Engine *e, json_object *state, int (*fd_lookup)(void *ud, const char *name), void *ud, char ***ret_lost) {
+int engine_adopt(Engine *e, json_object *state, int (*fd_lookup)(void *ud, const char *name), void *ud,
+                 char ***ret_lost) {
         _cleanup_strv_free_ char **lost = NULL;
         json_object *devs = NULL, *s = NULL;
         int fd;

@@ -66,27 +66,27 @@ const char *device_state_to_string(DeviceState s);
 DeviceState device_state_from_string(const char *s);
 
 typedef enum EngineErrorKind {
-        ENGINE_ERROR_SYSTEM, /* an unexpected errno; message says which step */
-        ENGINE_ERROR_NO_DEVICE, /* no such PCI function */
-        ENGINE_ERROR_NOT_ISOLATABLE, /* a bridge, an IOMMU, or no IOMMU at all */
-        ENGINE_ERROR_GROUP_NOT_VIABLE, /* another member of the group is in use by a host driver */
+        ENGINE_ERROR_SYSTEM,            /* an unexpected errno; message says which step */
+        ENGINE_ERROR_NO_DEVICE,         /* no such PCI function */
+        ENGINE_ERROR_NOT_ISOLATABLE,    /* a bridge, an IOMMU, or no IOMMU at all */
+        ENGINE_ERROR_GROUP_NOT_VIABLE,  /* another member of the group is in use by a host driver */
         ENGINE_ERROR_UNSAFE_INTERRUPTS, /* iommufd refuses: MSIs are not isolated */
-        ENGINE_ERROR_BUSY, /* someone else (a VMM) has the device open */
-        ENGINE_ERROR_NOT_HELD, /* release of a device that is not quarantined */
-        ENGINE_ERROR_UNSUPPORTED, /* the kernel lacks iommufd or the VFIO device cdev */
-        ENGINE_ERROR_NOT_ALLOWED, /* scratch-page on an ATS device whose rule does not accept ATS */
+        ENGINE_ERROR_BUSY,              /* someone else (a VMM) has the device open */
+        ENGINE_ERROR_NOT_HELD,          /* release of a device that is not quarantined */
+        ENGINE_ERROR_UNSUPPORTED,       /* the kernel lacks iommufd or the VFIO device cdev */
+        ENGINE_ERROR_NOT_ALLOWED,       /* scratch-page on an ATS device whose rule does not accept ATS */
         _ENGINE_ERROR_KIND_MAX,
 } EngineErrorKind;
 
 /* Every engine call resets the EngineError it is given; after a failure it describes that failure. */
 typedef struct EngineError {
         EngineErrorKind kind;
-        int error; /* negative errno */
-        char *device; /* the device the failure is about (the blocker for GROUP_NOT_VIABLE) */
+        int error;     /* negative errno */
+        char *device;  /* the device the failure is about (the blocker for GROUP_NOT_VIABLE) */
         char *message; /* one sentence: which step, why, what to check */
         char **failed; /* devices the operation touched that are not held now (bus mastering off, or the
                         * message says why not): the daemon reports them as "failed" */
-        char **notes; /* problems that did not fail the operation, one sentence each (for the journal) */
+        char **notes;  /* problems that did not fail the operation, one sentence each (for the journal) */
 } EngineError;
 
 void engine_error_done(EngineError *e);
@@ -141,11 +141,10 @@ extern const QuarantineOps quarantine_ops_kernel;
 /* Protections that could not be set up for a held device (bits of HeldDevice.degraded). Release to a
  * guest is refused while any is set, unless the device's rule accepts it. */
 typedef enum Degradation {
-        DEGRADED_GROUP_TYPE = 1 << 0, /* its identity default domain could not be switched to DMA */
-        DEGRADED_BUS_MASTER = 1 << 1, /* bus mastering could not be cleared (or read back) */
+        DEGRADED_GROUP_TYPE = 1 << 0,    /* its identity default domain could not be switched to DMA */
+        DEGRADED_BUS_MASTER = 1 << 1,    /* bus mastering could not be cleared (or read back) */
         DEGRADED_SCRATCH_COVER = 1 << 2, /* scratch-page: the cover was cut short of what was asked */
 } Degradation;
-
 
 typedef struct HeldDevice {
         char slot[PCI_ADDRESS_MAX];
@@ -154,14 +153,14 @@ typedef struct HeldDevice {
         QuarantineMode mode;
         int fd; /* the bound VFIO cdev while quarantined; -EBADF otherwise */
         uint32_t dev_id;
-        uint32_t pt_id; /* the page table it is attached to; 0: none (blocked: the kernel's blocking domain) */
-        char *host_driver; /* restored on release to the host; NULL: it had none */
+        uint32_t pt_id;          /* the page table it is attached to; 0: none (blocked: the kernel's blocking domain) */
+        char *host_driver;       /* restored on release to the host; NULL: it had none */
         bool group_type_changed; /* we turned an identity default domain into DMA */
         bool reset_works;
-        uint64_t since; /* when it entered the state, CLOCK_REALTIME µs */
-        uint64_t cover; /* scratch-page: the cover it has (what is mapped) */
-        uint64_t cover_wanted; /* scratch-page: the cover it asked for */
-        unsigned degraded; /* Degradation bits */
+        uint64_t since;                         /* when it entered the state, CLOCK_REALTIME µs */
+        uint64_t cover;                         /* scratch-page: the cover it has (what is mapped) */
+        uint64_t cover_wanted;                  /* scratch-page: the cover it asked for */
+        unsigned degraded;                      /* Degradation bits */
         int group_type_error, bus_master_error; /* why (negative errno), for DEGRADED_GROUP_TYPE/_BUS_MASTER */
 } HeldDevice;
 

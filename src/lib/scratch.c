@@ -247,7 +247,8 @@ int scratch_extend(Scratch *s, int iommufd, uint64_t cover, const IovaRange *all
         for (size_t i = 0; i < n; i++) {
                 const ScratchStep *st = &steps[i];
                 if (st->kind == SCRATCH_STEP_MAP)
-                        r = iommufd_ioas_map_fixed(iommufd, s->ioas, s->va, st->length, st->dst, IOMMU_IOAS_MAP_READABLE);
+                        r = iommufd_ioas_map_fixed(iommufd, s->ioas, s->va, st->length, st->dst,
+                                                   IOMMU_IOAS_MAP_READABLE);
                 else
                         r = iommufd_ioas_copy(iommufd, s->ioas, s->ioas, st->length, st->dst, st->src,
                                               IOMMU_IOAS_MAP_READABLE);

@@ -51,9 +51,9 @@ typedef struct Scratch {
         void *va;
         uint64_t size; /* SCRATCH_HUGE_SIZE or SCRATCH_SMALL_SIZE */
         bool huge;
-        uint32_t ioas; /* 0: no IOAS yet */
-        uint64_t source; /* IOVA of the MAP'ed copy; UINT64_MAX: none */
-        uint64_t covered; /* [0, covered) is covered (minus reserved ranges) */
+        uint32_t ioas;      /* 0: no IOAS yet */
+        uint64_t source;    /* IOVA of the MAP'ed copy; UINT64_MAX: none */
+        uint64_t covered;   /* [0, covered) is covered (minus reserved ranges) */
         uint64_t alignment; /* the IOAS's IOVA alignment (0: 4 KiB), set before extending */
         /* Called now and then while a large cover is built (the daemon tells its watchdog it is alive).
          * May be NULL. */
@@ -62,7 +62,8 @@ typedef struct Scratch {
         size_t ioctls; /* MAP + COPY ioctls issued so far */
 } Scratch;
 
-#define SCRATCH_INIT { .memfd = -EBADF, .source = UINT64_MAX }
+#define SCRATCH_INIT                                                                                                   \
+        { .memfd = -EBADF, .source = UINT64_MAX }
 
 /* Allocates the backing page: a 2 MiB hugetlb memfd, or a 4 KiB one when no hugepage can be had
  * (force_small skips the hugepage attempt). Zeroed. */

@@ -30,12 +30,9 @@ const char *interrupt_safety_to_string(InterruptSafety s) {
 }
 
 static const char *const iommu_kind_table[_IOMMU_KIND_MAX] = {
-        [IOMMU_KIND_INTEL] = "intel-vtd",
-        [IOMMU_KIND_AMD] = "amd-vi",
-        [IOMMU_KIND_VIRTIO] = "virtio-iommu",
-        [IOMMU_KIND_ARM_SMMU] = "arm-smmu",
-        [IOMMU_KIND_SELFTEST] = "iommufd-selftest",
-        [IOMMU_KIND_OTHER] = "other",
+        [IOMMU_KIND_INTEL] = "intel-vtd",           [IOMMU_KIND_AMD] = "amd-vi",
+        [IOMMU_KIND_VIRTIO] = "virtio-iommu",       [IOMMU_KIND_ARM_SMMU] = "arm-smmu",
+        [IOMMU_KIND_SELFTEST] = "iommufd-selftest", [IOMMU_KIND_OTHER] = "other",
 };
 
 const char *iommu_kind_to_string(IommuKind k) {
@@ -348,9 +345,9 @@ static int scan_fn(struct pci_access *acc, void *userdata) {
                 device_read_reset(t->root, d);
                 device_read_vfio(t->root, d);
                 if (read_attr(t->root, &removable, "/sys/bus/pci/devices/%s/removable", d->slot) >= 0)
-                        d->removable = streq(removable, "removable")
-                                               ? TRISTATE_YES
-                                               : streq(removable, "fixed") ? TRISTATE_NO : TRISTATE_UNKNOWN;
+                        d->removable = streq(removable, "removable") ? TRISTATE_YES
+                                       : streq(removable, "fixed")   ? TRISTATE_NO
+                                                                     : TRISTATE_UNKNOWN;
         }
         return 0;
 }
@@ -635,7 +632,7 @@ static Tristate read_param(const char *root, const char *module, const char *par
 typedef enum MsiChip {
         MSI_CHIP_NONE,
         MSI_CHIP_REMAPPED, /* IR-, vIR-, ITS-: isolated */
-        MSI_CHIP_PLAIN, /* PCI-MSI, GICv2m-PCI-MSI: not isolated */
+        MSI_CHIP_PLAIN,    /* PCI-MSI, GICv2m-PCI-MSI: not isolated */
 } MsiChip;
 
 static MsiChip classify_chip(const char *token, HostInfo *h, const char **ret_suffix) {

@@ -88,15 +88,15 @@ typedef struct PciDevice {
         uint8_t revision;
         uint8_t header_type; /* low 7 bits; 0 endpoint, 1 PCI bridge, 2 CardBus */
         bool multifunction;
-        char *driver; /* NULL: no driver bound */
+        char *driver;    /* NULL: no driver bound */
         int iommu_group; /* -1: no group */
-        char **parents; /* upstream PCI bridges, nearest first (slots) */
+        char **parents;  /* upstream PCI bridges, nearest first (slots) */
 
         /* Reset: reset_method lists the methods (kernel ≥ 5.15); older kernels only have "reset". */
         char **reset_methods;
         Tristate can_reset;
 
-        char *vfio_dev; /* "vfio3" when bound to a VFIO driver with the device cdev */
+        char *vfio_dev;     /* "vfio3" when bound to a VFIO driver with the device cdev */
         Tristate removable; /* sysfs "removable": the device sits below an external-facing port */
 
         /* From config space, through libpci. config_size < 256 means capabilities are unknown
@@ -120,10 +120,10 @@ typedef struct HostInfo {
         char *cmdline;
 
         /* /proc/cmdline switches */
-        bool cmdline_iommu_pt; /* iommu=pt or iommu.passthrough=1 */
-        bool cmdline_iommu_off; /* iommu=off, intel_iommu=off, amd_iommu=off */
-        bool cmdline_intremap_off; /* intremap=off, amd_iommu_intr=... off */
-        bool cmdline_lazy; /* iommu.strict=0 */
+        bool cmdline_iommu_pt;      /* iommu=pt or iommu.passthrough=1 */
+        bool cmdline_iommu_off;     /* iommu=off, intel_iommu=off, amd_iommu=off */
+        bool cmdline_intremap_off;  /* intremap=off, amd_iommu_intr=... off */
+        bool cmdline_lazy;          /* iommu.strict=0 */
         char *cmdline_acs_override; /* value of pcie_acs_override=, NULL if absent */
 
         /* module parameters (sysfs, falling back to the command line) */
@@ -134,8 +134,8 @@ typedef struct HostInfo {
         /* interrupt remapping as /proc/interrupts shows it */
         Tristate interrupt_remapping;
         char *interrupt_evidence; /* the chip name that decided it, e.g. "IR-PCI-MSI" */
-        bool arch_arm_its; /* MSIs go through a GICv3 ITS (isolated) */
-        bool arch_arm_gicv2m; /* MSIs go through GICv2m (not isolated) */
+        bool arch_arm_its;        /* MSIs go through a GICv3 ITS (isolated) */
+        bool arch_arm_gicv2m;     /* MSIs go through GICv2m (not isolated) */
 } HostInfo;
 
 typedef struct Topology {
@@ -169,4 +169,3 @@ bool pci_device_is_bridge(const PciDevice *d);
 bool pci_device_is_host_bridge(const PciDevice *d);
 /* Endpoints are what can be quarantined or passed through: not bridges, host bridges or IOMMUs. */
 bool pci_device_is_endpoint(const PciDevice *d);
-

@@ -180,7 +180,7 @@ static int config_access(int device_fd, uint32_t offset, void *buf, size_t size,
         if (offset + size > len)
                 return -ERANGE;
         n = is_write ? pwrite(device_fd, buf, size, (off_t) (base + offset))
-                  : pread(device_fd, buf, size, (off_t) (base + offset));
+                     : pread(device_fd, buf, size, (off_t) (base + offset));
         if (n < 0)
                 return negative_errno();
         return (size_t) n == size ? 0 : -EIO;

@@ -24,12 +24,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define check(expr)                                                                                 \
-        do {                                                                                        \
-                if (!(expr)) {                                                                      \
-                        fprintf(stderr, "invariant violated: %s (%s:%d)\n", #expr, __FILE__, __LINE__); \
-                        abort();                                                                    \
-                }                                                                                   \
+#define check(expr)                                                                                                    \
+        do {                                                                                                           \
+                if (!(expr)) {                                                                                         \
+                        fprintf(stderr, "invariant violated: %s (%s:%d)\n", #expr, __FILE__, __LINE__);                \
+                        abort();                                                                                       \
+                }                                                                                                      \
         } while (0)
 
 static char snapshot_path[64];
@@ -120,7 +120,8 @@ static void fuzz_snapshot(const uint8_t *data, size_t size) {
 
         if (snapshot_fd < 0)
                 return;
-        if ((size > 0 && pwrite(snapshot_fd, data, size, 0) != (ssize_t) size) || ftruncate(snapshot_fd, (off_t) size) < 0)
+        if ((size > 0 && pwrite(snapshot_fd, data, size, 0) != (ssize_t) size) ||
+            ftruncate(snapshot_fd, (off_t) size) < 0)
                 abort();
         r = kmsg_read_faults(snapshot_path, on_fault, &n);
         check(r < 0 || (size_t) r == n);

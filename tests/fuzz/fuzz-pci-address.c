@@ -21,12 +21,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define check(expr)                                                                                 \
-        do {                                                                                        \
-                if (!(expr)) {                                                                      \
-                        fprintf(stderr, "invariant violated: %s (%s:%d)\n", #expr, __FILE__, __LINE__); \
-                        abort();                                                                    \
-                }                                                                                   \
+#define check(expr)                                                                                                    \
+        do {                                                                                                           \
+                if (!(expr)) {                                                                                         \
+                        fprintf(stderr, "invariant violated: %s (%s:%d)\n", #expr, __FILE__, __LINE__);                \
+                        abort();                                                                                       \
+                }                                                                                                      \
         } while (0)
 
 static void check_address(const PciAddress *a) {

@@ -40,7 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
                 d.parents = parents;
                 policy_evaluate(p, &pd, &v);
-                free(release_decision_explain(policy_release_to_guest(&v, INTERRUPTS_SAFE), &v, d.slot, INTERRUPTS_SAFE));
+                free(release_decision_explain(policy_release_to_guest(&v, INTERRUPTS_SAFE), &v, d.slot,
+                                              INTERRUPTS_SAFE));
                 if (policy_to_json(p, &o) >= 0)
                         json_object_put(o);
         }

@@ -30,12 +30,12 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-#define check(expr)                                                                                 \
-        do {                                                                                        \
-                if (!(expr)) {                                                                      \
-                        fprintf(stderr, "invariant violated: %s (%s:%d)\n", #expr, __FILE__, __LINE__); \
-                        abort();                                                                    \
-                }                                                                                   \
+#define check(expr)                                                                                                    \
+        do {                                                                                                           \
+                if (!(expr)) {                                                                                         \
+                        fprintf(stderr, "invariant violated: %s (%s:%d)\n", #expr, __FILE__, __LINE__);                \
+                        abort();                                                                                       \
+                }                                                                                                      \
         } while (0)
 
 #define SEPARATOR "\n--8<--\n"

@@ -94,7 +94,8 @@ static int append_addresses(sd_bus_message *m) {
                 const char *s = arg_address;
                 if (!s) {
                         /* i as domain:bus:slot.func, function fastest */
-                        snprintf(buf, sizeof(buf), "%04x:%02x:%02x.%x", i >> 16, (i >> 8) & 0xff, (i >> 3) & 0x1f, i & 7);
+                        snprintf(buf, sizeof(buf), "%04x:%02x:%02x.%x", i >> 16, (i >> 8) & 0xff, (i >> 3) & 0x1f,
+                                 i & 7);
                         s = buf;
                 }
                 r = sd_bus_message_append_basic(m, 's', s);
@@ -128,47 +129,37 @@ static int parse_unsigned(const char *s, unsigned *ret) {
 
 static int parse_argv(int argc, char *argv[]) {
         enum { ARG_USER_BUS = 0x100, ARG_SYSTEM, ARG_MODE, ARG_INTERACTIVE, ARG_TIMEOUT, ARG_CALLS };
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "count", required_argument, NULL, 'n' },
-                { "address", required_argument, NULL, 'a' },
-                { "calls", required_argument, NULL, ARG_CALLS },
-                { "mode", required_argument, NULL, ARG_MODE },
-                { "interactive", no_argument, NULL, ARG_INTERACTIVE },
-                { "timeout", required_argument, NULL, ARG_TIMEOUT },
-                { "user-bus", no_argument, NULL, ARG_USER_BUS },
-                { "system", no_argument, NULL, ARG_SYSTEM },
-                {}
-        };
+        static const struct option options[] = { { "help", no_argument, NULL, 'h' },
+                                                 { "count", required_argument, NULL, 'n' },
+                                                 { "address", required_argument, NULL, 'a' },
+                                                 { "calls", required_argument, NULL, ARG_CALLS },
+                                                 { "mode", required_argument, NULL, ARG_MODE },
+                                                 { "interactive", no_argument, NULL, ARG_INTERACTIVE },
+                                                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
+                                                 { "user-bus", no_argument, NULL, ARG_USER_BUS },
+                                                 { "system", no_argument, NULL, ARG_SYSTEM },
+                                                 {} };
         unsigned v;
         int c;
 
         while ((c = getopt_long(argc, argv, "hn:a:", options, NULL)) >= 0)
                 switch (c) {
-                case 'h':
-                        help();
-                        exit(0);
+                case 'h': help(); exit(0);
                 case 'n':
                         if (parse_unsigned(optarg, &arg_count) < 0) {
                                 fprintf(stderr, "Invalid --count '%s'.\n", optarg);
                                 return -EINVAL;
                         }
                         break;
-                case 'a':
-                        arg_address = optarg;
-                        break;
+                case 'a': arg_address = optarg; break;
                 case ARG_CALLS:
                         if (parse_unsigned(optarg, &arg_calls) < 0 || arg_calls == 0 || arg_calls > 10000) {
                                 fprintf(stderr, "Invalid --calls '%s': 1 to 10000.\n", optarg);
                                 return -EINVAL;
                         }
                         break;
-                case ARG_MODE:
-                        arg_mode = optarg;
-                        break;
-                case ARG_INTERACTIVE:
-                        arg_interactive = true;
-                        break;
+                case ARG_MODE: arg_mode = optarg; break;
+                case ARG_INTERACTIVE: arg_interactive = true; break;
                 case ARG_TIMEOUT:
                         if (parse_unsigned(optarg, &v) < 0 || v == 0) {
                                 fprintf(stderr, "Invalid --timeout '%s': seconds, at least 1.\n", optarg);
@@ -176,14 +167,9 @@ static int parse_argv(int argc, char *argv[]) {
                         }
                         arg_timeout_usec = (uint64_t) v * UINT64_C(1000000);
                         break;
-                case ARG_USER_BUS:
-                        arg_user_bus = true;
-                        break;
-                case ARG_SYSTEM:
-                        arg_user_bus = false;
-                        break;
-                default:
-                        return -EINVAL;
+                case ARG_USER_BUS: arg_user_bus = true; break;
+                case ARG_SYSTEM: arg_user_bus = false; break;
+                default: return -EINVAL;
                 }
         if (optind < argc) {
                 fprintf(stderr, "Unexpected argument '%s'.\n", argv[optind]);
@@ -205,7 +191,8 @@ int main(int argc, char *argv[]) {
 
         r = arg_user_bus ? sd_bus_open_user(&bus) : sd_bus_open_system(&bus);
         if (r < 0) {
-                fprintf(stderr, "Failed to connect to the %s bus: %s\n", arg_user_bus ? "user" : "system", strerror(-r));
+                fprintf(stderr, "Failed to connect to the %s bus: %s\n", arg_user_bus ? "user" : "system",
+                        strerror(-r));
                 return 1;
         }
         calls = calloc(arg_calls, sizeof(Call));

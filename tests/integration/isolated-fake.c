@@ -198,7 +198,8 @@ static int f_ioas_alloc(void *ud, int fd, uint32_t *ret) {
         return 0;
 }
 
-static int f_ioas_iova_ranges(void *ud, int fd, uint32_t ioas, IovaRange **ret, size_t *ret_n, uint64_t *ret_alignment) {
+static int f_ioas_iova_ranges(void *ud, int fd, uint32_t ioas, IovaRange **ret, size_t *ret_n,
+                              uint64_t *ret_alignment) {
         IovaRange *r = calloc(1, sizeof(IovaRange));
         if (!r)
                 return -ENOMEM;

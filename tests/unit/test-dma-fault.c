@@ -185,13 +185,17 @@ static void test_intel_prefix_anchored(void **state) {
         /* The message must start with the driver's prefix: no "DMAR:" at all, or text in front of it
          * (dmesg's timestamp is not part of a kmsg message), is some other message quoting it. */
         parse_expect("[DMA Read NO_PASID] Request device [05:00.0] fault addr 0x2000 "
-                     "[fault reason 0x06] PTE Read access is not set", 0);
+                     "[fault reason 0x06] PTE Read access is not set",
+                     0);
         parse_expect("[  512.001] DMAR:[DMA Write NO_PASID] Request device [06:10.3] fault addr 0x3000 "
-                     "[fault reason 0x05] PTE Write access is not set", 0);
+                     "[fault reason 0x05] PTE Write access is not set",
+                     0);
         parse_expect(" DMAR: [DMA Read NO_PASID] Request device [05:00.0] fault addr 0x2000 "
-                     "[fault reason 0x06] PTE Read access is not set", 0);
+                     "[fault reason 0x06] PTE Read access is not set",
+                     0);
         parse_expect("DMAR: x [DMA Read NO_PASID] Request device [05:00.0] fault addr 0x2000 "
-                     "[fault reason 0x06] PTE Read access is not set", 0);
+                     "[fault reason 0x06] PTE Read access is not set",
+                     0);
 }
 
 /* What an unprivileged user can get the kernel itself (facility 0) to log: a segfault report starts
@@ -298,13 +302,13 @@ static void test_intel_malformed(void **state) {
                      -EBADMSG); /* slot > 0x1f */
         parse_expect("DMAR: [DMA Read NO_PASID] Request device [03:00.8] fault addr 0x1 [fault reason 0x06] x",
                      -EBADMSG); /* func > 7 */
-        parse_expect("DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr [fault reason 0x06] x",
-                     -EBADMSG);
+        parse_expect("DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr [fault reason 0x06] x", -EBADMSG);
         parse_expect("DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x1 [fault reason 0x06 x",
                      -EBADMSG);
         parse_expect("DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x1 [fault reason 0x", -EBADMSG);
         parse_expect("DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x10000000000000000 "
-                     "[fault reason 0x06] x", -EBADMSG);
+                     "[fault reason 0x06] x",
+                     -EBADMSG);
         parse_expect("DMAR: [DMA Read NO_PASID] Request device [03:00.0] something else", -EBADMSG);
         parse_expect("DMAR: [DMA Read NO_PASID] Request device [03:00.0", -EBADMSG);
 }
@@ -410,11 +414,10 @@ static void test_amd_unattributable(void **state) {
 
 static void test_amd_malformed(void **state) {
         parse_expect("AMD-Vi: Event logged [IO_PAGE_FAULT device=0000:03:00.0 domain=0x0000 address=0xzz "
-                     "flags=0x0000]", -EBADMSG);
-        parse_expect("AMD-Vi: Event logged [IO_PAGE_FAULT device=0000:03:00.0 domain=0x0000 flags=0x0000]",
+                     "flags=0x0000]",
                      -EBADMSG);
-        parse_expect("AMD-Vi: Event logged [IO_PAGE_FAULT device=bogus domain=0x0000 address=0x1 flags=0x0]",
-                     -EBADMSG);
+        parse_expect("AMD-Vi: Event logged [IO_PAGE_FAULT device=0000:03:00.0 domain=0x0000 flags=0x0000]", -EBADMSG);
+        parse_expect("AMD-Vi: Event logged [IO_PAGE_FAULT device=bogus domain=0x0000 address=0x1 flags=0x0]", -EBADMSG);
         parse_expect("AMD-Vi: Event logged [IO_PAGE_FAULT device 0000:03:00.0]", -EBADMSG);
 }
 
@@ -465,9 +468,11 @@ static void test_smmuv3_no_iova_events(void **state) {
 
 static void test_smmuv3_unattributable(void **state) {
         parse_expect("arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION client: (unassigned sid) sid: 0x9999 "
-                     "ssid: 0x0 iova: 0x7f000 ipa: 0x0", 0);
+                     "ssid: 0x0 iova: 0x7f000 ipa: 0x0",
+                     0);
         parse_expect("arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION client: ffc00000.dma sid: 0x20 "
-                     "ssid: 0x0 iova: 0x7f000 ipa: 0x0", 0);
+                     "ssid: 0x0 iova: 0x7f000 ipa: 0x0",
+                     0);
 }
 
 static void test_smmuv3_raw_event_not_attributable(void **state) {
@@ -483,9 +488,9 @@ static void test_smmuv3_raw_event_not_attributable(void **state) {
 static void test_smmuv3_malformed(void **state) {
         parse_expect("arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION sid: 0x100", -EBADMSG);
         parse_expect("arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION client: 0000:01:00.0 sid: 0x100 "
-                     "iova: nope", -EBADMSG);
-        parse_expect("arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION client: 0000:01:00.0 sid 0x100",
+                     "iova: nope",
                      -EBADMSG);
+        parse_expect("arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION client: 0000:01:00.0 sid 0x100", -EBADMSG);
 }
 
 static void test_smmuv3_merge_detail(void **state) {
@@ -493,17 +498,23 @@ static void test_smmuv3_merge_detail(void **state) {
                          "sid: 0x100 ssid: 0x0 iova: 0x7f000 ipa: 0x0";
         DmaFault f = parse_ok(ev);
 
-        assert_int_equal(dma_fault_merge_detail(&f, ev, "arm-smmu-v3 arm-smmu-v3.0.auto: unpriv data write s1 "
-                                                        "\"Input address caused fault\" stag: 0x0"), 1);
+        assert_int_equal(dma_fault_merge_detail(&f, ev,
+                                                "arm-smmu-v3 arm-smmu-v3.0.auto: unpriv data write s1 "
+                                                "\"Input address caused fault\" stag: 0x0"),
+                         1);
         assert_int_equal(f.access, DMA_ACCESS_WRITE);
 
-        assert_int_equal(dma_fault_merge_detail(&f, ev, "arm-smmu-v3 arm-smmu-v3.0.auto: priv inst read s2 "
-                                                        "\"Stage 1 translation table fetch\" ttd_read stag: 0x0"), 1);
+        assert_int_equal(dma_fault_merge_detail(&f, ev,
+                                                "arm-smmu-v3 arm-smmu-v3.0.auto: priv inst read s2 "
+                                                "\"Stage 1 translation table fetch\" ttd_read stag: 0x0"),
+                         1);
         assert_int_equal(f.access, DMA_ACCESS_READ);
 
         /* another SMMU instance: not ours */
-        assert_int_equal(dma_fault_merge_detail(&f, ev, "arm-smmu-v3 arm-smmu-v3.1.auto: unpriv data write s1 "
-                                                        "\"Input address caused fault\" stag: 0x0"), 0);
+        assert_int_equal(dma_fault_merge_detail(&f, ev,
+                                                "arm-smmu-v3 arm-smmu-v3.1.auto: unpriv data write s1 "
+                                                "\"Input address caused fault\" stag: 0x0"),
+                         0);
         assert_int_equal(f.access, DMA_ACCESS_READ);
 
         /* not a detail line */
@@ -512,8 +523,10 @@ static void test_smmuv3_merge_detail(void **state) {
 
         /* not an SMMU fault */
         f = parse_ok("DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x7f000 [fault reason 0x06] x");
-        assert_int_equal(dma_fault_merge_detail(&f, ev, "arm-smmu-v3 arm-smmu-v3.0.auto: unpriv data write s1 "
-                                                        "\"Input address caused fault\" stag: 0x0"), 0);
+        assert_int_equal(dma_fault_merge_detail(&f, ev,
+                                                "arm-smmu-v3 arm-smmu-v3.0.auto: unpriv data write s1 "
+                                                "\"Input address caused fault\" stag: 0x0"),
+                         0);
         assert_int_equal(f.access, DMA_ACCESS_READ);
 }
 

@@ -326,12 +326,13 @@ static void test_dma_faults(void **state) {
         char *root = snapshot_copy("default");
         Audit a;
 
-        snapshot_write(root, "/dev/kmsg",
-                       "3,1201,81234567,-;DMAR: DRHD: handling fault status reg 2\n"
-                       "3,1202,81234590,-;DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x1000 [fault reason 0x06] PTE Read access is not set\n"
-                       "3,1203,81334590,-;DMAR: [DMA Write NO_PASID] Request device [00:02.0] fault addr 0x2000 [fault reason 0x05] PTE Write access is not set\n"
-                       "6,1204,81434590,-;e1000e 0000:00:04.0 eth0: NIC Link is Up\n"
-                       "4,1205,81534590,-;dmar_fault: 5 callbacks suppressed\n");
+        snapshot_write(
+                root, "/dev/kmsg",
+                "3,1201,81234567,-;DMAR: DRHD: handling fault status reg 2\n"
+                "3,1202,81234590,-;DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x1000 [fault reason 0x06] PTE Read access is not set\n"
+                "3,1203,81334590,-;DMAR: [DMA Write NO_PASID] Request device [00:02.0] fault addr 0x2000 [fault reason 0x05] PTE Write access is not set\n"
+                "6,1204,81434590,-;e1000e 0000:00:04.0 eth0: NIC Link is Up\n"
+                "4,1205,81534590,-;dmar_fault: 5 callbacks suppressed\n");
         audit_root(root, &a);
         assert_true(a.have_faults);
         assert_true(a.faults.suppressed);
@@ -441,18 +442,32 @@ static void test_attribute_bridge_snapshot(void **state) {
 
 static void test_attribute_domains(void **state) {
         /* A machine with PCI segments 0, 1 and 2 (made up: no snapshot has several), sorted by address. */
-        char *behind1[] = { (char *) "0001:10:00.0", NULL }, *deeper1[] = { (char *) "0001:11:04.0", (char *) "0001:10:00.0", NULL };
+        char *behind1[] = { (char *) "0001:10:00.0", NULL },
+             *deeper1[] = { (char *) "0001:11:04.0", (char *) "0001:10:00.0", NULL };
         PciDevice d[] = {
                 { .address = { 0, 0, 2, 0 }, .slot = "0000:00:02.0", .pcie_type = PCIE_TYPE_NONE },
                 { .address = { 1, 0, 2, 0 }, .slot = "0001:00:02.0", .pcie_type = PCIE_TYPE_NONE },
                 { .address = { 1, 3, 0, 0 }, .slot = "0001:03:00.0", .pcie_type = PCIE_TYPE_NONE },
                 { .address = { 1, 5, 0, 0 }, .slot = "0001:05:00.0", .pcie_type = PCIE_TYPE_NONE },
-                { .address = { 1, 0x10, 0, 0 }, .slot = "0001:10:00.0", .header_type = 1, .class = 0x060400,
+                { .address = { 1, 0x10, 0, 0 },
+                  .slot = "0001:10:00.0",
+                  .header_type = 1,
+                  .class = 0x060400,
                   .pcie_type = PCI_EXP_TYPE_PCI_BRIDGE },
-                { .address = { 1, 0x11, 4, 0 }, .slot = "0001:11:04.0", .header_type = 1, .class = 0x060400,
-                  .pcie_type = PCIE_TYPE_NONE, .parents = behind1 },
-                { .address = { 1, 0x11, 5, 0 }, .slot = "0001:11:05.0", .pcie_type = PCIE_TYPE_NONE, .parents = behind1 },
-                { .address = { 1, 0x12, 0, 0 }, .slot = "0001:12:00.0", .pcie_type = PCIE_TYPE_NONE, .parents = deeper1 },
+                { .address = { 1, 0x11, 4, 0 },
+                  .slot = "0001:11:04.0",
+                  .header_type = 1,
+                  .class = 0x060400,
+                  .pcie_type = PCIE_TYPE_NONE,
+                  .parents = behind1 },
+                { .address = { 1, 0x11, 5, 0 },
+                  .slot = "0001:11:05.0",
+                  .pcie_type = PCIE_TYPE_NONE,
+                  .parents = behind1 },
+                { .address = { 1, 0x12, 0, 0 },
+                  .slot = "0001:12:00.0",
+                  .pcie_type = PCIE_TYPE_NONE,
+                  .parents = deeper1 },
                 { .address = { 2, 5, 0, 0 }, .slot = "0002:05:00.0", .pcie_type = PCIE_TYPE_NONE },
         };
         Topology t = { .root = (char *) "", .devices = d, .n_devices = ELEMENTSOF(d) };
@@ -483,9 +498,10 @@ static void test_dma_faults_bridge_alias(void **state) {
         const Finding *x;
         Audit a;
 
-        snapshot_write(root, "/dev/kmsg",
-                       "3,1202,81234590,-;DMAR: [DMA Read NO_PASID] Request device [02:00.0] fault addr 0x1000 [fault reason 0x06] PTE Read access is not set\n"
-                       "3,1203,81234600,-;DMAR: [DMA Write NO_PASID] Request device [05:00.0] fault addr 0x3000 [fault reason 0x05] PTE Write access is not set\n");
+        snapshot_write(
+                root, "/dev/kmsg",
+                "3,1202,81234590,-;DMAR: [DMA Read NO_PASID] Request device [02:00.0] fault addr 0x1000 [fault reason 0x06] PTE Read access is not set\n"
+                "3,1203,81234600,-;DMAR: [DMA Write NO_PASID] Request device [05:00.0] fault addr 0x3000 [fault reason 0x05] PTE Write access is not set\n");
         audit_root(root, &a);
         x = find(&a, "dma-faults", "0000:02:01.0");
         assert_non_null(x);
@@ -539,7 +555,8 @@ static void test_json(void **state) {
                 assert_true(json_object_object_get_ex(f0, keys[i], NULL));
         assert_true(json_object_object_get_ex(o, "devices", &devs));
         assert_int_equal(json_object_array_length(devs), a.t->n_devices);
-        static const char *const dkeys[] = { "slot", "vendor", "device", "class", "driver", "iommu_group", "group_devices", "interrupts" };
+        static const char *const dkeys[] = { "slot",   "vendor",      "device",        "class",
+                                             "driver", "iommu_group", "group_devices", "interrupts" };
         json_object *d0 = json_object_array_get_idx(devs, 0);
         for (size_t i = 0; i < ELEMENTSOF(dkeys); i++)
                 assert_true(json_object_object_get_ex(d0, dkeys[i], NULL));

@@ -46,7 +46,7 @@ static void test_put_get_remove(void **state) {
 
         /* iteration sees each remaining entry exactly once */
         HASHMAP_FOREACH(v, h) {
-                size_t i = (size_t) ((char (*)[16]) v - keys);
+                size_t i = (size_t) ((char(*)[16]) v - keys);
                 assert_true(i < N && i % 2 == 1);
                 assert_false(seen[i]);
                 seen[i] = true;

@@ -138,13 +138,13 @@ static const struct {
         const char *file;
         int r;
         const char *expected; /* addresses, for r == 0 */
-        const char *name; /* domain name, for r == 0 */
+        const char *name;     /* domain name, for r == 0 */
         const char *words[3]; /* substrings of the message, for r < 0 */
 } fixtures[] = {
         { "guest-addresses.xml", 0, "0000:03:00.0,0000:04:00.0,0000:05:00.1", "guest-addresses" },
         { "multifunction.xml", 0, "0000:81:00.0,0000:81:00.2,0000:81:00.1,0000:81:00.3", "multifunction" },
-        { "number-bases.xml", 0,
-          "0000:06:12.1,0000:de:1f.1,0008:08:08.7,0000:ff:1f.7,10000:03:00.0,ffffffff:00:00.0", "number-bases" },
+        { "number-bases.xml", 0, "0000:06:12.1,0000:de:1f.1,0008:08:08.7,0000:ff:1f.7,10000:03:00.0,ffffffff:00:00.0",
+          "number-bases" },
         { "interface-hostdev.xml", 0, "0000:3b:10.2,0000:3b:10.4,0001:3b:11.0", "interface-hostdev" },
         { "no-hostdevs.xml", 0, "-", "no-hostdevs" },
         { "duplicates.xml", 0, "0000:06:10.0,0000:07:00.0", "duplicates" },
@@ -212,36 +212,36 @@ static void test_numbers(void **state) {
                 const char *expected; /* NULL: -EINVAL */
         } cases[] = {
                 { "0x0000", "0x06", "0x12", "0x1", "0000:06:12.1" },
-                { NULL, "222", "31", "1", "0000:de:1f.1" },                   /* decimal; no domain: 0 */
-                { "0", "0377", "037", "07", "0000:ff:1f.7" },                 /* octal */
-                { "00", "0Xff", "0X1F", "0x7", "0000:ff:1f.7" },              /* 0X */
+                { NULL, "222", "31", "1", "0000:de:1f.1" },      /* decimal; no domain: 0 */
+                { "0", "0377", "037", "07", "0000:ff:1f.7" },    /* octal */
+                { "00", "0Xff", "0X1F", "0x7", "0000:ff:1f.7" }, /* 0X */
                 { "0xffffffff", "0", "0", "0", "ffffffff:00:00.0" },
                 { "4294967295", "0", "0", "0", "ffffffff:00:00.0" },
                 { "65536", "0", "0", "0", "10000:00:00.0" },
-                { " 0x1", "+2", "\t3", "0", "0001:02:03.0" },                 /* strtoul: blanks, '+' */
-                { "4294967296", "0", "0", "0", NULL },                         /* > UINT_MAX */
+                { " 0x1", "+2", "\t3", "0", "0001:02:03.0" }, /* strtoul: blanks, '+' */
+                { "4294967296", "0", "0", "0", NULL },        /* > UINT_MAX */
                 { "0x100000000", "0", "0", "0", NULL },
-                { "99999999999999999999999", "0", "0", "0", NULL },           /* ERANGE */
+                { "99999999999999999999999", "0", "0", "0", NULL }, /* ERANGE */
                 { "0", "256", "0", "0", NULL },
                 { "0", "0x100", "0", "0", NULL },
-                { "0", "0400", "0", "0", NULL },                               /* octal 256 */
+                { "0", "0400", "0", "0", NULL }, /* octal 256 */
                 { "0", "0", "32", "0", NULL },
-                { "0", "0", "040", "0", NULL },                                /* octal 32 */
+                { "0", "0", "040", "0", NULL }, /* octal 32 */
                 { "0", "0", "0", "8", NULL },
-                { "0", "0", "0", "010", NULL },                                /* octal 8 */
-                { "0", "0", "0", "-0", NULL },                                 /* no '-' at all */
+                { "0", "0", "0", "010", NULL }, /* octal 8 */
+                { "0", "0", "0", "-0", NULL },  /* no '-' at all */
                 { "-1", "0", "0", "0", NULL },
                 { "0", " -1", "0", "0", NULL },
-                { "0", "08", "0", "0", NULL },                                 /* not octal */
+                { "0", "08", "0", "0", NULL }, /* not octal */
                 { "0", "0x", "0", "0", NULL },
                 { "0", "", "0", "0", NULL },
                 { "0", " ", "0", "0", NULL },
-                { "0", "1 ", "0", "0", NULL },                                 /* trailing text */
+                { "0", "1 ", "0", "0", NULL }, /* trailing text */
                 { "0", "0x1g", "0", "0", NULL },
                 { "0", "1e1", "0", "0", NULL },
                 { "0", "abc", "0", "0", NULL },
-                { "0", "0", "0", NULL, NULL },                                 /* function missing */
-                { "0", "0", NULL, "0", NULL },                                 /* slot missing */
+                { "0", "0", "0", NULL, NULL }, /* function missing */
+                { "0", "0", NULL, "0", NULL }, /* slot missing */
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -249,7 +249,7 @@ static void test_numbers(void **state) {
                                     *message = NULL;
                 int r;
 
-#define ATTR(var, name, value)                                                                           \
+#define ATTR(var, name, value)                                                                                         \
         assert_true((value ? asprintf(&var, " %s='%s'", name, value) : asprintf(&var, "%s", "")) >= 0)
                 ATTR(d, "domain", cases[i].domain);
                 ATTR(b, "bus", cases[i].bus);
@@ -335,9 +335,9 @@ static void test_silent(void **state) {
 static void test_malformed_line(void **state) {
         _cleanup_free_ char *message = NULL;
 
-        assert_int_equal(parse_string("<domain>\n<name>x</name>\n<devices>\n<hostdev>\n</devices>\n</domain>\n",
-                                      NULL, &message),
-                         -EBADMSG);
+        assert_int_equal(
+                parse_string("<domain>\n<name>x</name>\n<devices>\n<hostdev>\n</devices>\n</domain>\n", NULL, &message),
+                -EBADMSG);
         assert_non_null(strstr(message, "line 5"));
         message = mfree(message);
 
@@ -462,14 +462,10 @@ static int teardown(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_expected_tsv),
-                cmocka_unit_test(test_fixtures),
-                cmocka_unit_test(test_numbers),
-                cmocka_unit_test(test_silent),
-                cmocka_unit_test(test_malformed_line),
-                cmocka_unit_test(test_buffer_not_terminated),
-                cmocka_unit_test(test_arguments),
-                cmocka_unit_test(test_structure),
+                cmocka_unit_test(test_expected_tsv),   cmocka_unit_test(test_fixtures),
+                cmocka_unit_test(test_numbers),        cmocka_unit_test(test_silent),
+                cmocka_unit_test(test_malformed_line), cmocka_unit_test(test_buffer_not_terminated),
+                cmocka_unit_test(test_arguments),      cmocka_unit_test(test_structure),
         };
         return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -119,8 +119,7 @@ static void test_parse_without_domain(void **state) {
 }
 
 static void test_parse_case(void **state) {
-        PciAddress upper = parse_ok("ABCD:EF:1F.7"), lower = parse_ok("abcd:ef:1f.7"),
-                   mixed = parse_ok("AbCd:eF:1f.7");
+        PciAddress upper = parse_ok("ABCD:EF:1F.7"), lower = parse_ok("abcd:ef:1f.7"), mixed = parse_ok("AbCd:eF:1f.7");
         assert_address(&upper, 0xabcd, 0xef, 0x1f, 7);
         assert_true(pci_address_equal(&upper, &lower));
         assert_true(pci_address_equal(&upper, &mixed));
@@ -227,7 +226,10 @@ static void test_format(void **state) {
 
 static void test_format_parse_round_trip(void **state) {
         static const PciAddress samples[] = {
-                { 0, 0, 0, 0 }, { 0, 0xff, 0x1f, 7 }, { 0x1234, 0x56, 0x07, 3 }, { 0xffffffff, 0x01, 0x10, 5 },
+                { 0, 0, 0, 0 },
+                { 0, 0xff, 0x1f, 7 },
+                { 0x1234, 0x56, 0x07, 3 },
+                { 0xffffffff, 0x01, 0x10, 5 },
         };
         char buf[PCI_ADDRESS_MAX];
 

@@ -218,8 +218,10 @@ static bool key_matches(const char *key, const char *value_json, const PciDevice
         PolicyVerdict v;
         bool m;
 
-        assert_true(asprintf(&text, "{ \"version\": 1, \"rules\": [ { \"id\": \"r\", \"match\": { \"%s\": %s }, "
-                                    "\"passthrough\": \"allow\" } ] }", key, value_json) >= 0);
+        assert_true(asprintf(&text,
+                             "{ \"version\": 1, \"rules\": [ { \"id\": \"r\", \"match\": { \"%s\": %s }, "
+                             "\"passthrough\": \"allow\" } ] }",
+                             key, value_json) >= 0);
         p = parse_ok(text);
         assert_int_equal(p->n_rules, 1);
         m = rule_matches(&p->rules[0], &pd);
@@ -360,8 +362,8 @@ static void test_good_corpus_twice(void **state) {
                 for (size_t i = 0; i < once->n_rules; i++) {
                         const Rule *rule = &once->rules[i];
                         _cleanup_free_ char *msg = NULL;
-                        assert_true(asprintf(&msg, "duplicate rule id '%s' (first defined at %s:%u:%u)", rule->id,
-                                             *f, rule->line, rule->column) >= 0);
+                        assert_true(asprintf(&msg, "duplicate rule id '%s' (first defined at %s:%u:%u)", rule->id, *f,
+                                             rule->line, rule->column) >= 0);
                         assert_string_equal(errors.errors[i].file, *f);
                         assert_string_equal(errors.errors[i].message, msg);
                         assert_true(errors.errors[i].line >= rule->line);
@@ -739,8 +741,7 @@ static void test_parse_errors_inline(void **state) {
         assert_parse_errors("  \n 5 \n",
                             (const char *[]) { "1:1: the policy must be a JSON object, not a number", NULL });
         /* an incomplete multi-byte character at the very end */
-        assert_parse_errors("{ \"version\": 1, \"comment\": \"\xc3",
-                            (const char *[]) { "1:29: invalid utf-8", NULL });
+        assert_parse_errors("{ \"version\": 1, \"comment\": \"\xc3", (const char *[]) { "1:29: invalid utf-8", NULL });
 }
 
 static void test_duplicate_id_message(void **state) {
@@ -755,8 +756,8 @@ static void test_duplicate_id_message(void **state) {
 
 /* A UTF-8 byte order mark is not an error, and does not count as columns. */
 static void test_parse_bom(void **state) {
-        _cleanup_(policy_freep) Policy *p = parse_ok(
-                "\xef\xbb\xbf{ \"version\": 1, \"rules\": [ { \"id\": \"a\", \"match\": {} } ] }");
+        _cleanup_(policy_freep) Policy *p =
+                parse_ok("\xef\xbb\xbf{ \"version\": 1, \"rules\": [ { \"id\": \"a\", \"match\": {} } ] }");
 
         assert_int_equal(p->n_rules, 1);
         assert_int_equal(p->rules[0].line, 1);
@@ -770,21 +771,22 @@ static void test_parse_bom(void **state) {
 
 static void test_load_files_layers(void **state) {
         char *dir = make_temp_dir();
-        _cleanup_free_ char *base = write_file(dir, "10-base.json",
-                                               "{\n"
-                                               "  \"version\": 1,\n"
-                                               "  \"defaults\": { \"mode\": \"scratch-page\", \"quarantine_on_unbind\": \"matched\",\n"
-                                               "                \"scratch_cover\": \"8G\" },\n"
-                                               "  \"rules\": [\n"
-                                               "    { \"id\": \"a\", \"match\": { \"vendor\": \"8086\" }, \"passthrough\": \"allow\" },\n"
-                                               "    { \"id\": \"b\", \"match\": { \"class\": \"02\" } }\n"
-                                               "  ]\n"
-                                               "}\n");
+        _cleanup_free_ char *base =
+                write_file(dir, "10-base.json",
+                           "{\n"
+                           "  \"version\": 1,\n"
+                           "  \"defaults\": { \"mode\": \"scratch-page\", \"quarantine_on_unbind\": \"matched\",\n"
+                           "                \"scratch_cover\": \"8G\" },\n"
+                           "  \"rules\": [\n"
+                           "    { \"id\": \"a\", \"match\": { \"vendor\": \"8086\" }, \"passthrough\": \"allow\" },\n"
+                           "    { \"id\": \"b\", \"match\": { \"class\": \"02\" } }\n"
+                           "  ]\n"
+                           "}\n");
         _cleanup_free_ char *mode = write_file(dir, "20-mode.json",
                                                "{ \"version\": 1, \"defaults\": { \"mode\": \"blocked\" },\n"
                                                "  \"rules\": [ { \"id\": \"c\", \"match\": {} } ] }\n");
-        _cleanup_free_ char *cover = write_file(dir, "30-cover.json",
-                                                "{ \"version\": 1, \"defaults\": { \"scratch_cover\": \"16G\" } }\n");
+        _cleanup_free_ char *cover =
+                write_file(dir, "30-cover.json", "{ \"version\": 1, \"defaults\": { \"scratch_cover\": \"16G\" } }\n");
         _cleanup_(policy_errors_done) PolicyErrors errors = {};
         _cleanup_(policy_freep) Policy *p = NULL;
         char *files[] = { base, mode, cover, NULL };
@@ -853,8 +855,8 @@ static void test_load_files_none(void **state) {
 
 static void test_load_files_unreadable(void **state) {
         char *dir = make_temp_dir();
-        _cleanup_free_ char *good = write_file(dir, "good.json",
-                                               "{ \"version\": 1, \"rules\": [ { \"id\": \"a\", \"match\": {} } ] }");
+        _cleanup_free_ char *good =
+                write_file(dir, "good.json", "{ \"version\": 1, \"rules\": [ { \"id\": \"a\", \"match\": {} } ] }");
         _cleanup_free_ char *bad = write_file(dir, "bad.json", "{ \"version\": 1,\n  \"rules\": 3 }");
         _cleanup_free_ char *missing = NULL, *subdir = NULL;
         _cleanup_(policy_errors_done) PolicyErrors errors = {};
@@ -901,12 +903,13 @@ static void test_load_files_unreadable(void **state) {
 
 static void test_load_files_duplicate_across_files(void **state) {
         char *dir = make_temp_dir();
-        _cleanup_free_ char *a = write_file(dir, "a.json",
-                                            "{\n"
-                                            "  \"version\": 1,\n"
-                                            "  \"rules\": [ { \"id\": \"lab-nic\", \"match\": { \"vendor\": \"8086\" } },\n"
-                                            "             { \"id\": \"gpu\", \"match\": { \"class\": \"03\" } } ]\n"
-                                            "}\n");
+        _cleanup_free_ char *a =
+                write_file(dir, "a.json",
+                           "{\n"
+                           "  \"version\": 1,\n"
+                           "  \"rules\": [ { \"id\": \"lab-nic\", \"match\": { \"vendor\": \"8086\" } },\n"
+                           "             { \"id\": \"gpu\", \"match\": { \"class\": \"03\" } } ]\n"
+                           "}\n");
         _cleanup_free_ char *b = write_file(dir, "b.json",
                                             "{ \"version\": 1, \"rules\": [\n"
                                             "  { \"id\": \"other\", \"match\": {} },\n"
@@ -1220,8 +1223,8 @@ static void test_match_all_keys_and(void **state) {
                 pd = (PolicyDevice) { .device = &d, .driver = driver };
                 for (MatchKey j = 0; j < _MATCH_KEY_MAX; j++)
                         if (rule_key_matches(r, j, &pd, NULL) != (j != k))
-                                fail_msg("changing %s: key %s matches %s", match_key_to_string(k), match_key_to_string(j),
-                                         j == k ? "still" : "no more");
+                                fail_msg("changing %s: key %s matches %s", match_key_to_string(k),
+                                         match_key_to_string(j), j == k ? "still" : "no more");
                 assert_false(rule_matches(r, &pd));
                 policy_evaluate(p, &pd, &v);
                 assert_null(v.rule);
@@ -1230,8 +1233,8 @@ static void test_match_all_keys_and(void **state) {
 }
 
 static void test_rule_key_matches_actual(void **state) {
-        _cleanup_(policy_freep) Policy *p = parse_ok(
-                "{ \"version\": 1, \"rules\": [ { \"id\": \"r\", \"match\": { \"vendor\": \"10de\" } } ] }");
+        _cleanup_(policy_freep) Policy *p =
+                parse_ok("{ \"version\": 1, \"rules\": [ { \"id\": \"r\", \"match\": { \"vendor\": \"10de\" } } ] }");
         static char root_port[] = "0000:00:1c.4";
         char *parents[] = { root_port, NULL };
         const Rule *r = &p->rules[0];
@@ -1260,15 +1263,9 @@ static void test_rule_key_matches_actual(void **state) {
 
         /* small values are zero-padded; missing things are "(none)" */
         static const char *const other_actual[_MATCH_KEY_MAX] = {
-                [MATCH_SLOT] = "0001:0a:1f.7",
-                [MATCH_VENDOR] = "1af4",
-                [MATCH_DEVICE] = "0001",
-                [MATCH_SUBSYSTEM_VENDOR] = "0000",
-                [MATCH_SUBSYSTEM_DEVICE] = "000f",
-                [MATCH_CLASS] = "010802",
-                [MATCH_DRIVER] = "(none)",
-                [MATCH_SERIAL] = "(none)",
-                [MATCH_PARENT] = "0000:00:1c.4",
+                [MATCH_SLOT] = "0001:0a:1f.7",     [MATCH_VENDOR] = "1af4",           [MATCH_DEVICE] = "0001",
+                [MATCH_SUBSYSTEM_VENDOR] = "0000", [MATCH_SUBSYSTEM_DEVICE] = "000f", [MATCH_CLASS] = "010802",
+                [MATCH_DRIVER] = "(none)",         [MATCH_SERIAL] = "(none)",         [MATCH_PARENT] = "0000:00:1c.4",
         };
         set_slot(&d, "0001:0a:1f.7");
         d.vendor = 0x1af4;
@@ -1359,14 +1356,14 @@ static void test_no_match_denies(void **state) {
 }
 
 static void test_mode_override(void **state) {
-        _cleanup_(policy_freep) Policy *p = parse_ok(
-                "{ \"version\": 1, \"defaults\": { \"mode\": \"scratch-page\" }, \"rules\": [\n"
-                "  { \"id\": \"blocked\", \"match\": { \"vendor\": \"8086\" }, \"mode\": \"blocked\" },\n"
-                "  { \"id\": \"inherit\", \"match\": {} } ] }");
-        _cleanup_(policy_freep) Policy *q = parse_ok(
-                "{ \"version\": 1, \"rules\": [\n"
-                "  { \"id\": \"scratch\", \"match\": { \"vendor\": \"8086\" }, \"mode\": \"scratch-page\" },\n"
-                "  { \"id\": \"inherit\", \"match\": {} } ] }");
+        _cleanup_(policy_freep) Policy *p =
+                parse_ok("{ \"version\": 1, \"defaults\": { \"mode\": \"scratch-page\" }, \"rules\": [\n"
+                         "  { \"id\": \"blocked\", \"match\": { \"vendor\": \"8086\" }, \"mode\": \"blocked\" },\n"
+                         "  { \"id\": \"inherit\", \"match\": {} } ] }");
+        _cleanup_(policy_freep) Policy *q =
+                parse_ok("{ \"version\": 1, \"rules\": [\n"
+                         "  { \"id\": \"scratch\", \"match\": { \"vendor\": \"8086\" }, \"mode\": \"scratch-page\" },\n"
+                         "  { \"id\": \"inherit\", \"match\": {} } ] }");
         PciDevice d = nic();
         PolicyDevice pd = { .device = &d, .driver = d.driver };
         PolicyVerdict v;
@@ -1401,13 +1398,15 @@ static void test_quarantine_on_unbind(void **state) {
                 PolicyDevice pd = { .device = &d, .driver = d.driver };
                 PolicyVerdict v;
 
-                assert_true(asprintf(&text,
-                                     "{ \"version\": 1, \"defaults\": { \"quarantine_on_unbind\": \"%s\" }, \"rules\": [\n"
-                                     "  { \"id\": \"yes\", \"match\": { \"device\": \"0001\" }, \"quarantine_on_unbind\": true },\n"
-                                     "  { \"id\": \"no\", \"match\": { \"device\": \"0002\" }, \"quarantine_on_unbind\": false },\n"
-                                     "  { \"id\": \"unset\", \"match\": { \"device\": \"0003\" }, \"passthrough\": \"allow\" },\n"
-                                     "  { \"id\": \"unset-deny\", \"match\": { \"device\": \"0004\" } } ] }",
-                                     t->unbind) >= 0);
+                assert_true(
+                        asprintf(
+                                &text,
+                                "{ \"version\": 1, \"defaults\": { \"quarantine_on_unbind\": \"%s\" }, \"rules\": [\n"
+                                "  { \"id\": \"yes\", \"match\": { \"device\": \"0001\" }, \"quarantine_on_unbind\": true },\n"
+                                "  { \"id\": \"no\", \"match\": { \"device\": \"0002\" }, \"quarantine_on_unbind\": false },\n"
+                                "  { \"id\": \"unset\", \"match\": { \"device\": \"0003\" }, \"passthrough\": \"allow\" },\n"
+                                "  { \"id\": \"unset-deny\", \"match\": { \"device\": \"0004\" } } ] }",
+                                t->unbind) >= 0);
                 p = parse_ok(text);
                 assert_int_equal(p->quarantine_on_unbind, unbind_policy_from_string(t->unbind));
 
@@ -1436,16 +1435,16 @@ static void test_quarantine_on_unbind(void **state) {
 }
 
 static void test_allow_unsafe_interrupts_and_cover(void **state) {
-        _cleanup_(policy_freep) Policy *p = parse_ok(
-                "{ \"version\": 1, \"defaults\": { \"scratch_cover\": \"64G\" }, \"rules\": [\n"
-                "  { \"id\": \"unsafe\", \"match\": { \"device\": \"0001\" }, \"passthrough\": \"allow\",\n"
-                "    \"allow_unsafe_interrupts\": true, \"scratch_cover\": \"1T\" },\n"
-                "  { \"id\": \"safe\", \"match\": { \"device\": \"0002\" }, \"passthrough\": \"allow\",\n"
-                "    \"allow_unsafe_interrupts\": false },\n"
-                "  { \"id\": \"plain\", \"match\": { \"device\": \"0003\" } } ] }");
-        _cleanup_(policy_freep) Policy *builtin = parse_ok(
-                "{ \"version\": 1, \"rules\": [ { \"id\": \"r\", \"match\": {} }, "
-                "{ \"id\": \"never\", \"match\": { \"vendor\": \"0000\" }, \"scratch_cover\": \"2M\" } ] }");
+        _cleanup_(policy_freep) Policy *p =
+                parse_ok("{ \"version\": 1, \"defaults\": { \"scratch_cover\": \"64G\" }, \"rules\": [\n"
+                         "  { \"id\": \"unsafe\", \"match\": { \"device\": \"0001\" }, \"passthrough\": \"allow\",\n"
+                         "    \"allow_unsafe_interrupts\": true, \"scratch_cover\": \"1T\" },\n"
+                         "  { \"id\": \"safe\", \"match\": { \"device\": \"0002\" }, \"passthrough\": \"allow\",\n"
+                         "    \"allow_unsafe_interrupts\": false },\n"
+                         "  { \"id\": \"plain\", \"match\": { \"device\": \"0003\" } } ] }");
+        _cleanup_(policy_freep) Policy *builtin =
+                parse_ok("{ \"version\": 1, \"rules\": [ { \"id\": \"r\", \"match\": {} }, "
+                         "{ \"id\": \"never\", \"match\": { \"vendor\": \"0000\" }, \"scratch_cover\": \"2M\" } ] }");
         PciDevice d = nic();
         PolicyDevice pd = { .device = &d, .driver = d.driver };
         PolicyVerdict v;
@@ -1500,9 +1499,10 @@ static void test_release_decision(void **state) {
         assert_int_equal(policy_release_to_guest(&v, INTERRUPTS_UNSAFE), RELEASE_DENIED_UNSAFE_INTERRUPTS);
         assert_int_equal(policy_release_to_guest(&v, INTERRUPTS_UNKNOWN), RELEASE_DENIED_UNSAFE_INTERRUPTS);
         s = release_decision_explain(RELEASE_DENIED_UNSAFE_INTERRUPTS, &v, d.slot, INTERRUPTS_UNSAFE);
-        assert_string_equal(s, "0000:03:00.0 may not be passed through: rule 'lab-nic' (test.json:2) allows it, but its "
-                               "interrupts are not isolated (no interrupt remapping or MSI isolation; see 'isolatectl "
-                               "audit'), and the rule does not set allow_unsafe_interrupts.");
+        assert_string_equal(s,
+                            "0000:03:00.0 may not be passed through: rule 'lab-nic' (test.json:2) allows it, but its "
+                            "interrupts are not isolated (no interrupt remapping or MSI isolation; see 'isolatectl "
+                            "audit'), and the rule does not set allow_unsafe_interrupts.");
         free(s);
         s = release_decision_explain(RELEASE_DENIED_UNSAFE_INTERRUPTS, &v, d.slot, INTERRUPTS_UNKNOWN);
         assert_non_null(strstr(s, "but its interrupts are of unknown safety (no interrupt remapping"));
@@ -1636,9 +1636,25 @@ static void test_format_size(void **state) {
 
 static void test_size_round_trip(void **state) {
         static const uint64_t values[] = {
-                0, 1, 2, 1000, 1023, 1024, 4095, 4096, UINT64_C(2) << 20, (UINT64_C(2) << 20) + 1, UINT64_C(3) << 30,
-                UINT64_C(1) << 40, UINT64_C(7) << 40, (UINT64_C(1) << 40) + 1024, UINT64_C(1) << 48, UINT64_C(1) << 63,
-                UINT64_MAX, UINT64_MAX - 1, UINT64_MAX & ~UINT64_C(1023),
+                0,
+                1,
+                2,
+                1000,
+                1023,
+                1024,
+                4095,
+                4096,
+                UINT64_C(2) << 20,
+                (UINT64_C(2) << 20) + 1,
+                UINT64_C(3) << 30,
+                UINT64_C(1) << 40,
+                UINT64_C(7) << 40,
+                (UINT64_C(1) << 40) + 1024,
+                UINT64_C(1) << 48,
+                UINT64_C(1) << 63,
+                UINT64_MAX,
+                UINT64_MAX - 1,
+                UINT64_MAX & ~UINT64_C(1023),
         };
         char buf[32];
 
@@ -1757,9 +1773,9 @@ static void test_policy_to_json_default(void **state) {
 /* The protections a rule may accept: ATS in scratch-page mode, a degraded quarantine on release; and the
  * largest cover, checked across files (issue: absurd covers such as 256T cost gigabytes of page tables). */
 static void test_accept_fields_and_max_cover(void **state) {
-        _cleanup_(policy_freep) Policy *p = parse_ok(
-                "{ \"version\": 1, \"rules\": [\n"
-                "  { \"id\": \"a\", \"match\": {}, \"ats\": \"accept\", \"accept_degraded\": true } ] }");
+        _cleanup_(policy_freep) Policy *p =
+                parse_ok("{ \"version\": 1, \"rules\": [\n"
+                         "  { \"id\": \"a\", \"match\": {}, \"ats\": \"accept\", \"accept_degraded\": true } ] }");
         PolicyVerdict v;
         PciDevice d = { .slot = "0000:00:02.0" };
         PolicyDevice pd = { .device = &d };
@@ -1791,8 +1807,15 @@ static void test_cover_above_max_refused(void **state) {
         assert_non_null(dir = strdup(mkdtemp(tmpl)));
         assert_true(asprintf(&f1, "%s/a.json", dir) > 0 && asprintf(&f2, "%s/b.json", dir) > 0);
         /* the maximum in one file, the rule that exceeds it in another */
-        assert_int_equal(write_file_atomic(f1, "{ \"version\": 1, \"defaults\": { \"max_scratch_cover\": \"8G\" } }", 59, 0644), 0);
-        assert_int_equal(write_file_atomic(f2, "{ \"version\": 1, \"rules\": [ { \"id\": \"big\", \"match\": {}, \"scratch_cover\": \"16G\" } ] }", 83, 0644), 0);
+        assert_int_equal(
+                write_file_atomic(f1, "{ \"version\": 1, \"defaults\": { \"max_scratch_cover\": \"8G\" } }", 59, 0644),
+                0);
+        assert_int_equal(
+                write_file_atomic(
+                        f2,
+                        "{ \"version\": 1, \"rules\": [ { \"id\": \"big\", \"match\": {}, \"scratch_cover\": \"16G\" } ] }",
+                        83, 0644),
+                0);
         char *both[] = { f1, f2, NULL };
         assert_int_equal(policy_load_files(both, &p, &errors), -EINVAL);
         assert_int_equal(errors.n_errors, 1);
@@ -1865,7 +1888,8 @@ static void test_policy_json_reparses(void **state) {
                 for (MatchKey k = 0; k < _MATCH_KEY_MAX; k++) {
                         assert_int_equal(q->rules[i].match[k].n_values, p->rules[i].match[k].n_values);
                         for (size_t j = 0; j < p->rules[i].match[k].n_values; j++)
-                                assert_string_equal(q->rules[i].match[k].values[j].text, p->rules[i].match[k].values[j].text);
+                                assert_string_equal(q->rules[i].match[k].values[j].text,
+                                                    p->rules[i].match[k].values[j].text);
                 }
         json_object_put(policy);
         json_object_put(o);
@@ -1873,25 +1897,25 @@ static void test_policy_json_reparses(void **state) {
 
 /* ---- json-locator ----------------------------------------------------------------------- */
 
-static const char locator_doc[] =
-        "{\n"                                   /* 1 */
-        "  \"a\": 1,\n"                         /* 2 */
-        "  \"b\": {\n"                          /* 3 */
-        "    \"c\": [10, {\"d\": \"x\"}],\n"    /* 4 */
-        "    \"e~f/g\": true,\n"                /* 5 */
-        "    \"\": null\n"                      /* 6 */
-        "  },\n"                                /* 7 */
-        "  \"list\": [\n"                       /* 8 */
-        "    \"s\\\"q\",\n"                     /* 9 */
-        "\t[ ]\n"                               /* 10 */
-        "  ],\n"                                /* 11 */
-        "  \"a\": 2\n"                          /* 12 */
-        "}\n";
+static const char locator_doc[] = "{\n"                                /* 1 */
+                                  "  \"a\": 1,\n"                      /* 2 */
+                                  "  \"b\": {\n"                       /* 3 */
+                                  "    \"c\": [10, {\"d\": \"x\"}],\n" /* 4 */
+                                  "    \"e~f/g\": true,\n"             /* 5 */
+                                  "    \"\": null\n"                   /* 6 */
+                                  "  },\n"                             /* 7 */
+                                  "  \"list\": [\n"                    /* 8 */
+                                  "    \"s\\\"q\",\n"                  /* 9 */
+                                  "\t[ ]\n"                            /* 10 */
+                                  "  ],\n"                             /* 11 */
+                                  "  \"a\": 2\n"                       /* 12 */
+                                  "}\n";
 
 static void assert_position(const JsonLocator *l, const char *pointer, bool of_key, unsigned line, unsigned column) {
         JsonPosition p = json_locator_find(l, pointer, of_key);
         if (p.line != line || p.column != column)
-                fail_msg("'%s' %s: %u:%u, expected %u:%u", pointer, of_key ? "key" : "value", p.line, p.column, line, column);
+                fail_msg("'%s' %s: %u:%u, expected %u:%u", pointer, of_key ? "key" : "value", p.line, p.column, line,
+                         column);
 }
 
 static void test_locator_positions(void **state) {
@@ -1935,8 +1959,10 @@ static void test_locator_positions(void **state) {
 
 static void test_locator_duplicates(void **state) {
         _cleanup_(json_locator_freep) JsonLocator *l = NULL, *none = NULL;
-        static const char doc[] = "{ \"k\": 1,\n  \"o\": { \"k\": 1, \"k\": 2, \"k\": 3 },\n  \"k\": [ { \"k\": 1 }, { \"k\": 1 } ] }";
-        static const char different_objects[] = "{ \"a\": { \"k\": 1 }, \"b\": { \"k\": 2 }, \"l\": [ { \"k\": 1 }, { \"k\": 2 } ] }";
+        static const char doc[] =
+                "{ \"k\": 1,\n  \"o\": { \"k\": 1, \"k\": 2, \"k\": 3 },\n  \"k\": [ { \"k\": 1 }, { \"k\": 1 } ] }";
+        static const char different_objects[] =
+                "{ \"a\": { \"k\": 1 }, \"b\": { \"k\": 2 }, \"l\": [ { \"k\": 1 }, { \"k\": 2 } ] }";
         const char *pointer = NULL;
         JsonPosition pos;
 

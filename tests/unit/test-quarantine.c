@@ -47,9 +47,9 @@
 
 typedef struct FakeSlot {
         char slot[PCI_ADDRESS_MAX];
-        char *driver; /* NULL: unbound */
+        char *driver;   /* NULL: unbound */
         char *override; /* driver_override; NULL: none */
-        int group; /* -1: none (yet) */
+        int group;      /* -1: none (yet) */
         int late_group; /* the group it gets when vfio-pci binds (virtio-iommu probes late); -1: none */
         bool bus_master;
         bool bound; /* its cdev is bound to an iommufd */
@@ -57,17 +57,17 @@ typedef struct FakeSlot {
         uint32_t pt; /* attached IOAS; 0: none (bound: the kernel's blocking domain) */
         unsigned attaches, replaces, detaches, resets;
         bool reset_works; /* VFIO_DEVICE_FLAGS_RESET */
-        bool vmm_open; /* some VMM has the cdev open and bound (vfio-pci has it enabled) */
-        bool enabled; /* sysfs "enable" > 0 for another reason */
+        bool vmm_open;    /* some VMM has the cdev open and bound (vfio-pci has it enabled) */
+        bool enabled;     /* sysfs "enable" > 0 for another reason */
 
         /* failure knobs */
         int cdev_open_error;
         int bind_error;
-        bool probe_refuses; /* vfio-pci does not bind on drivers_probe */
-        int unbind_error; /* unbinding any driver from it fails */
+        bool probe_refuses;       /* vfio-pci does not bind on drivers_probe */
+        int unbind_error;         /* unbinding any driver from it fails */
         int override_clear_error; /* clearing its driver_override fails */
-        int config_write_error; /* writes through the VFIO config region fail */
-        bool bus_master_sticky; /* ... or "succeed" and the bit stays set (read back) */
+        int config_write_error;   /* writes through the VFIO config region fail */
+        bool bus_master_sticky;   /* ... or "succeed" and the bit stays set (read back) */
 } FakeSlot;
 
 typedef struct FakeGroup {
@@ -115,7 +115,7 @@ typedef struct Fake {
         int set_group_type_error;
         int attach_error;
         int scratch_extend_error;
-        int host_bind_error; /* binding a driver other than vfio-pci fails */
+        int host_bind_error;   /* binding a driver other than vfio-pci fails */
         bool host_bind_silent; /* ... or "succeeds" without binding */
         int override_clear_error;
         int detach_error;
@@ -852,13 +852,13 @@ static PciDevice *pci_of(Fixture *x, const char *slot) {
         return (PciDevice *) d;
 }
 
-#define assert_ok(x, expr)                                                                               \
-        do {                                                                                             \
-                int _r = (expr);                                                                         \
-                if (_r < 0) {                                                                            \
-                        log_dump(&(x)->fake);                                                            \
-                        fail_msg("%s: %s (%s)", #expr, strerror(-_r), strna((x)->err.message));          \
-                }                                                                                        \
+#define assert_ok(x, expr)                                                                                             \
+        do {                                                                                                           \
+                int _r = (expr);                                                                                       \
+                if (_r < 0) {                                                                                          \
+                        log_dump(&(x)->fake);                                                                          \
+                        fail_msg("%s: %s (%s)", #expr, strerror(-_r), strna((x)->err.message));                        \
+                }                                                                                                      \
         } while (0)
 
 static void assert_error(Fixture *x, int r, int error, EngineErrorKind kind, const char *device, const char *needle) {
@@ -976,7 +976,7 @@ static void test_quarantine_unbound_blocked(void **state) {
         assert_int_equal(log_count(&x->fake, 0, "ioas_alloc "), 0);
         assert_int_equal(log_count(&x->fake, 0, "unbind "), 0);
         assert_int_equal(log_count(&x->fake, 0, "disable_bus_master "), 0);
-        assert_int_equal(log_count(&x->fake, 0, "config_write "), 0); /* bus mastering was off already */
+        assert_int_equal(log_count(&x->fake, 0, "config_write "), 0);   /* bus mastering was off already */
         assert_int_equal(log_count(&x->fake, 0, "set_group_type "), 0); /* DMA already */
         assert_int_equal(log_count(&x->fake, 0, "scratch_"), 0);
 
@@ -1260,8 +1260,8 @@ static void test_set_mode_same_is_noop(void **state) {
 static void test_set_mode_not_held(void **state) {
         Fixture *x = *state;
 
-        assert_error(x, set_mode(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, 0), -ENOENT,
-                     ENGINE_ERROR_NOT_HELD, "00:02.0", "not in quarantine");
+        assert_error(x, set_mode(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, 0), -ENOENT, ENGINE_ERROR_NOT_HELD,
+                     "00:02.0", "not in quarantine");
 }
 
 static void test_set_mode_released(void **state) {
@@ -1270,8 +1270,8 @@ static void test_set_mode_released(void **state) {
         /* a device released to a guest is not ours to switch */
         assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
         assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("00:02.0"), NULL, &x->err));
-        assert_error(x, set_mode(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, 0), -ENOENT,
-                     ENGINE_ERROR_NOT_HELD, NULL, "not in quarantine");
+        assert_error(x, set_mode(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, 0), -ENOENT, ENGINE_ERROR_NOT_HELD,
+                     NULL, "not in quarantine");
 }
 
 /* ---- IOMMU groups (bridge snapshot: group 6 = 01:00.0 PCIe-to-PCI bridge, 02:01.0 edu, 02:02.0 virtio-rng) */
@@ -1682,8 +1682,8 @@ static void test_identity_switched_to_dma(void **state) {
         /* passthrough: 00:05.0 virtio-rng on virtio-pci, group 3 identity */
         assert_ok(x, quarantine(x, SLOTS("00:05.0"), QUARANTINE_MODE_BLOCKED, 0));
         assert_log_order(&x->fake, 0,
-                         SLOTS("unbind 0000:00:05.0 virtio-pci", "set_group_type 3 DMA", "override 0000:00:05.0 vfio-pci",
-                               "probe 0000:00:05.0"));
+                         SLOTS("unbind 0000:00:05.0 virtio-pci", "set_group_type 3 DMA",
+                               "override 0000:00:05.0 vfio-pci", "probe 0000:00:05.0"));
         assert_string_equal(fake_group(&x->fake, 3)->type, "DMA");
         assert_true(held(x, "00:05.0")->group_type_changed);
         assert_quarantined(x, "00:05.0", QUARANTINE_MODE_BLOCKED);
@@ -2463,8 +2463,9 @@ static void test_partial_failure_step1_fails_closed(void **state) {
         first->bus_master = true;
         assert_error(x, quarantine(x, SLOTS("02:02.0", "02:01.0"), QUARANTINE_MODE_BLOCKED, 0), -EIO,
                      ENGINE_ERROR_SYSTEM, "0000:02:01.0", "Failed to unbind 0000:02:01.0");
-        assert_log_order(&x->fake, 0, SLOTS("unbind 0000:02:02.0 virtio-pci", "unbind 0000:02:01.0 edu-host",
-                                            "disable_bus_master 0000:02:02.0"));
+        assert_log_order(&x->fake, 0,
+                         SLOTS("unbind 0000:02:02.0 virtio-pci", "unbind 0000:02:01.0 edu-host",
+                               "disable_bus_master 0000:02:02.0"));
         assert_failed_closed(x, "02:02.0");
         assert_null(first->driver);
         assert_int_equal(strv_length(x->err.failed), 1);
@@ -2784,7 +2785,6 @@ static void test_persist_adopt_old_blocked_detaches(void **state) {
         assert_int_equal(slot_of(x, "00:02.0")->pt, 0);
         store_done(&store);
 }
-
 
 /* A stored VFIO fd no state describes (state.json lost): held blocked, detached in case it was attached. */
 static void test_adopt_orphan(void **state) {

@@ -161,8 +161,8 @@ static void check_plan_aligned(uint64_t from, uint64_t to, const IovaRange *allo
 
                 assert_true(st->length > 0);
                 if (st->dst % alignment || st->length % alignment || st->src % alignment)
-                        fail_msg("step %zu [%#" PRIx64 ", +%#" PRIx64 ") from %#" PRIx64 " is not %" PRIu64 "-aligned", i,
-                                 st->dst, st->length, st->src, alignment);
+                        fail_msg("step %zu [%#" PRIx64 ", +%#" PRIx64 ") from %#" PRIx64 " is not %" PRIu64 "-aligned",
+                                 i, st->dst, st->length, st->src, alignment);
                 /* nothing is mapped twice: the kernel would refuse (EEXIST) */
                 if (spans_overlap(mapped, st->dst, st->dst + st->length))
                         fail_msg("step %zu maps [%#" PRIx64 ", %#" PRIx64 ") twice", i, st->dst, st->dst + st->length);
@@ -207,7 +207,8 @@ static void check_plan_aligned(uint64_t from, uint64_t to, const IovaRange *allo
         uint64_t len = to - from;
         size_t bound = want.n * (ceil_log2(up(len, granule) / granule) + 3) + 1;
         if (n > bound)
-                fail_msg("%zu steps for [%#" PRIx64 ", %#" PRIx64 ") in %zu intervals, bound %zu", n, from, to, want.n, bound);
+                fail_msg("%zu steps for [%#" PRIx64 ", %#" PRIx64 ") in %zu intervals, bound %zu", n, from, to, want.n,
+                         bound);
 
         *ret = (PlanCheck) { .n_steps = n, .n_intervals = want.n, .source = src };
         spans_done(&want);
@@ -244,9 +245,7 @@ static RangeSet range_sets[] = {
           { { UINT64_C(0x1234), UINT64_C(0x12345678) }, { UINT64_C(0x20000001), UINT64_C(0x7fffffffff) } },
           2 },
         { "small pieces below a granule",
-          { { 0, UINT64_C(0xfffff) },
-            { UINT64_C(0x180000), UINT64_C(0x27ffff) },
-            { UINT64_C(0x400000), MAX48 } },
+          { { 0, UINT64_C(0xfffff) }, { UINT64_C(0x180000), UINT64_C(0x27ffff) }, { UINT64_C(0x400000), MAX48 } },
           3 },
         { "a 4K hole every 256M",
           { { 0, UINT64_C(0x0fffefff) },
@@ -545,9 +544,9 @@ static void test_subtract_spanning_several(void **state) {
 }
 
 static void test_subtract_no_overlap(void **state) {
-        check_subtract(four, 4, 0x1000, 0x1fff, four, 4); /* exactly the gap */
+        check_subtract(four, 4, 0x1000, 0x1fff, four, 4);     /* exactly the gap */
         check_subtract(four, 4, 0x7000, UINT64_MAX, four, 4); /* after the last, touching */
-        check_subtract(NULL, 0, 0x1000, 0x1fff, NULL, 0); /* nothing to subtract from */
+        check_subtract(NULL, 0, 0x1000, 0x1fff, NULL, 0);     /* nothing to subtract from */
 }
 
 static void test_subtract_exactly_equal(void **state) {

@@ -35,8 +35,12 @@ static void write_text(const char *path, const char *text) {
 static void test_roundtrip(void **state) {
         _cleanup_free_ char *path = tmp_path();
         StateDevice devs[] = {
-                { .slot = "0000:03:00.0", .host_driver = (char *) "e1000e", .faults_read = 3, .faults_write = 4,
-                  .faults_other = 5, .last_fault = 1700000000000000 },
+                { .slot = "0000:03:00.0",
+                  .host_driver = (char *) "e1000e",
+                  .faults_read = 3,
+                  .faults_write = 4,
+                  .faults_other = 5,
+                  .last_fault = 1700000000000000 },
                 { .slot = "0000:00:02.0", .faults_write = 1 },
         };
         StateFile out = { .engine = json_object_new_object(), .devices = devs, .n_devices = 2 }, in = {};
@@ -70,9 +74,9 @@ static void test_bad_files(void **state) {
                 "{",
                 "not json",
                 "[1, 2]",
-                "{\"devices\": []}",                        /* no version */
-                "{\"version\": 2, \"devices\": []}",        /* a future version */
-                "{\"version\": \"1\", \"devices\": []}",    /* version of the wrong type */
+                "{\"devices\": []}",                     /* no version */
+                "{\"version\": 2, \"devices\": []}",     /* a future version */
+                "{\"version\": \"1\", \"devices\": []}", /* version of the wrong type */
         };
         StateFile s = {};
 
@@ -90,13 +94,14 @@ static void test_bad_records(void **state) {
         _cleanup_free_ char *path = tmp_path();
         StateFile s = {};
 
-        write_text(path, "{\"version\": 1, \"engine\": 5, \"devices\": ["
-                         "{\"slot\": \"0000:zz:00.0\"},"
-                         "{\"slot\": 17},"
-                         "\"0000:01:00.0\","
-                         "{\"host_driver\": \"nvme\"},"
-                         "{\"slot\": \"0000:01:00.0\", \"host_driver\": 3, \"faults_read\": \"many\", \"faults_write\": 2}"
-                         "]}");
+        write_text(path,
+                   "{\"version\": 1, \"engine\": 5, \"devices\": ["
+                   "{\"slot\": \"0000:zz:00.0\"},"
+                   "{\"slot\": 17},"
+                   "\"0000:01:00.0\","
+                   "{\"host_driver\": \"nvme\"},"
+                   "{\"slot\": \"0000:01:00.0\", \"host_driver\": 3, \"faults_read\": \"many\", \"faults_write\": 2}"
+                   "]}");
         assert_int_equal(state_file_read(path, &s), 0);
         assert_null(s.engine); /* not an object */
         assert_int_equal(s.n_devices, 1);

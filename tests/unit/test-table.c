@@ -46,8 +46,8 @@ static void test_text_alignment(void **state) {
 
         assert_non_null(t);
         assert_int_equal(table_get_columns(t), 4);
-        assert_int_equal(table_add_many(t, TABLE_STRING, "0000:00:02.0", TABLE_STRING, "quarantined",
-                                        TABLE_INT, 7, TABLE_STRING, "vfio-pci"),
+        assert_int_equal(table_add_many(t, TABLE_STRING, "0000:00:02.0", TABLE_STRING, "quarantined", TABLE_INT, 7,
+                                        TABLE_STRING, "vfio-pci"),
                          0);
         assert_int_equal(table_add_many(t, TABLE_STRING, "0000:00:1f.3", TABLE_STRING, "host", TABLE_INT, 12,
                                         TABLE_STRING, NULL),
@@ -73,9 +73,9 @@ static void test_empty_cells(void **state) {
 
         assert_non_null(t);
         /* a NULL string, TABLE_EMPTY, a timestamp of 0, NULL JSON: all empty */
-        assert_int_equal(table_add_many(t, TABLE_STRING, "a", TABLE_STRING, NULL, TABLE_TIMESTAMP,
-                                        (uint64_t)0, TABLE_EMPTY),
-                         0);
+        assert_int_equal(
+                table_add_many(t, TABLE_STRING, "a", TABLE_STRING, NULL, TABLE_TIMESTAMP, (uint64_t) 0, TABLE_EMPTY),
+                0);
         assert_int_equal(table_add_cell(t, TABLE_STRING, "b"), 0);
         assert_int_equal(table_add_cell(t, TABLE_EMPTY, NULL), 0);
         assert_int_equal(table_add_cell(t, TABLE_EMPTY, NULL), 0);
@@ -118,9 +118,8 @@ static void test_strv_cells(void **state) {
                                   "none         -\n");
         /* JSON: an array, [] when there are none */
         json = print_json(t);
-        assert_string_equal(json,
-                            "[{\"id\":\"shared-group\",\"devices\":[\"0000:00:02.0\",\"0000:00:02.1\"]},"
-                            "{\"id\":\"none\",\"devices\":[]}]\n");
+        assert_string_equal(json, "[{\"id\":\"shared-group\",\"devices\":[\"0000:00:02.0\",\"0000:00:02.1\"]},"
+                                  "{\"id\":\"none\",\"devices\":[]}]\n");
 }
 
 static void test_timestamps(void **state) {
@@ -141,8 +140,7 @@ static void test_timestamps(void **state) {
         assert_string_equal(text, "SINCE               SINCE USEC\n"
                                   "2023-11-14 22:13:20 1700000000123456\n");
         json = print_json(t);
-        assert_string_equal(
-                json, "[{\"since\":\"2023-11-14T22:13:20.123456Z\",\"since_usec\":1700000000123456}]\n");
+        assert_string_equal(json, "[{\"since\":\"2023-11-14T22:13:20.123456Z\",\"since_usec\":1700000000123456}]\n");
         assert_string_equal(format_timestamp_iso(when, buf), "2023-11-14T22:13:20.123456Z");
 
         setenv("TZ", "Europe/Berlin", 1);
@@ -155,8 +153,8 @@ static void test_timestamps(void **state) {
 static void test_json_shapes(void **state) {
         _cleanup_(table_freep) Table *t =
                 table_new("DEVICE", "SLOT", "STATE", "FAULTS", "READ", "WRITE", "HELD", "EXTRA");
-        _cleanup_(json_object_putp) json_object *dev = json_object_new_object(),
-                                                *extra = json_object_new_int(-5), *row = NULL, *all = NULL;
+        _cleanup_(json_object_putp) json_object *dev = json_object_new_object(), *extra = json_object_new_int(-5),
+                                                *row = NULL, *all = NULL;
         _cleanup_free_ char *text = NULL, *json = NULL;
 
         assert_non_null(t);
@@ -172,11 +170,11 @@ static void test_json_shapes(void **state) {
         assert_int_equal(table_set_json_name(t, 4, "dma_faults/read"), 0);
         assert_int_equal(table_set_json_name(t, 5, "dma_faults/write"), 0);
         assert_int_equal(table_set_json_name(t, 6, "quarantined"), 0);
-        assert_int_equal(table_set_display(t, (size_t)1, (size_t)2, (size_t)3, (size_t)6), 0);
+        assert_int_equal(table_set_display(t, (size_t) 1, (size_t) 2, (size_t) 3, (size_t) 6), 0);
 
-        assert_int_equal(table_add_many(t, TABLE_JSON, dev, TABLE_STRING, "0000:00:02.0", TABLE_STRING,
-                                        "released", TABLE_STRING, "3 (1r 2w)", TABLE_UINT, 1u, TABLE_UINT,
-                                        2u, TABLE_BOOLEAN, true, TABLE_JSON, extra),
+        assert_int_equal(table_add_many(t, TABLE_JSON, dev, TABLE_STRING, "0000:00:02.0", TABLE_STRING, "released",
+                                        TABLE_STRING, "3 (1r 2w)", TABLE_UINT, 1u, TABLE_UINT, 2u, TABLE_BOOLEAN, true,
+                                        TABLE_JSON, extra),
                          0);
         /* a reference was taken: the table keeps dev alive */
         json_object_put(TAKE_PTR(dev));
@@ -186,9 +184,8 @@ static void test_json_shapes(void **state) {
                                   "0000:00:02.0 released 3 (1r 2w) yes\n");
 
         json = print_json(t);
-        assert_string_equal(json,
-                            "[{\"vendor\":\"8086\",\"class\":\"030000\",\"state\":\"released\","
-                            "\"dma_faults\":{\"read\":1,\"write\":2},\"quarantined\":true,\"extra\":-5}]\n");
+        assert_string_equal(json, "[{\"vendor\":\"8086\",\"class\":\"030000\",\"state\":\"released\","
+                                  "\"dma_faults\":{\"read\":1,\"write\":2},\"quarantined\":true,\"extra\":-5}]\n");
 
         assert_int_equal(table_row_to_json(t, 0, &row), 0);
         assert_true(json_object_is_type(row, json_type_object));
@@ -221,8 +218,8 @@ static void test_numbers(void **state) {
         assert_string_equal(text, "INT UINT       UINT64               BOOL\n"
                                   "-3  4000000000 18446744073709551615 no\n");
         json = print_json(t);
-        assert_string_equal(
-                json, "[{\"int\":-3,\"uint\":4000000000,\"uint64\":18446744073709551615,\"bool\":false}]\n");
+        assert_string_equal(json,
+                            "[{\"int\":-3,\"uint\":4000000000,\"uint64\":18446744073709551615,\"bool\":false}]\n");
 }
 
 static void test_nested_table(void **state) {
@@ -244,9 +241,8 @@ static void test_nested_table(void **state) {
         assert_string_equal(count, "2");
 
         json = print_json(t);
-        assert_string_equal(json,
-                            "[{\"id\":\"gpu\",\"keys\":[{\"key\":\"vendor\",\"matched\":true},"
-                            "{\"key\":\"slot\",\"matched\":false}]},{\"id\":\"none\",\"keys\":null}]\n");
+        assert_string_equal(json, "[{\"id\":\"gpu\",\"keys\":[{\"key\":\"vendor\",\"matched\":true},"
+                                  "{\"key\":\"slot\",\"matched\":false}]},{\"id\":\"none\",\"keys\":null}]\n");
 }
 
 int main(void) {

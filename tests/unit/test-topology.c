@@ -218,9 +218,10 @@ static void test_cmdline_switches(void **state) {
         char *root = snapshot_copy("default");
         Topology *t;
 
-        snapshot_write(root, "/proc/cmdline",
-                       "BOOT_IMAGE=/vmlinuz root=UUID=x ro intel-iommu=on,sm_on iommu=pt intremap=off "
-                       "pcie_acs_override=downstream,multifunction iommu.strict=0 vfio_iommu_type1.allow_unsafe_interrupts=1\n");
+        snapshot_write(
+                root, "/proc/cmdline",
+                "BOOT_IMAGE=/vmlinuz root=UUID=x ro intel-iommu=on,sm_on iommu=pt intremap=off "
+                "pcie_acs_override=downstream,multifunction iommu.strict=0 vfio_iommu_type1.allow_unsafe_interrupts=1\n");
         t = load(root);
         assert_true(t->host.cmdline_iommu_pt);
         assert_true(t->host.cmdline_intremap_off);
@@ -233,7 +234,8 @@ static void test_cmdline_switches(void **state) {
 
         /* no sysfs parameter: the command line decides */
         snapshot_unlink(root, "/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts");
-        snapshot_write(root, "/proc/cmdline", "iommu.passthrough=1 intel_iommu=off vfio_iommu_type1.allow_unsafe_interrupts=1\n");
+        snapshot_write(root, "/proc/cmdline",
+                       "iommu.passthrough=1 intel_iommu=off vfio_iommu_type1.allow_unsafe_interrupts=1\n");
         t = load(root);
         assert_true(t->host.cmdline_iommu_pt);
         assert_true(t->host.cmdline_iommu_off);

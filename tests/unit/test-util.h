@@ -65,7 +65,8 @@ static inline void snapshot_unlink(const char *root, const char *rel) {
 }
 
 /* Patches bytes of a device's config space in a snapshot copy. */
-static inline void snapshot_patch_config(const char *root, const char *slot, unsigned offset, const void *data, size_t n) {
+static inline void snapshot_patch_config(const char *root, const char *slot, unsigned offset, const void *data,
+                                         size_t n) {
         char path[4096];
         FILE *f;
         snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/%s/config", root, slot);

@@ -34,24 +34,24 @@
 static int failures;
 static bool check_ok;
 
-#define CHECK(cond, ...)                                                                                 \
-        do {                                                                                             \
-                if ((check_ok = (cond)))                                                                 \
-                        printf("  ok: " __VA_ARGS__);                                                    \
-                else {                                                                                   \
-                        printf("  FAIL (%s:%d): ", __FILE__, __LINE__);                                  \
-                        printf(__VA_ARGS__);                                                             \
-                        failures++;                                                                      \
-                }                                                                                        \
-                printf("\n");                                                                            \
+#define CHECK(cond, ...)                                                                                               \
+        do {                                                                                                           \
+                if ((check_ok = (cond)))                                                                               \
+                        printf("  ok: " __VA_ARGS__);                                                                  \
+                else {                                                                                                 \
+                        printf("  FAIL (%s:%d): ", __FILE__, __LINE__);                                                \
+                        printf(__VA_ARGS__);                                                                           \
+                        failures++;                                                                                    \
+                }                                                                                                      \
+                printf("\n");                                                                                          \
         } while (0)
 
 /* Evaluates cond once (it often has side effects), and ends the check when it fails. */
-#define REQUIRE(cond, ...)                                                                               \
-        do {                                                                                             \
-                CHECK(cond, __VA_ARGS__);                                                                \
-                if (!check_ok)                                                                           \
-                        return;                                                                          \
+#define REQUIRE(cond, ...)                                                                                             \
+        do {                                                                                                           \
+                CHECK(cond, __VA_ARGS__);                                                                              \
+                if (!check_ok)                                                                                         \
+                        return;                                                                                        \
         } while (0)
 
 static Topology *topo(void) {
@@ -114,7 +114,8 @@ static bool requester_matches(const PciAddress *want, const PciAddress *got) {
                 return true;
         char path[256], target[512];
         ssize_t n;
-        snprintf(path, sizeof(path), "/sys/bus/pci/devices/%04x:%02x:%02x.%x", want->domain, want->bus, want->slot, want->func);
+        snprintf(path, sizeof(path), "/sys/bus/pci/devices/%04x:%02x:%02x.%x", want->domain, want->bus, want->slot,
+                 want->func);
         n = readlink(path, target, sizeof(target) - 1);
         if (n < 0)
                 return false;
@@ -269,13 +270,15 @@ static void check_blocked(void) {
         CHECK(driver_is(slot, "vfio-pci"), "%s is on vfio-pci", slot);
         CHECK(!(command_register(slot) & 0x4), "bus mastering is off after entering quarantine");
         HeldDevice *h = engine_find(e, slot);
-        CHECK(h && h->state == DEVICE_STATE_QUARANTINED && h->pt_id == 0, "held on the kernel's blocking domain (bound, attached to nothing)");
+        CHECK(h && h->state == DEVICE_STATE_QUARANTINED && h->pt_id == 0,
+              "held on the kernel's blocking domain (bound, attached to nothing)");
 
         dma(slot, false, 0x1000, 64, &f);
-        CHECK(f.reads >= 1 && f.last_iova == 0x1000, "DMA read of IOVA 0x1000 faulted (%u read faults, last at 0x%" PRIx64 ")",
-              f.reads, f.last_iova);
+        CHECK(f.reads >= 1 && f.last_iova == 0x1000,
+              "DMA read of IOVA 0x1000 faulted (%u read faults, last at 0x%" PRIx64 ")", f.reads, f.last_iova);
         dma(slot, true, 0x200000, 64, &f);
-        CHECK(f.writes >= 1 && f.last_iova == 0x200000, "DMA write to IOVA 0x200000 faulted (%u write faults)", f.writes);
+        CHECK(f.writes >= 1 && f.last_iova == 0x200000, "DMA write to IOVA 0x200000 faulted (%u write faults)",
+              f.writes);
         dma(slot, false, 0x3ff000000, 64, &f);
         CHECK(f.reads >= 1, "DMA read far above 4 GiB faulted too (%u)", f.reads);
 
@@ -308,8 +311,8 @@ static void check_scratch(void) {
         REQUIRE(r >= 0, "quarantine %s scratch-page, cover 64 MiB (%s)", slot, err.message ?: "");
         HeldDevice *h = engine_find(e, slot);
         REQUIRE(h && h->pt_id == scratch_pt(e) && e->scratch.ioas != 0, "attached to the scratch IOAS");
-        printf("  scratch: %s page, %" PRIu64 " MiB covered with %zu ioctls\n", e->scratch.huge ? "2 MiB huge" : "4 KiB",
-               e->scratch.covered >> 20, e->scratch.ioctls);
+        printf("  scratch: %s page, %" PRIu64 " MiB covered with %zu ioctls\n",
+               e->scratch.huge ? "2 MiB huge" : "4 KiB", e->scratch.covered >> 20, e->scratch.ioctls);
         CHECK(e->scratch.covered == cover, "the whole cover is mapped");
 
         REQUIRE(test_page_setup(e, &tp) >= 0, "harness: test IOAS with a read-write page");
@@ -319,7 +322,8 @@ static void check_scratch(void) {
         CHECK(vfio_device_attach_pt(h->fd, scratch_pt(e), NULL) >= 0, "back to the scratch IOAS (replace)");
         dma(slot, false, 0x10000, 2048, &f);
         CHECK(f.reads == 0 && f.writes == 0, "DMA read at IOVA 0x10000 inside the cover did not fault");
-        CHECK(edu_unload(e, h, &tp, &b) && b == 0x00, "the device read zeros from the scratch page (buffer now 0x%02x)", b);
+        CHECK(edu_unload(e, h, &tp, &b) && b == 0x00, "the device read zeros from the scratch page (buffer now 0x%02x)",
+              b);
 
         /* 2. read at the top of the cover (a copied chunk, not the MAP'ed one) */
         edu_load(e, h, &tp, 0xa5);
@@ -364,7 +368,8 @@ static void check_mode_switch(void) {
         int fd;
 
         printf("mode switch without release: blocked → scratch-page → blocked, same fd, never outside quarantine\n");
-        REQUIRE(quarantine(e, t, slot, QUARANTINE_MODE_BLOCKED, 0, &err) >= 0, "quarantine blocked (%s)", err.message ?: "");
+        REQUIRE(quarantine(e, t, slot, QUARANTINE_MODE_BLOCKED, 0, &err) >= 0, "quarantine blocked (%s)",
+                err.message ?: "");
         fd = engine_find(e, slot)->fd;
         REQUIRE(set_mode(e, t, slots, QUARANTINE_MODE_SCRATCH_PAGE, UINT64_C(16) << 20, &err) >= 0,
                 "switch to scratch-page (%s)", err.message ?: "");
@@ -372,12 +377,15 @@ static void check_mode_switch(void) {
               "same fd, now scratch-page");
         dma(slot, false, 0x1000, 64, &f);
         CHECK(f.reads == 0, "a read inside the cover does not fault in scratch-page mode");
-        REQUIRE(set_mode(e, t, slots, QUARANTINE_MODE_BLOCKED, 0, &err) >= 0, "back to blocked (%s)", err.message ?: "");
+        REQUIRE(set_mode(e, t, slots, QUARANTINE_MODE_BLOCKED, 0, &err) >= 0, "back to blocked (%s)",
+                err.message ?: "");
         dma(slot, false, 0x1000, 64, &f);
         CHECK(f.reads >= 1, "the same read faults again in blocked mode");
         /* quarantine of a held device with another mode is a switch too */
-        REQUIRE(quarantine(e, t, slot, QUARANTINE_MODE_SCRATCH_PAGE, UINT64_C(16) << 20, &err) >= 0, "quarantine again, scratch-page");
-        CHECK(engine_find(e, slot)->fd == fd && engine_find(e, slot)->mode == QUARANTINE_MODE_SCRATCH_PAGE, "switched in place");
+        REQUIRE(quarantine(e, t, slot, QUARANTINE_MODE_SCRATCH_PAGE, UINT64_C(16) << 20, &err) >= 0,
+                "quarantine again, scratch-page");
+        CHECK(engine_find(e, slot)->fd == fd && engine_find(e, slot)->mode == QUARANTINE_MODE_SCRATCH_PAGE,
+              "switched in place");
         CHECK(engine_release_host(e, t, slots, NULL, &err) >= 0, "release to the host");
         engine_error_done(&err);
         engine_free(e);
@@ -398,7 +406,8 @@ static void check_release_guest(void) {
 
         /* while held, a VMM cannot bind it */
         REQUIRE(vfio_cdev_open(NULL, slot, &vmm_fd) >= 0 && iommufd_open(&vmm_iommufd) >= 0, "a VMM opens the cdev");
-        CHECK(vfio_device_bind_iommufd(vmm_fd, vmm_iommufd, &devid) == -EINVAL, "and cannot bind it while it is held (EINVAL)");
+        CHECK(vfio_device_bind_iommufd(vmm_fd, vmm_iommufd, &devid) == -EINVAL,
+              "and cannot bind it while it is held (EINVAL)");
         close(vmm_fd);
 
         REQUIRE(engine_release_guest(e, t, slots, NULL, &err) >= 0, "release to a guest (%s)", err.message ?: "");
@@ -412,8 +421,8 @@ static void check_release_guest(void) {
         close(vmm_fd);
         close(vmm_iommufd);
 
-        CHECK(quarantine(e, t, slot, QUARANTINE_MODE_BLOCKED, 0, &err) >= 0, "after the VMM closed it, quarantine takes it back (%s)",
-              err.message ?: "");
+        CHECK(quarantine(e, t, slot, QUARANTINE_MODE_BLOCKED, 0, &err) >= 0,
+              "after the VMM closed it, quarantine takes it back (%s)", err.message ?: "");
         CHECK(engine_find(e, slot)->state == DEVICE_STATE_QUARANTINED, "state quarantined");
         CHECK(engine_release_host(e, t, slots, NULL, &err) >= 0, "release to the host");
         engine_error_done(&err);
@@ -429,8 +438,8 @@ static void check_release_host(const char *slot, const char *driver) {
 
         printf("release to the host restores the original driver: %s (%s)\n", slot, driver);
         REQUIRE(driver_is(slot, driver), "%s starts on %s", slot, driver);
-        REQUIRE(quarantine(e, t, slot, QUARANTINE_MODE_BLOCKED, 0, &err) >= 0, "quarantine takes it from %s (%s)", driver,
-                err.message ?: "");
+        REQUIRE(quarantine(e, t, slot, QUARANTINE_MODE_BLOCKED, 0, &err) >= 0, "quarantine takes it from %s (%s)",
+                driver, err.message ?: "");
         CHECK(driver_is(slot, "vfio-pci"), "on vfio-pci while quarantined");
         CHECK(streq_ptr(engine_find(e, slot)->host_driver, driver), "remembered host driver %s", driver);
         topology_free(t);
@@ -464,7 +473,8 @@ static void check_group(void) {
         CHECK(driver_is("0000:02:02.0", "virtio-pci") && driver_is("0000:02:01.0", NULL), "and nothing was touched");
 
         req.slots = both;
-        REQUIRE(engine_quarantine(e, t, &req, &taken, &err) >= 0, "quarantine of both takes the group (%s)", err.message ?: "");
+        REQUIRE(engine_quarantine(e, t, &req, &taken, &err) >= 0, "quarantine of both takes the group (%s)",
+                err.message ?: "");
         CHECK(strv_length(taken) == 2, "two devices taken");
         CHECK(engine_find(e, "0000:02:01.0") && engine_find(e, "0000:02:02.0"), "both held");
         CHECK(driver_is("0000:01:00.0", NULL), "the PCIe-to-PCI bridge itself stays as it was");
@@ -503,7 +513,8 @@ static void check_unsafe_interrupts(void) {
         CHECK(!(command_register(slot) & 0x4), "fail closed: bus mastering is off");
         CHECK(!engine_find(e, slot), "not recorded as held");
 
-        REQUIRE(write_string_file("/sys/module/iommufd/parameters/allow_unsafe_interrupts", "Y") >= 0, "allow unsafe interrupts");
+        REQUIRE(write_string_file("/sys/module/iommufd/parameters/allow_unsafe_interrupts", "Y") >= 0,
+                "allow unsafe interrupts");
         topology_free(t);
         t = topo();
         r = quarantine(e, t, slot, QUARANTINE_MODE_BLOCKED, 0, &err);
@@ -538,20 +549,22 @@ static void check_passthrough(void) {
         memset(page, 0x11, 4096);
         pa = edu_phys_addr(page);
         REQUIRE(pa != 0, "its physical address 0x%" PRIx64, pa);
-        REQUIRE(pci_sysfs_group_type(NULL, group, &type) >= 0 && streq(type, "identity"), "group %d starts identity", group);
+        REQUIRE(pci_sysfs_group_type(NULL, group, &type) >= 0 && streq(type, "identity"), "group %d starts identity",
+                group);
 
         /* The hazard: the unowned device writes into our page. */
         dma(slot, false, pa, 64, &f); /* load the buffer from our own page (0x11) */
         memset(page, 0x22, 4096);
         dma(slot, true, pa + 2048, 64, &f); /* and write it back 2 KiB later */
-        CHECK(page[2048] == 0x11, "unowned, the device wrote into host RAM by DMA (byte now 0x%02x): the hazard", page[2048]);
+        CHECK(page[2048] == 0x11, "unowned, the device wrote into host RAM by DMA (byte now 0x%02x): the hazard",
+              page[2048]);
 
         memset(page, 0x22, 4096);
         REQUIRE(quarantine(e, t, slot, QUARANTINE_MODE_BLOCKED, 0, &err) >= 0, "quarantine (%s)", err.message ?: "");
         free(type);
         type = NULL;
-        CHECK(pci_sysfs_group_type(NULL, group, &type) >= 0 && streq(type, "DMA"), "group %d switched to DMA (%s)", group,
-              strna(type));
+        CHECK(pci_sysfs_group_type(NULL, group, &type) >= 0 && streq(type, "DMA"), "group %d switched to DMA (%s)",
+              group, strna(type));
         CHECK(engine_find(e, slot)->group_type_changed, "and the engine remembers to put it back");
         dma(slot, true, pa + 2048, 64, &f);
         CHECK(page[2048] == 0x22 && f.writes >= 1, "quarantined, the same write faulted and the page is unchanged");
@@ -559,7 +572,8 @@ static void check_passthrough(void) {
         REQUIRE(engine_release_host(e, t, slots, NULL, &err) >= 0, "release to the host (%s)", err.message ?: "");
         free(type);
         type = NULL;
-        CHECK(pci_sysfs_group_type(NULL, group, &type) >= 0 && streq(type, "identity"), "group %d is identity again", group);
+        CHECK(pci_sysfs_group_type(NULL, group, &type) >= 0 && streq(type, "identity"), "group %d is identity again",
+              group);
         munmap(page, 4096);
         engine_error_done(&err);
         engine_free(e);
@@ -572,8 +586,8 @@ static void check_no_iommu(void) {
         EngineError err = {};
 
         printf("no IOMMU: quarantine is refused, saying why\n");
-        CHECK(quarantine(e, t, "0000:00:02.0", QUARANTINE_MODE_BLOCKED, 0, &err) < 0 && err.kind == ENGINE_ERROR_NOT_ISOLATABLE &&
-                      strstr(err.message, "no active IOMMU"),
+        CHECK(quarantine(e, t, "0000:00:02.0", QUARANTINE_MODE_BLOCKED, 0, &err) < 0 &&
+                      err.kind == ENGINE_ERROR_NOT_ISOLATABLE && strstr(err.message, "no active IOMMU"),
               "%s", err.message ?: "");
         CHECK(driver_is("0000:00:02.0", NULL), "nothing was touched");
         engine_error_done(&err);
@@ -585,7 +599,8 @@ static void check_errors(void) {
         Topology *t = topo();
         Engine *e = new_engine();
         EngineError err = {};
-        char *none[] = { (char *) "0000:00:09.0", NULL }, *bridge[] = { (char *) "0000:00:00.0", NULL }, *not_held[] = { (char *) "0000:00:02.0", NULL };
+        char *none[] = { (char *) "0000:00:09.0", NULL }, *bridge[] = { (char *) "0000:00:00.0", NULL },
+             *not_held[] = { (char *) "0000:00:02.0", NULL };
         QuarantineRequest req = { .slots = none, .mode = QUARANTINE_MODE_BLOCKED };
 
         printf("errors name the cause\n");
