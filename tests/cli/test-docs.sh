@@ -220,7 +220,7 @@ for m in $members $errors; do
 done
 
 section "audit: finding ids of src/lib/findings.c in isolatectl(1)"
-ids=$(grep -oE 'add_finding\([a-z]+, "[a-z0-9-]+"' "$SRC/src/lib/findings.c" | sed -E 's/.*"([^"]+)"/\1/' | sort -u)
+ids=$(tr '\n' ' ' <"$SRC/src/lib/findings.c" | grep -oE 'add_finding\( *[a-z]+, *"[a-z0-9-]+"' | sed -E 's/.*"([^"]+)"/\1/' | sort -u)
 (($(grep -c . <<<"$ids") >= 14)) || fail "found too few finding ids in src/lib/findings.c"
 for id in $ids; do
         if has_entry_named "$id" isolatectl.1; then pass; else fail "finding '$id' has no entry in man/isolatectl.1 (READING THE AUDIT)"; fi
@@ -310,11 +310,20 @@ for c in $man_exit; do
 done
 
 section "self-contained: no reference outside the repository, links resolve"
-# Everything but the build directories.
-outside=$(cd "$SRC" && grep -rnIE '\.\./shared|(^|[^_A-Za-z])(PRODUCT|STYLE)\.md|/work/' \
-        --exclude-dir=.git --exclude-dir='build*' --exclude-dir=subprojects \
-        --exclude=.git --exclude=test-docs.sh . 2>/dev/null)
-scanned=$(cd "$SRC" && find . -path ./.git -prune -o -path './build*' -prune -o -type f -print | wc -l)
+# The tree's own files: what git tracks in a checkout, else everything but build directories (any
+# directory with meson-private/ in it) and .git.
+if git -C "$SRC" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        mapfile -t tree_files < <(cd "$SRC" && git ls-files --cached --others --exclude-standard | while IFS= read -r f; do
+                top=${f%%/*}
+                [[ -d $SRC/$top/meson-private ]] || printf '%s\n' "$f"
+        done)
+else
+        mapfile -t tree_files < <(cd "$SRC" && find . -path ./.git -prune -o -type d -exec test -d '{}/meson-private' ';' -prune \
+                -o -type f -print)
+fi
+outside=$(cd "$SRC" && printf '%s\0' "${tree_files[@]}" | grep -v -z -x -e 'tests/cli/test-docs.sh' -e './tests/cli/test-docs.sh' |
+        xargs -0 grep -nIE '\.\./shared|(^|[^_A-Za-z])(PRODUCT|STYLE)\.md|/work/' 2>/dev/null || true)
+scanned=${#tree_files[@]}
 ((scanned >= 100)) || fail "scanned only $scanned files for outside references"
 if [[ -z $outside ]]; then pass; else fail "references to files outside the repository:"$'\n'"$outside"; fi
 nlinks=0
