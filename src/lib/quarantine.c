@@ -247,6 +247,12 @@ static int k_scratch_extend(void *ud, Scratch *s, int fd, uint64_t cover, const 
 static int k_scratch_alloc(void *ud, Scratch *s) {
         return scratch_alloc(s, false);
 }
+static int k_scratch_adopt(void *ud, Scratch *s, int memfd, bool huge) {
+        return scratch_adopt(s, memfd, huge);
+}
+static void k_scratch_release(void *ud, Scratch *s) {
+        scratch_release(s);
+}
 static int k_cdev_open(void *ud, const char *slot, int *ret_fd) {
         return vfio_cdev_open(ud, slot, ret_fd);
 }
@@ -299,6 +305,8 @@ const QuarantineOps quarantine_ops_kernel = {
         .hwpt_alloc = k_hwpt_alloc,
         .scratch_extend = k_scratch_extend,
         .scratch_alloc = k_scratch_alloc,
+        .scratch_adopt = k_scratch_adopt,
+        .scratch_release = k_scratch_release,
         .cdev_open = k_cdev_open,
         .bind_iommufd = k_bind_iommufd,
         .attach = k_attach,
@@ -363,10 +371,7 @@ Engine *engine_free(Engine *e) {
         FOREACH_ARRAY(h, e->devices, e->n_devices)
                 held_done(e, h);
         free(e->devices);
-        if (e->ops == &quarantine_ops_kernel)
-                scratch_release(&e->scratch);
-        else
-                e->scratch.memfd = safe_close(e->scratch.memfd); /* a test backend's placeholder */
+        e->ops->scratch_release(e->ops_data, &e->scratch);
         if (e->iommufd >= 0)
                 e->ops->close(e->ops_data, e->iommufd);
         free(e->root);
@@ -1640,9 +1645,7 @@ int engine_adopt(Engine *e, json_object *state, int (*fd_lookup)(void *ud, const
                         e->scratch.ioas = (uint32_t) juint(s, "ioas");
                         e->scratch.source = juint(s, "source");
                         e->scratch.covered = juint(s, "covered");
-                        if (memfd >= 0 && e->ops != &quarantine_ops_kernel)
-                                e->scratch.memfd = memfd; /* a test backend's: nothing to map */
-                        else if (memfd >= 0 && scratch_adopt(&e->scratch, memfd, jbool(s, "huge")) < 0)
+                        if (memfd >= 0 && e->ops->scratch_adopt(e->ops_data, &e->scratch, memfd, jbool(s, "huge")) < 0)
                                 safe_close(memfd);
                 }
         }

@@ -119,6 +119,9 @@ typedef struct QuarantineOps {
         /* Builds or extends the scratch mapping (scratch_extend on the real kernel). */
         int (*scratch_extend)(void *ud, Scratch *s, int iommufd, uint64_t cover, const IovaRange *allowed, size_t n);
         int (*scratch_alloc)(void *ud, Scratch *s);
+        /* Takes the scratch memfd a previous instance stored back (maps it); and lets the page go. */
+        int (*scratch_adopt)(void *ud, Scratch *s, int memfd, bool huge);
+        void (*scratch_release)(void *ud, Scratch *s);
 
         int (*cdev_open)(void *ud, const char *slot, int *ret_fd);
         int (*bind_iommufd)(void *ud, int device_fd, int iommufd, uint32_t *ret_dev_id);

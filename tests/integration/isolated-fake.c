@@ -211,6 +211,18 @@ static int f_ioas_iova_ranges(void *ud, int fd, uint32_t ioas, IovaRange **ret, 
         return 0;
 }
 
+/* A placeholder memfd, nothing to map. */
+static int f_scratch_adopt(void *ud, Scratch *s, int memfd, bool huge) {
+        s->memfd = memfd;
+        s->huge = huge;
+        return 0;
+}
+
+static void f_scratch_release(void *ud, Scratch *s) {
+        s->memfd = safe_close(s->memfd);
+        s->va = NULL;
+}
+
 static int f_scratch_alloc(void *ud, Scratch *s) {
         Fake *f = ud;
         int r = open_null(&s->memfd);
@@ -348,6 +360,8 @@ static const QuarantineOps quarantine_ops_fake = {
         .ioas_iova_ranges = f_ioas_iova_ranges,
         .scratch_extend = f_scratch_extend,
         .scratch_alloc = f_scratch_alloc,
+        .scratch_adopt = f_scratch_adopt,
+        .scratch_release = f_scratch_release,
         .cdev_open = f_cdev_open,
         .bind_iommufd = f_bind_iommufd,
         .attach = f_ok_attach,

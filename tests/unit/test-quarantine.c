@@ -33,6 +33,7 @@
 #include <json-c/json.h>
 #include <linux/vfio.h>
 
+#include "fileio.h"
 #include "quarantine.h"
 #include "strv.h"
 #include "test-util.h"
@@ -442,6 +443,18 @@ static int fake_ioas_iova_ranges(void *ud, int iommufd, uint32_t ioas, IovaRange
         return 0;
 }
 
+/* A placeholder memfd, nothing to map. */
+static int fake_scratch_adopt(void *ud, Scratch *s, int memfd, bool huge) {
+        s->memfd = memfd;
+        s->huge = huge;
+        return 0;
+}
+
+static void fake_scratch_release(void *ud, Scratch *s) {
+        s->memfd = safe_close(s->memfd);
+        s->va = NULL;
+}
+
 static int fake_scratch_alloc(void *ud, Scratch *s) {
         Fake *f = ud;
 
@@ -672,6 +685,8 @@ static const QuarantineOps fake_ops = {
         .ioas_iova_ranges = fake_ioas_iova_ranges,
         .scratch_extend = fake_scratch_extend,
         .scratch_alloc = fake_scratch_alloc,
+        .scratch_adopt = fake_scratch_adopt,
+        .scratch_release = fake_scratch_release,
         .cdev_open = fake_cdev_open,
         .bind_iommufd = fake_bind_iommufd,
         .attach = fake_attach,
