@@ -1420,12 +1420,31 @@ int engine_release_host(Engine *e, const Topology *t, char **slots, char ***ret_
         for (int i = 0; i < n; i++) {
                 r = e->ops->set_driver_override(e->ops_data, list[i]->slot, NULL);
                 if (r < 0) {
-                        /* Put back what was cleared already. */
-                        for (int k = 0; k < i; k++)
-                                (void) e->ops->set_driver_override(e->ops_data, list[k]->slot, "vfio-pci");
-                        return engine_fail(err, ENGINE_ERROR_SYSTEM, r, list[i]->slot,
-                                           "Failed to clear driver_override of %s: %s. It stays in quarantine.",
-                                           list[i]->slot, strerror(-r));
+                        _cleanup_strv_free_ char **unrestored = NULL;
+                        int q;
+
+                        /* Put back what was cleared already. The devices stay held either way; one whose
+                         * override could not be put back is said to be exposed should vfio-pci let go. */
+                        for (int k = 0; k < i; k++) {
+                                q = e->ops->set_driver_override(e->ops_data, list[k]->slot, "vfio-pci");
+                                if (q < 0 && strv_extend(&unrestored, list[k]->slot) < 0)
+                                        return -ENOMEM;
+                        }
+                        r = engine_fail(err, ENGINE_ERROR_SYSTEM, r, list[i]->slot,
+                                        "Failed to clear driver_override of %s: %s. It stays in quarantine.",
+                                        list[i]->slot, strerror(-r));
+                        STRV_FOREACH(u, unrestored) {
+                                char *note = NULL;
+                                if (!err)
+                                        break;
+                                if (asprintf(&note,
+                                             "%s stays in quarantine, but its driver_override could not be set back "
+                                             "to vfio-pci: should vfio-pci let go of it, a host driver could bind.",
+                                             *u) < 0 ||
+                                    strv_consume(&err->notes, note) < 0)
+                                        return -ENOMEM;
+                        }
+                        return r;
                 }
         }
 

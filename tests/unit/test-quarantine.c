@@ -67,6 +67,7 @@ typedef struct FakeSlot {
         bool probe_refuses;       /* vfio-pci does not bind on drivers_probe */
         int unbind_error;         /* unbinding any driver from it fails */
         int override_clear_error; /* clearing its driver_override fails */
+        int override_set_error;   /* setting its driver_override (to a driver) fails */
         int config_write_error;   /* writes through the VFIO config region fail */
         bool bus_master_sticky;   /* ... or "succeed" and the bit stays set (read back) */
 } FakeSlot;
@@ -275,6 +276,8 @@ static int fake_set_driver_override(void *ud, const char *slot, const char *driv
                 return f->override_clear_error;
         if (!driver && s->override_clear_error)
                 return s->override_clear_error;
+        if (driver && s->override_set_error)
+                return s->override_set_error;
         free(s->override);
         s->override = NULL;
         if (driver)
@@ -1995,6 +1998,27 @@ static void test_release_host_override_clear_fails_group(void **state) {
         assert_quarantined(x, "02:02.0", QUARANTINE_MODE_BLOCKED);
 }
 
+/* The clear of the second member fails and putting the first one's override back fails too: both stay
+ * held, and the error says which device would be exposed should vfio-pci let go of it. */
+static void test_release_host_override_restore_fails_noted(void **state) {
+        Fixture *x = *state;
+
+        assert_ok(x, quarantine(x, SLOTS("02:01.0", "02:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        slot_of(x, "02:02.0")->override_clear_error = -EIO;
+        slot_of(x, "02:01.0")->override_set_error = -EPERM;
+        assert_error(x, engine_release_host(x->e, x->t, SLOTS("02:01.0"), NULL, &x->err), -EIO, ENGINE_ERROR_SYSTEM,
+                     "0000:02:02.0", "stays in quarantine");
+        assert_int_equal(strv_length(x->err.notes), 1);
+        assert_non_null(strstr(x->err.notes[0], "0000:02:01.0"));
+        assert_non_null(strstr(x->err.notes[0], "could not be set back"));
+        /* 02:01.0: still held and bound to vfio-pci, its override gone (what the note warns about) */
+        assert_int_equal(held(x, "02:01.0")->state, DEVICE_STATE_QUARANTINED);
+        assert_true(held(x, "02:01.0")->fd >= 0);
+        assert_string_equal(strna(slot_of(x, "02:01.0")->driver), "vfio-pci");
+        assert_null(slot_of(x, "02:01.0")->override);
+        assert_quarantined(x, "02:02.0", QUARANTINE_MODE_BLOCKED);
+}
+
 /* Bridge group, both released to a guest, the daemon forgets one (its new owner's business), then
  * releases the other to the host: the re-take pulls the forgotten mate back in (it is still on
  * vfio-pci), and the whole group goes back to the host. */
@@ -2920,6 +2944,7 @@ int main(void) {
                 T(test_release_host_released_in_use, setup_default),
                 T(test_release_host_override_clear_fails, setup_default),
                 T(test_release_host_override_clear_fails_group, setup_bridge),
+                T(test_release_host_override_restore_fails_noted, setup_bridge),
                 T(test_release_host_retakes_forgotten_mate, setup_bridge),
 
                 T(test_error_reset_by_every_call, setup_default),
