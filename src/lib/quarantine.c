@@ -63,7 +63,8 @@ int degradation_to_strv(unsigned degraded, char ***ret) {
 
         if (((degraded & DEGRADED_GROUP_TYPE) && strv_extend(&l, "group-type") < 0) ||
             ((degraded & DEGRADED_BUS_MASTER) && strv_extend(&l, "bus-master") < 0) ||
-            ((degraded & DEGRADED_SCRATCH_COVER) && strv_extend(&l, "scratch-cover") < 0))
+            ((degraded & DEGRADED_SCRATCH_COVER) && strv_extend(&l, "scratch-cover") < 0) ||
+            ((degraded & DEGRADED_PAGING_DOMAIN) && strv_extend(&l, "paging-domain") < 0))
                 return -ENOMEM;
         *ret = TAKE_PTR(l);
         return 0;
@@ -93,6 +94,15 @@ char *degradation_explain(const HeldDevice *h) {
                              " MiB asked for (no free huge page: the 4 KiB fallback page is capped); DMA above "
                              "that faults",
                              h->cover >> 20, h->cover_wanted >> 20) < 0 ||
+                    strv_consume(&l, s) < 0)
+                        return NULL;
+        }
+        if (h->degraded & DEGRADED_PAGING_DOMAIN) {
+                if (asprintf(&s,
+                             "it stays attached to an empty paging domain instead of the blocking domain "
+                             "(detaching it failed: %s): DMA faults, but an ATS device may still use "
+                             "translations it cached",
+                             strerror(-h->detach_error)) < 0 ||
                     strv_consume(&l, s) < 0)
                         return NULL;
         }
@@ -1618,6 +1628,7 @@ int engine_to_json(const Engine *e, json_object **ret) {
                 json_object_object_add(d, "degraded", json_object_new_int(h->degraded));
                 json_object_object_add(d, "group_type_error", json_object_new_int(h->group_type_error));
                 json_object_object_add(d, "bus_master_error", json_object_new_int(h->bus_master_error));
+                json_object_object_add(d, "detach_error", json_object_new_int(h->detach_error));
                 json_object_array_add(devs, d);
         }
         json_object_object_add(o, "devices", TAKE_PTR(devs));
@@ -1718,11 +1729,17 @@ int engine_adopt(Engine *e, json_object *state, int (*fd_lookup)(void *ud, const
                         h->degraded = (unsigned) jint(d, "degraded", 0);
                         h->group_type_error = jint(d, "group_type_error", 0);
                         h->bus_master_error = jint(d, "bus_master_error", 0);
+                        h->detach_error = jint(d, "detach_error", 0);
                         if (h->fd >= 0 && h->mode == QUARANTINE_MODE_BLOCKED && h->pt_id != 0) {
                                 /* Held by a version that attached blocked devices to an empty IOAS (a
                                  * paging domain, ATS on): to the blocking domain now. */
-                                if (e->ops->detach(e->ops_data, h->fd) >= 0)
+                                int q = e->ops->detach(e->ops_data, h->fd);
+                                if (q >= 0)
                                         h->pt_id = 0;
+                                else {
+                                        h->degraded |= DEGRADED_PAGING_DOMAIN;
+                                        h->detach_error = q;
+                                }
                         }
                 }
         if (ret_lost)

@@ -147,6 +147,7 @@ typedef enum Degradation {
         DEGRADED_GROUP_TYPE = 1 << 0,    /* its identity default domain could not be switched to DMA */
         DEGRADED_BUS_MASTER = 1 << 1,    /* bus mastering could not be cleared (or read back) */
         DEGRADED_SCRATCH_COVER = 1 << 2, /* scratch-page: the cover was cut short of what was asked */
+        DEGRADED_PAGING_DOMAIN = 1 << 3, /* blocked, but left on an empty paging domain (detach failed) */
 } Degradation;
 
 typedef struct HeldDevice {
@@ -165,6 +166,7 @@ typedef struct HeldDevice {
         uint64_t cover_wanted;                  /* scratch-page: the cover it asked for */
         unsigned degraded;                      /* Degradation bits */
         int group_type_error, bus_master_error; /* why (negative errno), for DEGRADED_GROUP_TYPE/_BUS_MASTER */
+        int detach_error;                       /* why (negative errno), for DEGRADED_PAGING_DOMAIN */
 } HeldDevice;
 
 /* "group-type", "bus-master", "scratch-cover" for each bit set (NULL when none). */

@@ -2825,6 +2825,38 @@ static void test_persist_adopt_old_blocked_detaches(void **state) {
         store_done(&store);
 }
 
+/* ... and when that detach fails, the device is held but says it is not on the blocking domain. */
+static void test_persist_adopt_old_blocked_detach_fails_degraded(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **lost = NULL, **ids = NULL;
+        _cleanup_free_ char *why = NULL;
+        FdStore store = {};
+        json_object *j, *devs, *d;
+        HeldDevice *h;
+
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        j = json_state(x->e);
+        assert_true(json_object_object_get_ex(j, "devices", &devs));
+        d = json_object_array_get_idx(devs, 0);
+        json_object_object_add(d, "mode", json_object_new_string("blocked"));
+        store_put(&store, ENGINE_FDNAME_IOMMUFD, fake_dup_fd(&x->fake, x->e->iommufd));
+        store_put_slot(&store, "0000:00:02.0", fake_dup_fd(&x->fake, held(x, "00:02.0")->fd));
+        x->fake.detach_error = -EBUSY;
+        assert_int_equal(engine_new(snapshot("default"), &fake_ops, &x->fake, &x->adopted), 0);
+        assert_int_equal(engine_adopt(x->adopted, j, store_lookup, &store, &lost), 0);
+        json_object_put(j);
+
+        h = engine_find(x->adopted, "00:02.0");
+        assert_non_null(h);
+        assert_int_equal(h->state, DEVICE_STATE_QUARANTINED);
+        assert_true(h->degraded & DEGRADED_PAGING_DOMAIN);
+        assert_int_equal(degradation_to_strv(h->degraded, &ids), 0);
+        assert_true(strv_contains(ids, "paging-domain"));
+        assert_non_null(why = degradation_explain(h));
+        assert_non_null(strstr(why, "empty paging domain"));
+        store_done(&store);
+}
+
 /* A stored VFIO fd no state describes (state.json lost): held blocked, detached in case it was attached. */
 static void test_adopt_orphan(void **state) {
         Fixture *x = *state;
@@ -2978,6 +3010,7 @@ int main(void) {
                 T(test_on_bound_called_per_device, setup_default),
                 T(test_persist_degraded_roundtrip, setup_default),
                 T(test_persist_adopt_old_blocked_detaches, setup_default),
+                T(test_persist_adopt_old_blocked_detach_fails_degraded, setup_default),
                 T(test_adopt_orphan, setup_default),
 
                 cmocka_unit_test(test_device_state_strings),
