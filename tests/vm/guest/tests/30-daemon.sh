@@ -77,7 +77,7 @@ require "isolated restarted by systemd" wait_for 20 bash -c "[ \$(systemctl show
 rm /run/systemd/system/isolated.service.d/50-test-slow-restart.conf
 systemctl daemon-reload
 check "the restarted isolated took $EDU_B back from the store, scratch-page (not re-captured)" \
-    bash -c "journalctl -u isolated -b --no-pager | grep -q 'Took back $EDU_B (quarantined, scratch-page) from the previous instance'"
+    bash -c "journalctl -b --no-pager -o cat _PID=\$(systemctl show -P MainPID isolated) | grep -q 'Took back $EDU_B (quarantined, scratch-page) from the previous instance'"
 check "after the restart $EDU_A is quarantined, blocked" is_state_mode $EDU_A quarantined blocked
 check "after the restart $EDU_B is quarantined, scratch-page" is_state_mode $EDU_B quarantined scratch-page
 journalctl -u isolated -b --no-pager | grep -E "Took back|Got .* file descriptor" | sed 's/^/  journal: /' || true
