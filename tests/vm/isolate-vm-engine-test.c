@@ -181,6 +181,15 @@ static void kmsg_collect(const char *slot, unsigned ms, Faults *f) {
         }
 }
 
+/* The raw lines and libisolate's parser must count the same faults. */
+static void faults_agree(const char *slot, const Faults *f) {
+        if (f->parsed_reads != f->reads || f->parsed_writes != f->writes) {
+                printf("  FAIL: DMAR lines of %s: %u read, %u write; the parser counted %u read, %u write\n", slot,
+                       f->reads, f->writes, f->parsed_reads, f->parsed_writes);
+                failures++;
+        }
+}
+
 /* The kernel rate-limits DMAR messages (burst 10 per 5 s): space out the checks that count them. */
 static void ratelimit_pause(void) {
         static time_t last;
@@ -209,11 +218,7 @@ static void dma(const char *slot, bool to_memory, uint64_t iova, uint32_t len, F
                 failures++;
         }
         kmsg_collect(slot, 3000, f);
-        if (f->parsed_reads != f->reads || f->parsed_writes != f->writes) {
-                printf("  FAIL: DMAR lines of %s: %u read, %u write; the parser counted %u read, %u write\n", slot,
-                       f->reads, f->writes, f->parsed_reads, f->parsed_writes);
-                failures++;
-        }
+        faults_agree(slot, f);
 }
 
 /* ---- a test IOAS with a read-write page, to load and inspect edu's buffer ---------------- */
