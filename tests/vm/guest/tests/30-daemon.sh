@@ -59,6 +59,7 @@ echo "== kill -9 while devices are held: quarantine holds across the restart"
 mkdir -p /run/systemd/system/isolated.service.d
 printf '[Service]\nRestartSec=5s\n' > /run/systemd/system/isolated.service.d/50-test-slow-restart.conf
 systemctl daemon-reload
+trap 'rm -f /run/systemd/system/isolated.service.d/50-test-slow-restart.conf; systemctl daemon-reload' EXIT # a failed require
 pid=$(daemon_pid)
 sleep 6
 mark=$(dmesg_mark)
@@ -76,6 +77,7 @@ check "fewer than 10 DMAR lines since the kill (under the kernel's burst)" \
 require "isolated restarted by systemd" wait_for 20 bash -c "[ \$(systemctl show -P MainPID isolated) != 0 ] && [ \$(systemctl show -P MainPID isolated) != $pid ] && busctl status org.isolate1"
 rm /run/systemd/system/isolated.service.d/50-test-slow-restart.conf
 systemctl daemon-reload
+trap - EXIT
 check "the restarted isolated took $EDU_B back from the store, scratch-page (not re-captured)" \
     bash -c "journalctl -b --no-pager -o cat _PID=\$(systemctl show -P MainPID isolated) | grep -q 'Took back $EDU_B (quarantined, scratch-page) from the previous instance'"
 check "after the restart $EDU_A is quarantined, blocked" is_state_mode $EDU_A quarantined blocked
