@@ -90,6 +90,14 @@ for page in "$MAN"/*.[1-8]; do
         PAGE_NAMES[$name]=$'\n'$(entry_names <<<"${PAGE_ENTRIES[$name]}")$'\n'
 done
 
+# Every page yields entries (a changed .TP layout or a broken reader would leave nothing to match).
+declare -A MIN_ENTRIES=([isolatectl.1]=150 [org.isolate1.5]=50 [isolated.8]=25 [isolate-policy.json.5]=30)
+for name in "${!MIN_ENTRIES[@]}"; do
+        n=$(grep -c . <<<"${PAGE_ENTRIES[$name]-}" || true)
+        ((n >= MIN_ENTRIES[$name])) ||
+                fail "found only $n entries in man/$name (expected ≥ ${MIN_ENTRIES[$name]}): has the page's layout changed?"
+done
+
 has_entry_named() { # NAME PAGE
         [[ ${PAGE_NAMES[$2]-} == *$'\n'"$1"$'\n'* ]]
 }
@@ -177,6 +185,7 @@ mapfile -t src_policy < <(c_block "$SRC/src/cli/verb-policy.c" '^static const Ve
 mapfile -t hv < <(help_verbs)
 ((${#src_verbs[@]} >= 10)) || fail "found only ${#src_verbs[@]} verbs in src/cli/isolatectl.c: has the verbs[] table moved?"
 ((${#src_policy[@]} >= 4)) || fail "found only ${#src_policy[@]} policy verbs in src/cli/verb-policy.c: has policy_verbs[] moved?"
+((${#hv[@]} >= 14)) || fail "found only ${#hv[@]} verbs in isolatectl --help: has its Commands: section changed?"
 src_all=$(printf '%s\n' "${src_verbs[@]}" "${src_policy[@]/#/policy }")
 help_all=$(printf '%s\n' "${hv[@]}")
 while IFS= read -r v; do
@@ -193,6 +202,11 @@ all_opts=$( {
         printf '%s\n' "$HELP_CTL_OPTS"
 } | sort -u)
 (($(grep -c . <<<"$all_opts") >= 14)) || fail "found too few isolatectl options: has options[] moved?"
+# each source on its own: the union would hide one that yields nothing
+(($(c_block "$SRC/src/cli/isolatectl.c" '^static const struct option options\[\] = \{' | long_options | grep -c .) >= 10)) ||
+        fail "found too few long options in options[] of src/cli/isolatectl.c: has it moved?"
+(($(short_options "$SRC/src/cli/isolatectl.c" | grep -c .) >= 4)) || fail "found too few short options in the getopt string of src/cli/isolatectl.c"
+(($(grep -c . <<<"$HELP_CTL_OPTS") >= 14)) || fail "found too few options in isolatectl --help"
 while IFS= read -r o; do
         if in_lines "$o" "$HELP_CTL_OPTS"; then pass; else fail "isolatectl option '$o' is not in --help"; fi
         if has_option_entry "$o" isolatectl.1; then pass; else fail "isolatectl option '$o' has no entry in man/isolatectl.1"; fi
@@ -205,6 +219,10 @@ all_dopts=$( {
         printf '%s\n' "$HELP_D_OPTS"
 } | sort -u)
 (($(grep -c . <<<"$all_dopts") >= 10)) || fail "found too few isolated options: has options[] in isolated.c moved?"
+(($(c_block "$SRC/src/daemon/isolated.c" 'static const struct option options\[\] = \{' | long_options | grep -c .) >= 9)) ||
+        fail "found too few long options in options[] of src/daemon/isolated.c: has it moved?"
+(($(short_options "$SRC/src/daemon/isolated.c" | grep -c .) >= 1)) || fail "found no short option in the getopt string of src/daemon/isolated.c"
+(($(grep -c . <<<"$HELP_D_OPTS") >= 10)) || fail "found too few options in isolated --help"
 while IFS= read -r o; do
         if in_lines "$o" "$HELP_D_OPTS"; then pass; else fail "isolated option '$o' is not in --help"; fi
         if has_option_entry "$o" isolated.8; then pass; else fail "isolated option '$o' has no entry in man/isolated.8"; fi
@@ -241,6 +259,13 @@ values=$( {
 } | sort -u)
 (($(grep -c . <<<"$keys") >= 18)) || fail "found too few policy keys in src/lib/policy.c: have its tables moved?"
 (($(grep -c . <<<"$values") >= 7)) || fail "found too few policy values in src/lib/policy.c: have its tables moved?"
+# each table on its own (a renamed one yields nothing, and the union may still reach its minimum)
+for t in match_key_table:9 rule_keys:10 top_keys:5 defaults_keys:5 unbind_policy_table:3 passthrough_table:2; do
+        n=$(string_array "$policy_c" "${t%%:*}" | grep -c . || true)
+        ((n >= ${t##*:})) || fail "found only $n strings in ${t%%:*} of src/lib/policy.c (expected ≥ ${t##*:}): has it moved?"
+done
+(($(string_array "$SRC/src/lib/quarantine.c" quarantine_mode_table | grep -c . || true) >= 2)) ||
+        fail "found too few modes in quarantine_mode_table of src/lib/quarantine.c"
 for k in $keys; do
         if has_entry_named "$k" isolate-policy.json.5; then pass; else fail "policy key '$k' has no entry in man/isolate-policy.json.5"; fi
 done
@@ -261,6 +286,7 @@ json_keys=$(cd "$SRC" && perl -ne 'print "$1\n" while /json_object_object_add\((
         "${json_sources[@]}" | sort -u)
 (($(grep -c . <<<"$json_keys") >= 60)) || fail "found too few JSON keys in the sources"
 generate_keys=$(grep -oE '"[a-z_]+"' "$SRC/src/cli/verb-policy.c" | tr -d '"')
+(($(grep -c . <<<"$generate_keys") >= 20)) || fail "found too few strings in src/cli/verb-policy.c for 'policy generate'"
 for k in $json_keys; do
         if has_entry_named "$k" isolatectl.1; then
                 pass
@@ -277,6 +303,7 @@ if [[ -f $CONTRACT ]]; then
         pass
         # The backquoted words of the page, one per line ("`org.isolate1.Error.Failed` (`EIO`)" gives both).
         contract_words=$(grep -oE '`[^`]+`' "$CONTRACT" | tr -d '`' | tr ' ' '\n' | sort -u)
+        (($(grep -c . <<<"$contract_words") >= 200)) || fail "found too few backquoted words in docs/isolate.md"
 else
         fail "docs/isolate.md is missing"
         contract_words=
@@ -350,7 +377,9 @@ for p in "${pages[@]}"; do
         th=$(sed -nE 's/^\.TH +"?([^ "]+)"? +([0-9]).*/\1.\2/p' "$p" | tr '[:upper:]' '[:lower:]' | tr -d '\\')
         if [[ $th == "$name" ]]; then pass; else fail "man/$name: .TH says '$th'"; fi
 done
-for ref in $(grep -oE '[a-z0-9.-]+\([1-8]\)' <<<"$HELP_CTL$HELP_D" | sort -u); do
+help_refs=$(grep -oE '[a-z0-9.-]+\([1-8]\)' <<<"$HELP_CTL$HELP_D" | sort -u)
+(($(grep -c . <<<"$help_refs") >= 4)) || fail "found too few man page references in the two --help texts"
+for ref in $help_refs; do
         sec=${ref##*(}
         page=${ref%(*}.${sec%)}
         if [[ -f $MAN/$page ]]; then pass; else fail "--help refers to $ref, but there is no man/$page"; fi
@@ -422,6 +451,7 @@ completion_checks() {
 
         local root=$FIXTURES/default slots=() d v o
         for d in "$root"/sys/bus/pci/devices/*; do slots+=("${d##*/}"); done
+        ((${#slots[@]} >= 8)) || fail "found only ${#slots[@]} devices in the default snapshot"
 
         expect "isolatectl q" "quarantine"
         expect "isolatectl li" "list libvirt-hook"

@@ -1545,6 +1545,244 @@ case_fdstore_bind_time() {
         expect_driver 0000:00:04.0 e1000e
 }
 
+# quarantine_on_unbind "matched": only devices a rule matches are captured when they fall between
+# owners (isolated ignores udev under --root; the start-up coldplug is the same capture on unbind);
+# "all" captures the others too. An unmatched device under "matched" is unmanaged.
+case_unbind_matched() {
+        write_policy "$CASE_DIR/matched.json" '{
+  "version": 1,
+  "defaults": { "quarantine_on_unbind": "matched" },
+  "rules": [ { "id": "rng-05", "match": { "vendor": "1af4", "slot": "0000:00:05.0" }, "passthrough": "deny" } ]
+}'
+        write_policy "$CASE_DIR/all.json" '{
+  "version": 1,
+  "defaults": { "quarantine_on_unbind": "all" },
+  "rules": [ { "id": "rng-05", "match": { "vendor": "1af4", "slot": "0000:00:05.0" }, "passthrough": "deny" } ]
+}'
+        start_daemon default "$CASE_DIR/matched.json"
+        device_is 0000:00:04.0 '.state == "unmanaged"' "matched: 0000:00:04.0 (e1000e, no rule) is unmanaged"
+        device_is 0000:00:05.0 '.state == "host" and .rule == "rng-05"' "matched: 0000:00:05.0 (virtio-pci, rule rng-05) is host"
+        run jq -c . "$STATE/state.json"
+        expect_json "state.json remembers the host drivers of 0000:00:04.0 and 0000:00:05.0" '
+                any(.devices[]; .slot == "0000:00:04.0" and .host_driver == "e1000e") and
+                any(.devices[]; .slot == "0000:00:05.0" and .host_driver == "virtio-pci")'
+        kill_daemon
+        # While isolated was not running, both host drivers let go of their devices.
+        rm "$(dev_dir 0000:00:04.0)/driver" "$(dev_dir 0000:00:05.0)/driver"
+        start_daemon - "$CASE_DIR/matched.json"
+        expect_log "0000:00:05\.0 had a host driver and has none now: taking it into quarantine" \
+                "matched: the daemon takes 0000:00:05.0 (a rule matches it)"
+        expect_log -v "0000:00:04\.0 had a host driver" "matched: the daemon does not take 0000:00:04.0 (no rule matches it)"
+        status_json 0000:00:04.0 0000:00:05.0
+        expect_json "matched: 0000:00:05.0 quarantined (host driver virtio-pci); 0000:00:04.0 unmanaged" '
+                any(.[]; .slot == "0000:00:05.0" and .state == "quarantined" and .host_driver == "virtio-pci") and
+                any(.[]; .slot == "0000:00:04.0" and .state == "unmanaged")'
+        expect_driver 0000:00:05.0 vfio-pci
+        expect_driver 0000:00:04.0 ""
+
+        kill_daemon
+        start_daemon - "$CASE_DIR/all.json"
+        expect_log "0000:00:04\.0 had a host driver and has none now: taking it into quarantine" \
+                "all: the daemon takes 0000:00:04.0 too"
+        device_is 0000:00:04.0 '.state == "quarantined" and .host_driver == "e1000e"' \
+                "all: 0000:00:04.0 quarantined, host driver e1000e"
+        expect_driver 0000:00:04.0 vfio-pci
+        expect_json "all: 0000:00:02.0 and 0000:00:03.0 (never had a driver) not taken" \
+                'all(.[]; (.slot == "0000:00:02.0" or .slot == "0000:00:03.0") | not or .state != "quarantined")'
+}
+
+# GetDevice and Audit over D-Bus, as busctl sees them: the record's fields and their types, short and
+# canonical addresses, NoSuchDevice; Audit's JSON parses, has findings and counts the daemon's faults.
+case_bus_get_device_audit() {
+        write_policy "$CASE_DIR/policy.json" "$EDU3_POLICY"
+        fresh_copy default
+        rm -f "$ROOT/dev/kmsg"
+        mkfifo "$ROOT/dev/kmsg"
+        start_daemon - "$CASE_DIR/policy.json"
+        exec 9>"$ROOT/dev/kmsg"
+        ctl quarantine --mode=scratch-page 00:03.0
+        expect_rc 0 "quarantine --mode=scratch-page 00:03.0"
+        ctl quarantine 00:04.0
+        expect_rc 0 "quarantine 00:04.0 (e1000e)"
+        kmsg '3,100,1000,-;DMAR: [DMA Write NO_PASID] Request device [00:03.0] fault addr 0x2000 [fault reason 0x05] PTE Write access is not set'
+        wait_until 10 faults_are 0000:00:03.0 0 1 || fail "the write fault of 0000:00:03.0 was not counted"
+
+        run busctl --address="$BUS_ADDR" --json=short call org.isolate1 /org/isolate1 org.isolate1.Manager GetDevice s 00:03.0
+        expect_rc 0 "GetDevice 00:03.0 (short address)"
+        expect_json "GetDevice's reply has the signature (sssistuuutssss)o" '.type == "(sssistuuutssss)o"'
+        expect_json "the record: slot, state, mode, group, host driver, since, faults, last, passthrough, rule, error, degraded" '
+                .data[0] as $r | .data[1] == "/org/isolate1/device/0000_00_03_0" and
+                $r[0] == "0000:00:03.0" and $r[1] == "quarantined" and $r[2] == "scratch-page" and
+                ($r[3] | type) == "number" and $r[3] >= 0 and $r[4] == "" and $r[5] > 0 and
+                $r[6] == 0 and $r[7] == 1 and $r[8] == 0 and $r[9] >= $r[5] and
+                $r[10] == "allow" and $r[11] == "edu-03" and $r[12] == "" and ($r[13] | type) == "string"'
+        local group
+        group=$(basename "$(readlink "$(dev_dir 0000:00:03.0)/iommu_group")")
+        expect_json "the record's IOMMU group is the copy's ($group)" ".data[0][3] == $group"
+        run busctl --address="$BUS_ADDR" --json=short call org.isolate1 /org/isolate1 org.isolate1.Manager GetDevice s 0000:00:04.0
+        expect_json "GetDevice 0000:00:04.0: quarantined, blocked, host driver e1000e, deny, no rule" '
+                .data[0] as $r | $r[0] == "0000:00:04.0" and $r[1] == "quarantined" and $r[2] == "blocked" and
+                $r[4] == "e1000e" and $r[10] == "deny" and $r[11] == "" and $r[6] + $r[7] + $r[8] == 0'
+        run busctl --address="$BUS_ADDR" --json=short call org.isolate1 /org/isolate1 org.isolate1.Manager GetDevice s 0000:00:02.0
+        expect_json "GetDevice 0000:00:02.0 (not held): state host, no mode, since 0, no host driver" '
+                .data[0] as $r | $r[1] == "host" and $r[2] == "" and $r[4] == "" and $r[5] == 0'
+        bus_call GetDevice s 0000:00:1f.7
+        expect_error_name org.isolate1.Error.NoSuchDevice "GetDevice of a device the machine does not have"
+        bus_call GetDevice s 0000:zz:00.0
+        expect_error_name org.freedesktop.DBus.Error.InvalidArgs "GetDevice of an invalid address"
+        # The record equals ListDevices' for the same device.
+        local one all
+        one=$(busctl --address="$BUS_ADDR" --json=short call org.isolate1 /org/isolate1 org.isolate1.Manager GetDevice s 00:03.0 | jq -c '.data[0]')
+        all=$(busctl --address="$BUS_ADDR" --json=short call org.isolate1 /org/isolate1 org.isolate1.Manager ListDevices |
+                jq -c '.data[0][] | select(.[0] == "0000:00:03.0")')
+        expect_eq "GetDevice's record is ListDevices' record" "$one" "$all"
+
+        run busctl --address="$BUS_ADDR" --json=short call org.isolate1 /org/isolate1 org.isolate1.Manager Audit
+        expect_rc 0 "Audit"
+        expect_json "Audit returns one string" '.type == "s" and (.data[0] | type) == "string"'
+        OUT=$(jq -r '.data[0]' <<<"$OUT")
+        expect_json "Audit's string parses as the audit document (version 1, host, devices, findings)" '
+                .version == 1 and (.host | type) == "object" and (.devices | length) > 0 and (.findings | length) > 0'
+        expect_json "every finding has id, severity, devices, summary" \
+                'all(.findings[]; (.id | type) == "string" and (.severity | IN("info", "warning", "high", "critical")) and (.devices | type) == "array" and (.summary | type) == "string")'
+        expect_json "Audit lists every device of the copy" "(.devices | length) == $(find "$ROOT/sys/bus/pci/devices" -mindepth 1 -maxdepth 1 | wc -l)"
+        expect_json "Audit has a dma-faults finding naming 0000:00:03.0 (the daemon's count)" \
+                'any(.findings[]; .id == "dma-faults" and (.devices | index("0000:00:03.0")))'
+        # the same devices and findings as isolatectl audit of the snapshot, apart from the daemon's
+        # fault counts (the copy's dev/kmsg is the FIFO the test writes to: audit the fixture itself)
+        local bus_doc
+        bus_doc=$OUT
+        ctl --json=short --root "$FIXTURES/default" audit
+        check "isolatectl audit of the snapshot and D-Bus Audit list the same devices" \
+                test "$(jq -c '[.devices[].slot]' <<<"$OUT")" = "$(jq -c '[.devices[].slot]' <<<"$bus_doc")"
+        check "and the same findings, but for the daemon's dma-faults" \
+                test "$(jq -c '[.findings[] | select(.id != "dma-faults") | [.id, .devices]]' <<<"$OUT")" = \
+                "$(jq -c '[.findings[] | select(.id != "dma-faults") | [.id, .devices]]' <<<"$bus_doc")"
+        exec 9>&-
+}
+
+# A corrupt state.json at start, without the fd store (case_fdstore_lost_state covers the store): the
+# daemon starts, says so, starts afresh and writes a valid state.json; a device left on vfio-pci that
+# the policy does not allow is still taken.
+case_corrupt_state() {
+        write_policy "$CASE_DIR/policy.json" "$EMPTY_POLICY"
+        start_daemon default "$CASE_DIR/policy.json"
+        ctl quarantine 00:02.0
+        expect_rc 0 "quarantine 00:02.0"
+        kill_daemon
+        printf '{"version": 1, "devices": [ {"slot": ' >"$STATE/state.json"
+        start_daemon - "$CASE_DIR/policy.json"
+        expect_log "state\.json is not valid JSON" "the daemon says state.json is invalid"
+        check "the daemon is running" kill -0 "$DAEMON_PID"
+        device_is 0000:00:02.0 '.state == "quarantined"' \
+                "0000:00:02.0 (on vfio-pci, not allowed to pass through) quarantined again"
+        ctl quarantine 00:04.0
+        expect_rc 0 "quarantine 00:04.0 after the corrupt state"
+        run jq -c . "$STATE/state.json"
+        expect_rc 0 "state.json is valid JSON again"
+        expect_json "state.json lists 0000:00:02.0 and 0000:00:04.0 quarantined" \
+                '[.engine.devices[] | select(.state == "quarantined") | .slot] | sort == ["0000:00:02.0", "0000:00:04.0"]'
+}
+
+# run_stdin FILE CMD...: run with standard input from FILE.
+run_stdin() {
+        local in=$1
+        shift
+        echo "\$ $* < $in" >>"$CASE_DIR/commands"
+        RC=0
+        "$@" >"$CASE_DIR/stdout" 2>"$CASE_DIR/stderr" <"$in" || RC=$?
+        OUT=$(cat "$CASE_DIR/stdout")
+        ERR=$(cat "$CASE_DIR/stderr")
+}
+
+# hook_domain NAME SLOT...: a libvirt domain with managed='no' PCI host devices.
+hook_domain() {
+        local name=$1 d
+        shift
+        echo "<domain type='kvm'><name>$name</name><memory unit='KiB'>1048576</memory><devices>"
+        for d in "$@"; do
+                echo "<hostdev mode='subsystem' type='pci' managed='no'><source><address domain='0x0000' bus='0x00' slot='0x${d%.*}' function='0x${d#*.}'/></source><address type='pci' domain='0x0000' bus='0x00' slot='0x07' function='0x0'/></hostdev>"
+        done
+        echo "</devices></domain>"
+}
+
+# The libvirt hook against the daemon (no --dry-run): prepare begin releases an allowed quarantined
+# device to the guest, refuses a domain with a denied one (exit 1, naming it, nothing released), and
+# release end / stopped end take it back in the policy's mode.
+case_libvirt_hook() {
+        write_policy "$CASE_DIR/policy.json" "$EDU3_POLICY"
+        start_daemon default "$CASE_DIR/policy.json"
+        ctl quarantine 00:02.0 00:03.0
+        expect_rc 0 "quarantine 00:02.0 00:03.0"
+        hook_domain vm-ok 03.0 >"$CASE_DIR/ok.xml"
+        hook_domain vm-bad 03.0 02.0 >"$CASE_DIR/bad.xml"
+
+        run_stdin "$CASE_DIR/bad.xml" "$ISOLATECTL" libvirt-hook -- vm-bad prepare begin -
+        expect_rc 1 "prepare begin of a domain with a denied device"
+        expect_in err "isolate:" "the refusal is prefixed isolate:"
+        expect_in err "0000:00:02.0" "the refusal names the denied device"
+        status_json 0000:00:02.0 0000:00:03.0
+        expect_json "nothing released: both still quarantined" 'all(.[]; .state == "quarantined")'
+
+        run_stdin "$CASE_DIR/ok.xml" "$ISOLATECTL" libvirt-hook -- vm-ok prepare begin -
+        expect_rc 0 "prepare begin of a domain with the allowed device"
+        device_is 0000:00:03.0 '.state == "released"' "0000:00:03.0 released to the guest"
+        expect_driver 0000:00:03.0 vfio-pci
+        device_is 0000:00:02.0 '.state == "quarantined"' "0000:00:02.0 untouched"
+
+        run_stdin "$CASE_DIR/ok.xml" "$ISOLATECTL" libvirt-hook -- vm-ok started begin -
+        expect_rc 0 "started begin: nothing to do"
+        device_is 0000:00:03.0 '.state == "released"' "0000:00:03.0 still released"
+
+        run_stdin "$CASE_DIR/ok.xml" "$ISOLATECTL" libvirt-hook -- vm-ok release end -
+        expect_rc 0 "release end"
+        device_is 0000:00:03.0 '.state == "quarantined" and .mode == "blocked"' \
+                "0000:00:03.0 quarantined again, in the policy's mode (blocked)"
+        expect_driver 0000:00:03.0 vfio-pci
+
+        run_stdin "$CASE_DIR/ok.xml" "$ISOLATECTL" libvirt-hook -- vm-ok prepare begin -
+        expect_rc 0 "prepare begin again"
+        run_stdin "$CASE_DIR/ok.xml" "$ISOLATECTL" libvirt-hook -- vm-ok stopped end -
+        expect_rc 0 "stopped end"
+        device_is 0000:00:03.0 '.state == "quarantined"' "0000:00:03.0 quarantined after stopped end"
+}
+
+# isolatectl status as text: the legend's columns, one row per held device with its state and mode,
+# the legend off with --no-legend, a device's last error under the table, and the empty case.
+case_status_text() {
+        write_policy "$CASE_DIR/policy.json" "$EMPTY_POLICY"
+        start_daemon default "$CASE_DIR/policy.json"
+        ctl status
+        expect_rc 0 "status with nothing held"
+        expect_eq "status says so" "$OUT" "isolated holds no devices."
+        ctl quarantine --mode=scratch-page 00:02.0
+        ctl quarantine 00:04.0
+        ctl status
+        expect_rc 0 "status"
+        local header row2 row4
+        header=$(head -n 1 <<<"$OUT")
+        check "the header names SLOT STATE MODE SINCE DMA FAULTS HOST DRIVER RULE in order" \
+                grep -qE '^SLOT +STATE +MODE +SINCE +DMA FAULTS +HOST DRIVER +RULE *$' <<<"$header"
+        row2=$(grep '^0000:00:02\.0 ' <<<"$OUT" || true)
+        row4=$(grep '^0000:00:04\.0 ' <<<"$OUT" || true)
+        check "0000:00:02.0's row: quarantined, scratch-page, 0 faults" \
+                grep -qE '^0000:00:02\.0 +quarantined +scratch-page +[0-9]{4}-.* +0 \(0r 0w\)' <<<"$row2"
+        check "0000:00:04.0's row: quarantined, blocked, host driver e1000e" \
+                grep -qE '^0000:00:04\.0 +quarantined +blocked +.* e1000e' <<<"$row4"
+        expect_eq "one row per held device (and the header)" "$(wc -l <<<"$OUT")" 3
+        # the column of each value is the header's
+        local col
+        col=$(awk 'NR == 1 { print index($0, "MODE") }' <<<"$OUT")
+        expect_eq "scratch-page starts under MODE" "$(awk -v c="$col" 'NR == 2 { print substr($0, c, 12) }' <<<"$OUT")" scratch-page
+        ctl --no-legend status 0000:00:04.0
+        expect_rc 0 "status --no-legend 0000:00:04.0"
+        check "--no-legend: the row alone" grep -qE '^0000:00:04\.0 +quarantined +blocked' <<<"$OUT"
+        expect_eq "--no-legend: one line" "$(wc -l <<<"$OUT")" 1
+        ctl status 00:05.0
+        expect_rc 0 "status of a device not held"
+        check "shows it as host, no mode" grep -qE '^0000:00:05\.0 +host +- ' <<<"$(tail -n 1 <<<"$OUT")"
+}
+
 # ---- runner ----------------------------------------------------------------------------------
 
 CASES=(
@@ -1569,6 +1807,11 @@ CASES=(
         fdstore_reconcile
         between_owners
         fdstore_bind_time
+        unbind_matched
+        bus_get_device_audit
+        corrupt_state
+        libvirt_hook
+        status_text
 )
 
 # Stops what the case left running; the daemon must still stop cleanly.

@@ -92,9 +92,13 @@ static uint16_t command_register(const char *slot) {
 
 /* ---- the kernel log -------------------------------------------------------------------- */
 
+/* The checks count faults from the raw kernel lines ("DMAR: [DMA Read NO_PASID] Request device
+ * [00:02.0] fault addr 0x1000 ..."), matched as text: an oracle apart from libisolate's parser, which
+ * counts the same lines on its own (parsed_*) and must agree. */
 typedef struct Faults {
-        unsigned reads, writes;
-        uint64_t last_iova;
+        unsigned reads, writes;               /* raw DMAR lines */
+        uint64_t last_iova;                   /* from the raw line's "fault addr" */
+        unsigned parsed_reads, parsed_writes; /* dma_fault_parse_message() */
         PciAddress want;
 } Faults;
 
@@ -124,6 +128,25 @@ static bool requester_matches(const PciAddress *want, const PciAddress *got) {
         return got->bus == want->bus && got->slot == 0 && got->func == 0 && strstr(target, ":01:00.0/");
 }
 
+/* The oracle: a DMAR line of the requester, as text. */
+static void raw_count(const char *msg, Faults *f) {
+        const char *rd = strstr(msg, "DMAR: [DMA Read"), *wr = strstr(msg, "DMAR: [DMA Write");
+        const char *req = strstr(msg, "] Request device [");
+        unsigned bus, slot, func;
+        if ((!rd && !wr) || !req || sscanf(req, "] Request device [%x:%x.%x]", &bus, &slot, &func) != 3)
+                return;
+        PciAddress got = { .domain = f->want.domain, .bus = bus, .slot = slot, .func = func };
+        if (!requester_matches(&f->want, &got))
+                return;
+        if (rd)
+                f->reads++;
+        else
+                f->writes++;
+        const char *a = strstr(req, "fault addr ");
+        if (a)
+                f->last_iova = strtoull(a + strlen("fault addr "), NULL, 16);
+}
+
 /* Collects DMA faults logged since kmsg_mark() for the given requester, for up to `ms`. */
 static void kmsg_collect(const char *slot, unsigned ms, Faults *f) {
         struct timespec ts = { 0, 50 * 1000 * 1000 };
@@ -146,16 +169,25 @@ static void kmsg_collect(const char *slot, unsigned ms, Faults *f) {
                         if (dma_fault_parse_message(rec.message, &fault) == 1 && !fault.interrupt &&
                             requester_matches(&f->want, &fault.requester)) {
                                 if (fault.access == DMA_ACCESS_READ)
-                                        f->reads++;
+                                        f->parsed_reads++;
                                 else if (fault.access == DMA_ACCESS_WRITE)
-                                        f->writes++;
-                                f->last_iova = fault.iova;
+                                        f->parsed_writes++;
                         }
+                        raw_count(rec.message, f);
                         kmsg_record_done(&rec);
                 }
-                if (f->reads + f->writes > 0)
+                if (f->reads + f->writes + f->parsed_reads + f->parsed_writes > 0)
                         break;
                 nanosleep(&ts, NULL);
+        }
+}
+
+/* The raw lines and libisolate's parser must count the same faults. */
+static void faults_agree(const char *slot, const Faults *f) {
+        if (f->parsed_reads != f->reads || f->parsed_writes != f->writes) {
+                printf("  FAIL: DMAR lines of %s: %u read, %u write; the parser counted %u read, %u write\n", slot,
+                       f->reads, f->writes, f->parsed_reads, f->parsed_writes);
+                failures++;
         }
 }
 
@@ -187,6 +219,7 @@ static void dma(const char *slot, bool to_memory, uint64_t iova, uint32_t len, F
                 failures++;
         }
         kmsg_collect(slot, 3000, f);
+        faults_agree(slot, f);
 }
 
 /* ---- a test IOAS with a read-write page, to load and inspect edu's buffer ---------------- */

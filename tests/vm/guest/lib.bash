@@ -58,3 +58,16 @@ dmesg_mark() { dmesg | wc -l; }
 dmar_faults_since() { dmesg | tail -n +"$(( $1 + 1 ))" | grep -c "Request device \[$2\]" || true; }
 
 edu() { isolate-vm-edu "$@"; }
+
+# exit_is STATUS CMD...: CMD exits with exactly STATUS (a helper that could not run, exit 2, is neither
+# a pass nor a "not reachable").
+exit_is() {
+    local want=$1 rc=0; shift
+    "$@" || rc=$?
+    [ "$rc" = "$want" ] || { echo "    ($* exited $rc, expected $want)"; return 1; }
+}
+# DMAR fault lines the kernel logged since a dmesg mark, as text (the oracle apart from isolate's parser).
+dmar_lines_since() { dmesg | tail -n +"$(( $1 + 1 ))" | grep "DMAR: \[DMA" || true; }
+# The PID that owns org.isolate1 on the bus ("" if nobody), and "owned, by another process than PID".
+bus_pid() { busctl status org.isolate1 2>/dev/null | sed -n 's/^PID=//p'; }
+bus_pid_is_not() { local p; p=$(bus_pid); [ -n "$p" ] && [ "$p" != "$1" ]; }

@@ -7,13 +7,37 @@ set -eu
 out=${ISOLATE_VM_OUT:-/tmp}
 t=$ISOLATE_VM_TOPOLOGY
 
+# audit_to FILE CMD...: the audit's JSON into FILE; exit 1 unless it ran and wrote the document.
+audit_to() {
+    local file=$1 rc=0; shift
+    "$@" > "$file" || rc=$?
+    if [ "$rc" != 0 ] && [ "$rc" != 3 ]; then
+        echo "$* exited $rc" >&2
+        exit 1
+    fi
+    if [ ! -s "$file" ] || ! jq -e '.version == 1 and (.host | type) == "object" and (.devices | length) > 0 and (.findings | type) == "array"' "$file" > /dev/null; then
+        echo "$*: no audit document in its output:" >&2
+        head -c 400 "$file" >&2
+        exit 1
+    fi
+    # exit 3 exactly when there is a high or critical finding
+    local grave
+    grave=$(jq '[.findings[] | select(.severity == "high" or .severity == "critical")] | length' "$file")
+    if { [ "$rc" = 3 ] && [ "$grave" = 0 ]; } || { [ "$rc" = 0 ] && [ "$grave" != 0 ]; }; then
+        echo "$* exited $rc with $grave high or critical finding(s)" >&2
+        exit 1
+    fi
+}
+
 snap() {
     local name=$1
     rm -rf "${out:?}/$name"
     isolatectl capture "$out/$name"
     # The snapshot must give the same audit as the live system (apart from the kernel log).
-    isolatectl --json=short audit > "$out/$name.live.json" || true
-    isolatectl --json=short --root "$out/$name" audit > "$out/$name.snapshot.json" || true
+    # Exit 0, or 3 with a high or critical finding; any other status (1: failed, 2: usage) is a failure,
+    # and so is an output that is empty or not the audit document: an empty diff would compare nothing.
+    audit_to "$out/$name.live.json" isolatectl --json=short audit
+    audit_to "$out/$name.snapshot.json" isolatectl --json=short --root "$out/$name" audit
     jq -S 'del(.host.kernel_log_read) | .findings |= map(select(.id != "dma-faults"))' "$out/$name.live.json" > /tmp/a.json
     jq -S 'del(.host.kernel_log_read) | .findings |= map(select(.id != "dma-faults"))' "$out/$name.snapshot.json" > /tmp/b.json
     if ! diff -u /tmp/a.json /tmp/b.json; then
