@@ -65,6 +65,26 @@ static void with_snapshot(const char *name, void (*check)(const Audit *a)) {
         audit_done(&a);
 }
 
+/* ---- arm64 (synthetic snapshots) ---- */
+
+static void check_arm64_its(const Audit *a) {
+        expect_none(a, "msi-not-isolated", NULL);
+        expect_none(a, "interrupt-remapping-off", NULL);
+}
+
+static void check_arm64_gicv2m(const Audit *a) {
+        const Finding *x = find(a, "msi-not-isolated", "0000:00:04.0");
+        expect(a, "msi-not-isolated", "0000:00:04.0", SEVERITY_CRITICAL);
+        assert_non_null(strstr(x->detail, "GICv2m"));
+        /* an x86 finding: the GIC has no remapping to switch on */
+        expect_none(a, "interrupt-remapping-off", NULL);
+}
+
+static void test_arm64(void **state) {
+        with_snapshot("arm64-its", check_arm64_its);
+        with_snapshot("arm64-gicv2m", check_arm64_gicv2m);
+}
+
 /* ---- no-iommu ---- */
 
 static void check_noiommu(const Audit *a) {
@@ -579,6 +599,7 @@ int main(void) {
                 cmocka_unit_test(test_no_iommu),
                 cmocka_unit_test(test_vfio_noiommu),
                 cmocka_unit_test(test_interrupts),
+                cmocka_unit_test(test_arm64),
                 cmocka_unit_test(test_intremap_off_cmdline),
                 cmocka_unit_test(test_allow_unsafe_type1),
                 cmocka_unit_test(test_identity),
