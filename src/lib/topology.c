@@ -116,6 +116,7 @@ static void pci_device_done(PciDevice *d) {
         assert(d);
 
         free(d->driver);
+        free(d->iommu);
         strv_free(d->parents);
         strv_free(d->reset_methods);
         free(d->vfio_dev);
@@ -323,6 +324,9 @@ static int scan_fn(struct pci_access *acc, void *userdata) {
                 r = link_basename(t->root, d->slot, "driver", &d->driver);
                 if (r == -ENOMEM)
                         return r;
+                r = link_basename(t->root, d->slot, "iommu", &d->iommu);
+                if (r == -ENOMEM)
+                        return r;
                 {
                         _cleanup_free_ char *group = NULL;
                         if (link_basename(t->root, d->slot, "iommu_group", &group) >= 0) {
@@ -493,6 +497,23 @@ static int load_iommus(Topology *t) {
                 *u = (IommuUnit) { .name = strdup(de->d_name), .kind = IOMMU_KIND_OTHER };
                 if (!u->name)
                         return -ENOMEM;
+
+                /* "../../devices/platform/arm-smmu-v3.0.auto/iommu/smmu3.0x…": the unit's parent device */
+                link = rootf(t->root, "/sys/class/iommu/%s", u->name);
+                if (!link)
+                        return -ENOMEM;
+                if (read_link(link, &target) >= 0) {
+                        char *last = strrchr(target, '/'), *parent;
+                        if (last && last - target >= 6 && strneq(last - 6, "/iommu", 6)) {
+                                last[-6] = '\0';
+                                parent = strrchr(target, '/');
+                                if (parent && parent[1] && !streq(parent + 1, "virtual") &&
+                                    !(u->device = strdup(parent + 1)))
+                                        return -ENOMEM;
+                        }
+                        target = mfree(target);
+                }
+                link = mfree(link);
 
                 if (read_attr(t->root, &cap, "/sys/class/iommu/%s/intel-iommu/cap", u->name) >= 0 &&
                     read_attr(t->root, &ecap, "/sys/class/iommu/%s/intel-iommu/ecap", u->name) >= 0) {
@@ -880,8 +901,10 @@ Topology *topology_free(Topology *t) {
                 free(g->regions);
         }
         free(t->groups);
-        FOREACH_ARRAY(u, t->iommus, t->n_iommus)
+        FOREACH_ARRAY(u, t->iommus, t->n_iommus) {
                 free(u->name);
+                free(u->device);
+        }
         free(t->iommus);
         free(t->host.kernel_release);
         free(t->host.cmdline);
@@ -918,6 +941,37 @@ IommuGroup *topology_find_group(const Topology *t, int id) {
                         hi = mid;
         }
         return NULL;
+}
+
+int topology_iommu_segment(const Topology *t, const char *iommu, uint32_t *ret_domain) {
+        const IommuUnit *unit = NULL;
+        bool found = false;
+        uint32_t domain = 0;
+
+        assert_return(t, -EINVAL);
+        assert_return(ret_domain, -EINVAL);
+
+        if (isempty(iommu))
+                return 0;
+        FOREACH_ARRAY(u, t->iommus, t->n_iommus)
+                if (streq(u->name, iommu) || streq_ptr(u->device, iommu)) {
+                        unit = u;
+                        break;
+                }
+        if (!unit)
+                return 0;
+        FOREACH_ARRAY(d, t->devices, t->n_devices) {
+                if (!streq_ptr(d->iommu, unit->name))
+                        continue;
+                if (found && d->address.domain != domain)
+                        return 0; /* one unit, several segments: the log line cannot say which */
+                found = true;
+                domain = d->address.domain;
+        }
+        if (!found)
+                return 0;
+        *ret_domain = domain;
+        return 1;
 }
 
 size_t topology_count_iommus(const Topology *t, IommuKind kind) {

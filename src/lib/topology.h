@@ -43,6 +43,7 @@ const char *iommu_kind_to_string(IommuKind k);
 
 typedef struct IommuUnit {
         char *name;
+        char *device; /* the device that registered it ("arm-smmu-v3.0.auto"); NULL for virtual ones (dmarN) */
         IommuKind kind;
         bool has_regs; /* Intel: cap/ecap; AMD: cap/features */
         uint64_t cap;
@@ -111,6 +112,8 @@ typedef struct PciDevice {
         bool has_dsn;
         uint64_t dsn;
 
+        char *iommu; /* the IOMMU unit (/sys/class/iommu name) its "iommu" link names; NULL if none */
+
         InterruptSafety interrupts;
         bool is_iommu; /* the device is itself an IOMMU (virtio-iommu, AMD's IOMMU function) */
 } PciDevice;
@@ -158,6 +161,12 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Topology *, topology_free);
 
 PciDevice *topology_find_device(const Topology *t, const PciAddress *a);
 IommuGroup *topology_find_group(const Topology *t, int id);
+
+/* The PCI segment of the devices behind an IOMMU unit, named as /sys/class/iommu names it ("dmar1") or
+ * as the device that registered it ("arm-smmu-v3.0.auto", the prefix of the SMMU's log lines). Returns
+ * 1 and sets *ret_domain when the topology links devices to that unit (their "iommu" links) and they
+ * all sit in one segment; 0 when the unit is unknown, has no linked devices, or spans segments. */
+int topology_iommu_segment(const Topology *t, const char *iommu, uint32_t *ret_domain);
 
 /* True when some unit is a real IOMMU (the iommufd self-test mock does not count) or some group exists. */
 bool topology_has_iommu(const Topology *t);

@@ -294,6 +294,8 @@ static void test_arm64_its(void **state) {
         Topology *t = load(snapshot("arm64-its"));
 
         assert_int_equal(topology_count_iommus(t, IOMMU_KIND_ARM_SMMU), 1);
+        /* the unit's parent device, whose name prefixes the SMMU's log lines */
+        assert_string_equal(t->iommus[0].device, "arm-smmu-v3.0.auto");
         assert_true(t->host.arch_arm_its);
         assert_false(t->host.arch_arm_gicv2m);
         assert_int_equal(t->host.interrupt_remapping, TRISTATE_YES);
