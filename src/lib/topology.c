@@ -974,6 +974,26 @@ int topology_iommu_segment(const Topology *t, const char *iommu, uint32_t *ret_d
         return 1;
 }
 
+int topology_note_isolated_msi(Topology *t, const PciAddress *bound) {
+        const PciDevice *b;
+        int n = 0;
+
+        assert_return(t, -EINVAL);
+        assert_return(bound, -EINVAL);
+
+        b = topology_find_device(t, bound);
+        if (!b || b->iommu_group < 0)
+                return -ENODEV;
+        if (read_param(t->root, "iommufd", "allow_unsafe_interrupts") != TRISTATE_NO)
+                return 0;
+        FOREACH_ARRAY(d, t->devices, t->n_devices)
+                if (d->iommu_group == b->iommu_group && d->interrupts == INTERRUPTS_UNKNOWN) {
+                        d->interrupts = INTERRUPTS_SAFE;
+                        n++;
+                }
+        return n;
+}
+
 size_t topology_count_iommus(const Topology *t, IommuKind kind) {
         size_t n = 0;
         FOREACH_ARRAY(u, t->iommus, t->n_iommus)

@@ -168,6 +168,17 @@ IommuGroup *topology_find_group(const Topology *t, int id);
  * all sit in one segment; 0 when the unit is unknown, has no linked devices, or spans segments. */
 int topology_iommu_segment(const Topology *t, const char *iommu, uint32_t *ret_domain);
 
+/* Evidence from the kernel itself: iommufd_device_bind() refuses a device whose group fails
+ * iommu_group_has_isolated_msi() with EPERM unless iommufd.allow_unsafe_interrupts is set. So a
+ * successful VFIO_DEVICE_BIND_IOMMUFD of `bound` while that parameter is N proves the MSIs of its whole
+ * IOMMU group isolated, whatever /proc/interrupts could not tell (an unknown chip, an interrupt not yet
+ * allocated). Call right after the bind: the parameter is read again now (below t->root), and only
+ * an N counts (a runtime change between bind and this call is the caller's window to keep short).
+ * Marks the group's devices whose verdict is INTERRUPTS_UNKNOWN as INTERRUPTS_SAFE (a verdict read
+ * from their own interrupt lines is left alone). Returns the number of devices changed, 0 when the
+ * parameter is not N; -ENODEV when bound is not in t or has no IOMMU group. */
+int topology_note_isolated_msi(Topology *t, const PciAddress *bound);
+
 /* True when some unit is a real IOMMU (the iommufd self-test mock does not count) or some group exists. */
 bool topology_has_iommu(const Topology *t);
 /* Number of real IOMMU units of that kind. */

@@ -359,6 +359,36 @@ static void test_arm64_interrupt_names(void **state) {
         snapshot_remove(root);
 }
 
+static void test_note_isolated_msi(void **state) {
+        /* No /proc/interrupts: every verdict unknown, until a bind with allow_unsafe_interrupts=N
+         * proves the group's MSIs isolated. */
+        char *root = snapshot_copy("arm64-its");
+        PciAddress a;
+        Topology *t;
+
+        snapshot_unlink(root, "/proc/interrupts");
+        snapshot_write(root, "/sys/module/iommufd/parameters/allow_unsafe_interrupts", "N\n");
+        t = load(root);
+        assert_int_equal(dev(t, "00:1f.2")->interrupts, INTERRUPTS_UNKNOWN);
+        assert_int_equal(pci_address_parse("00:1f.2", &a), 0);
+        assert_int_equal(topology_note_isolated_msi(t, &a), 3); /* group 5: 1f.0, 1f.2, 1f.3 */
+        assert_int_equal(dev(t, "00:1f.0")->interrupts, INTERRUPTS_SAFE);
+        assert_int_equal(dev(t, "00:1f.3")->interrupts, INTERRUPTS_SAFE);
+        assert_int_equal(dev(t, "00:02.0")->interrupts, INTERRUPTS_UNKNOWN); /* another group */
+        assert_int_equal(topology_note_isolated_msi(t, &a), 0);              /* nothing left to change */
+
+        /* allow_unsafe_interrupts=Y: a bind proves nothing */
+        snapshot_write(root, "/sys/module/iommufd/parameters/allow_unsafe_interrupts", "Y\n");
+        assert_int_equal(pci_address_parse("00:02.0", &a), 0);
+        assert_int_equal(topology_note_isolated_msi(t, &a), 0);
+        assert_int_equal(dev(t, "00:02.0")->interrupts, INTERRUPTS_UNKNOWN);
+
+        assert_int_equal(pci_address_parse("00:09.0", &a), 0);
+        assert_int_equal(topology_note_isolated_msi(t, &a), -ENODEV);
+        topology_free(t);
+        snapshot_remove(root);
+}
+
 static void test_unprivileged_config(void **state) {
         /* An unprivileged reader sees 64 bytes of config space: capabilities are unknown, not absent. */
         char *root = snapshot_copy("bridge");
@@ -460,6 +490,7 @@ int main(void) {
                 cmocka_unit_test(test_arm64_its),
                 cmocka_unit_test(test_arm64_gicv2m),
                 cmocka_unit_test(test_arm64_interrupt_names),
+                cmocka_unit_test(test_note_isolated_msi),
                 cmocka_unit_test(test_unprivileged_config),
                 cmocka_unit_test(test_not_a_snapshot),
                 cmocka_unit_test(test_broken_snapshot),
