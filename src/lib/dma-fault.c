@@ -476,6 +476,7 @@ static int parse_smmuv3(const char *message, DmaFault *ret) {
         n = strcspn(p, " ");
         if (n < 2 || p[n - 1] != ':')
                 return 0;
+        snprintf(f.iommu, sizeof(f.iommu), "%.*s", (int) MIN(n - 1, sizeof(f.iommu) - 1), p);
         p = startswith(p + n, " event: ");
         if (!p)
                 return 0;
@@ -524,6 +525,112 @@ static int parse_smmuv3(const char *message, DmaFault *ret) {
         return 1;
 }
 
+/* arm-smmu-v3.h: EVTQ_0_ID, EVTQ_0_SID, EVTQ_1_RnW, EVTQ_2_ADDR. */
+#define SMMU_EVTQ_0_ID(e) ((unsigned) ((e) &0xffu))
+#define SMMU_EVTQ_0_SID(e) ((uint32_t) ((e) >> 32))
+#define SMMU_EVTQ_1_RNW (UINT64_C(1) << 35)
+
+int dma_fault_from_smmuv3_event(const char *instance, const uint64_t evt[static 4], DmaFault *ret) {
+        DmaFault f = dma_fault_new(DMA_FAULT_SMMUV3);
+        unsigned id;
+        uint32_t sid;
+
+        assert_return(evt, -EINVAL);
+        assert_return(ret, -EINVAL);
+
+        id = SMMU_EVTQ_0_ID(evt[0]);
+        sid = SMMU_EVTQ_0_SID(evt[0]);
+        if (sid > 0xffff)
+                return 0;
+        f.has_stream_id = true;
+        f.stream_id = sid;
+        f.requester = (PciAddress) { .bus = (uint8_t) (sid >> 8),
+                                     .slot = (uint8_t) ((sid >> 3) & 0x1f),
+                                     .func = (uint8_t) (sid & 0x7) };
+        f.has_reason = true;
+        f.reason = id;
+        if (id >= 0x10 && id <= 0x13) { /* F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION */
+                f.has_iova = true;
+                f.iova = evt[2];
+                f.access = evt[1] & SMMU_EVTQ_1_RNW ? DMA_ACCESS_READ : DMA_ACCESS_WRITE;
+        }
+        FOREACH_ARRAY(e, smmu_event_table, ELEMENTSOF(smmu_event_table))
+                if (e->id == id) {
+                        set_reason_text(&f, e->name, strlen(e->name));
+                        break;
+                }
+        if (!f.reason_text[0]) {
+                char buf[32];
+                snprintf(buf, sizeof(buf), "event 0x%02x", id);
+                set_reason_text(&f, buf, strlen(buf));
+        }
+        if (instance)
+                snprintf(f.iommu, sizeof(f.iommu), "%s", instance);
+        *ret = f;
+        return 1;
+}
+
+/* "arm-smmu-v3 <instance>: " at the start of message: the text after it, the instance in buf. */
+static const char *smmuv3_prefix(const char *message, char *buf, size_t size) {
+        const char *p = startswith(message, "arm-smmu-v3 ");
+        size_t n;
+
+        if (!p)
+                return NULL;
+        n = strcspn(p, " ");
+        if (n < 2 || p[n - 1] != ':' || p[n] != ' ' || n - 1 >= size)
+                return NULL;
+        memcpy(buf, p, n - 1);
+        buf[n - 1] = '\0';
+        return p + n + 1;
+}
+
+/* "arm-smmu-v3 <instance>: event 0x10 received:" (before 6.15 the whole report; since, its start). */
+static bool smmuv3_raw_header(const char *message, char *instance, size_t size) {
+        const char *p = smmuv3_prefix(message, instance, size);
+        uint64_t id;
+
+        if (!p || !(p = startswith(p, "event 0x")))
+                return false;
+        if (parse_hex(&p, &id) < 0 || id > 0xff)
+                return false;
+        return startswith(p, " received:");
+}
+
+/* "arm-smmu-v3 <instance>: \t0x0000010000000010" of that instance. */
+static bool smmuv3_raw_dword(const char *message, const char *instance, uint64_t *ret) {
+        char buf[64];
+        const char *p = smmuv3_prefix(message, buf, sizeof(buf));
+
+        if (!p || !streq(buf, instance))
+                return false;
+        p = skip_blanks(p);
+        if (!startswith(p, "0x") || parse_hex(&p, ret) < 0)
+                return false;
+        return *skip_blanks(p) == '\0' || *p == '\n';
+}
+
+/* CONFIG_DMAR_DEBUG's "DMAR: Dump dmar1 table entries for IOVA 0x7f000" (dmar_fault_dump_ptes()). */
+static int intel_merge_unit(DmaFault *fault, const char *detail_message) {
+        const char *p = startswith(detail_message, "DMAR: Dump ");
+        char unit[sizeof(fault->iommu)];
+        uint64_t iova;
+        size_t n;
+
+        if (!p || fault->interrupt || !fault->has_iova)
+                return 0;
+        n = strcspn(p, " ");
+        if (n == 0 || n >= sizeof(unit))
+                return 0;
+        memcpy(unit, p, n);
+        unit[n] = '\0';
+        p = startswith(p + n, " table entries for IOVA ");
+        if (!p || parse_hex(&p, &iova) < 0 || iova != fault->iova)
+                return 0;
+        memcpy(fault->iommu, unit, n + 1);
+        return 1;
+}
+
 int dma_fault_merge_detail(DmaFault *fault, const char *event_message, const char *detail_message) {
         const char *ev, *p, *q;
         size_t prefix_len;
@@ -533,6 +640,8 @@ int dma_fault_merge_detail(DmaFault *fault, const char *event_message, const cha
         assert_return(event_message, -EINVAL);
         assert_return(detail_message, -EINVAL);
 
+        if (fault->vendor == DMA_FAULT_INTEL)
+                return intel_merge_unit(fault, detail_message);
         if (fault->vendor != DMA_FAULT_SMMUV3)
                 return 0;
         ev = strstr(event_message, ": event: ");
@@ -747,16 +856,23 @@ typedef struct ReadState {
         void *userdata;
         int n_faults;
         bool prev_fault;
-        /* An SMMUv3 fault waiting for its detail line. */
+        /* An SMMUv3 fault waiting for its detail line, a VT-d one for its unit line. */
         bool have_pending;
         DmaFault pending;
         KmsgRecord pending_rec;
+        /* An SMMUv3 raw event being read: the header's record, then its dwords. */
+        bool have_raw;
+        char raw_instance[64];
+        uint64_t raw_evt[4];
+        size_t raw_n;
+        KmsgRecord raw_rec;
 } ReadState;
 
 static void read_state_done(ReadState *s) {
         assert(s);
 
         kmsg_record_done(&s->pending_rec);
+        kmsg_record_done(&s->raw_rec);
 }
 
 static int read_state_emit(ReadState *s, const DmaFault *fault, const KmsgRecord *rec) {
@@ -781,6 +897,53 @@ static int read_state_flush(ReadState *s) {
         return r;
 }
 
+/* The raw event is over: report it if it was complete, unless superseded by the decoded line. */
+static int read_state_end_raw(ReadState *s, bool superseded) {
+        DmaFault fault;
+        int r = 0;
+
+        if (!s->have_raw)
+                return 0;
+        s->have_raw = false;
+        if (s->raw_n == ELEMENTSOF(s->raw_evt) && !superseded &&
+            dma_fault_from_smmuv3_event(s->raw_instance, s->raw_evt, &fault) > 0) {
+                s->prev_fault = true;
+                r = read_state_emit(s, &fault, &s->raw_rec);
+        }
+        kmsg_record_done(&s->raw_rec);
+        return r;
+}
+
+/* May take over rec->message. Returns 1 when the record was a part of a raw event. */
+static int read_state_raw(ReadState *s, KmsgRecord *rec) {
+        char instance[sizeof(s->raw_instance)];
+        uint64_t v;
+        int r;
+
+        if (s->have_raw) {
+                if (s->raw_n < ELEMENTSOF(s->raw_evt) && smmuv3_raw_dword(rec->message, s->raw_instance, &v)) {
+                        s->raw_evt[s->raw_n++] = v;
+                        return 1;
+                }
+                /* 6.15+ follow the dwords with the decoded line, which is what counts then */
+                const char *p = smmuv3_prefix(rec->message, instance, sizeof(instance));
+                r = read_state_end_raw(s, p && streq(instance, s->raw_instance) && startswith(p, "event: "));
+                if (r < 0)
+                        return r;
+        }
+        if (!smmuv3_raw_header(rec->message, instance, sizeof(instance)))
+                return 0;
+        r = read_state_flush(s); /* a header is no detail line: what waited for one goes first */
+        if (r < 0)
+                return r;
+        s->have_raw = true;
+        s->raw_n = 0;
+        memcpy(s->raw_instance, instance, sizeof(instance));
+        s->raw_rec = *rec;
+        rec->message = NULL;
+        return 1;
+}
+
 /* May take over rec->message. */
 static int read_state_process(ReadState *s, KmsgRecord *rec) {
         DmaFault fault;
@@ -792,6 +955,10 @@ static int read_state_process(ReadState *s, KmsgRecord *rec) {
 
         if (!kmsg_record_is_kernel(rec))
                 return 0; /* userspace's, whatever it says: as if it were not there */
+
+        r = read_state_raw(s, rec);
+        if (r != 0)
+                return r < 0 ? r : 0;
 
         if (s->have_pending) {
                 bool merged = dma_fault_merge_detail(&s->pending, s->pending_rec.message, rec->message) > 0;
@@ -806,7 +973,8 @@ static int read_state_process(ReadState *s, KmsgRecord *rec) {
         r = dma_fault_parse_message(rec->message, &fault);
         if (r > 0) {
                 s->prev_fault = true;
-                if (fault.vendor == DMA_FAULT_SMMUV3 && fault.access == DMA_ACCESS_UNKNOWN) {
+                if ((fault.vendor == DMA_FAULT_SMMUV3 && fault.access == DMA_ACCESS_UNKNOWN) ||
+                    (fault.vendor == DMA_FAULT_INTEL && fault.has_iova)) {
                         s->pending = fault;
                         s->pending_rec = *rec;
                         rec->message = NULL;
@@ -929,6 +1097,9 @@ int kmsg_read_faults(const char *path, DmaFaultCallback cb, void *userdata) {
                 return r;
 
         r = read_state_flush(&s);
+        if (r < 0)
+                return r;
+        r = read_state_end_raw(&s, false);
         if (r < 0)
                 return r;
         return s.n_faults;

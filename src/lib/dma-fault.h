@@ -61,15 +61,24 @@ typedef struct DmaFault {
         char reason_text[DMA_FAULT_REASON_TEXT_MAX];
         /* An interrupt-remapping fault (Intel [INTR-REMAP], AMD flags I bit), not a DMA. */
         bool interrupt;
+        /* The IOMMU instance that logged the fault, where the log names it: the SMMUv3's platform
+         * device ("arm-smmu-v3.0.auto", from the dev_printk prefix), the VT-d unit ("dmar1", only from
+         * the CONFIG_DMAR_DEBUG line "DMAR: Dump dmar1 table entries for IOVA ..." that follows the
+         * fault, see dma_fault_merge_detail()); "" otherwise. The segment of a requester without
+         * has_domain comes from it (dma_fault_attribute_iommu()). */
+        char iommu[64];
+        /* SMMUv3 raw events (dma_fault_from_smmuv3_event()): the StreamID the requester was read from. */
+        bool has_stream_id;
+        uint32_t stream_id;
 } DmaFault;
 
 /* Parses one kernel log message (the text only, no kmsg header).
  *
  * Returns 1 and fills *ret when the message is a DMA or interrupt fault report attributable to a PCI
  * requester; 0 for any other text, including fault-like lines that name no PCI function:
- *   - SMMUv3 "event 0x10 received:" and its raw dwords (printed alone by kernels before the decoded
- *     "event: … client: …" line existed, and printed before that line by newer ones): the requester
- *     is only a StreamID there, which needs the firmware's iommu-map to become a PCI address;
+ *   - SMMUv3 "event 0x10 received:" and its raw dwords (printed alone by kernels before 6.15, and
+ *     before the decoded "event: … client: …" line by newer ones): one record says nothing on its
+ *     own; kmsg_read_faults() joins them (dma_fault_from_smmuv3_event());
  *   - SMMUv3 events whose client is not a PCI device or is "(unassigned sid)";
  *   - the SMMUv3 detail line ("unpriv data write s1 …"), see dma_fault_merge_detail().
  * Returns -EBADMSG when the message carries a fault marker ("Request device [", "Event logged
@@ -85,10 +94,24 @@ typedef struct DmaFault {
  * 2.5.3) defines RW only for PR=1 (page present); the kernel reads it regardless and so do we. */
 int dma_fault_parse_message(const char *message, DmaFault *ret);
 
+/* An SMMUv3 event record, the EVTQ_ENT_DWORDS (4) raw dwords kernels before 6.15 print after
+ * "arm-smmu-v3 <instance>: event 0x%02x received:", one "\t0x%016llx" line each
+ * (arm_smmu_evtq_thread()). Decoded after arm-smmu-v3.h: the event id is evt[0] bits 7:0, the
+ * StreamID bits 63:32; for F_TRANSLATION, F_ADDR_SIZE, F_ACCESS and F_PERMISSION (0x10-0x13) the
+ * input address is evt[2] and evt[1] bit 35 (RnW) set means a read. The requester is the StreamID read
+ * as a PCI requester ID (bus << 8 | devfn): this assumes the firmware's usual identity mapping of a
+ * root complex's RIDs to StreamIDs (IORT ID mapping or DT iommu-map with base 0), which isolate cannot
+ * check from the log. has_domain is false (the segment is the SMMU's, see dma_fault_attribute_iommu()),
+ * iommu is instance (may be NULL). Returns 1 and fills *ret; 0 when the StreamID is above 0xffff, so
+ * no requester ID under that mapping; *ret is only written when 1 is returned. */
+int dma_fault_from_smmuv3_event(const char *instance, const uint64_t evt[static 4], DmaFault *ret);
+
 /* SMMUv3 prints the direction on a second line ("arm-smmu-v3 X: unpriv data write s1 \"Input address
  * caused fault\" stag: 0x0") right after "arm-smmu-v3 X: event: … client: …". If detail_message is
- * that line for the same SMMU instance as event_message, sets fault->access and returns 1; otherwise
- * returns 0 and leaves *fault alone. */
+ * that line for the same SMMU instance as event_message, sets fault->access and returns 1. VT-d kernels
+ * with CONFIG_DMAR_DEBUG follow a DMA fault with "DMAR: Dump dmar1 table entries for IOVA 0x7f000"
+ * (dmar_fault_dump_ptes()): if detail_message is that line for the fault's IOVA, sets fault->iommu to
+ * the unit and returns 1. Otherwise returns 0 and leaves *fault alone. */
 int dma_fault_merge_detail(DmaFault *fault, const char *event_message, const char *detail_message);
 
 /* True if the message says the kernel dropped fault reports, so counts are a lower bound:
@@ -159,7 +182,11 @@ typedef int (*DmaFaultCallback)(const DmaFault *fault, const KmsgRecord *rec, vo
  *     gives -EBADMSG (it is probably dmesg text, not kmsg records).
  * An SMMUv3 fault is reported after the following record has been looked at, so that the direction
  * from its detail line can be merged in (dma_fault_merge_detail()); the detail line itself is not
- * passed on. A generic "N callbacks suppressed" directly after a fault report counts as a suppression
+ * passed on; the same for a VT-d DMA fault and its CONFIG_DMAR_DEBUG unit line. An SMMUv3 raw event
+ * ("event 0x10 received:" and four dword records from the same instance) is decoded with
+ * dma_fault_from_smmuv3_event() and reported with the header's record, unless the record after the
+ * dwords is the decoded "event:" line of the same instance (6.15+ print both): then only that one
+ * counts. A generic "N callbacks suppressed" directly after a fault report counts as a suppression
  * notice. Lines whose fault fields do not parse (-EBADMSG from dma_fault_parse_message()) are skipped,
  * and so are records not from the kernel facility (kmsg_record_is_kernel()), as if absent.
  *

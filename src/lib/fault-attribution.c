@@ -107,3 +107,19 @@ int dma_fault_attribute(const Topology *t, const PciAddress *requester, bool has
         *ret_slots = TAKE_PTR(l); /* not empty: a device on the requester's bus led to the bridge */
         return DMA_FAULT_BRIDGE_ALIAS;
 }
+
+int dma_fault_attribute_iommu(const Topology *t, const PciAddress *requester, bool has_domain, const char *iommu,
+                              char ***ret_slots) {
+        PciAddress a;
+        uint32_t domain;
+
+        assert(t);
+        assert(requester);
+        assert(ret_slots);
+
+        if (has_domain || topology_iommu_segment(t, iommu, &domain) <= 0)
+                return dma_fault_attribute(t, requester, has_domain, ret_slots);
+        a = *requester;
+        a.domain = domain;
+        return dma_fault_attribute(t, &a, true, ret_slots);
+}

@@ -35,3 +35,12 @@ typedef enum DmaFaultAttribution {
  * counts for, NULL when it cannot be attributed, and the return value says how (DmaFaultAttribution:
  * 0 unattributed, > 0 attributed). -ENOMEM on allocation failure (*ret_slots untouched). */
 int dma_fault_attribute(const Topology *t, const PciAddress *requester, bool has_domain, char ***ret_slots);
+
+/* The same for a fault that names the IOMMU instance that logged it (DmaFault.iommu: "dmar1",
+ * "arm-smmu-v3.0.auto"; NULL or "" for none). A requester without its segment gets the segment of the
+ * devices behind that unit (topology_iommu_segment()), so that on a host with several segments a
+ * VT-d or SMMUv3 fault is never taken for segment 0's function when the unit says otherwise. When the
+ * topology cannot say (no such unit, no device links, a unit spanning segments) this is
+ * dma_fault_attribute(). */
+int dma_fault_attribute_iommu(const Topology *t, const PciAddress *requester, bool has_domain, const char *iommu,
+                              char ***ret_slots);

@@ -36,17 +36,23 @@ void fault_counts_done(FaultCounts *f) {
         *f = (FaultCounts) {};
 }
 
-FaultCount *fault_counts_get(FaultCounts *f, const PciAddress *a, bool has_domain) {
+static FaultCount *fault_counts_get_iommu(FaultCounts *f, const PciAddress *a, bool has_domain, const char *iommu) {
         assert(f);
         assert(a);
+        assert(iommu);
 
         FOREACH_ARRAY(c, f->items, f->n)
-                if (c->has_domain == has_domain && pci_address_equal(&c->address, a))
+                if (c->has_domain == has_domain && pci_address_equal(&c->address, a) && streq(c->iommu, iommu))
                         return c;
         if (!GREEDY_REALLOC(f->items, f->n_allocated, f->n + 1))
                 return NULL;
         f->items[f->n] = (FaultCount) { .address = *a, .has_domain = has_domain };
+        snprintf(f->items[f->n].iommu, sizeof(f->items[f->n].iommu), "%s", iommu);
         return &f->items[f->n++];
+}
+
+FaultCount *fault_counts_get(FaultCounts *f, const PciAddress *a, bool has_domain) {
+        return fault_counts_get_iommu(f, a, has_domain, "");
 }
 
 static int count_fault(const DmaFault *fault, const KmsgRecord *rec, void *userdata) {
@@ -58,7 +64,8 @@ static int count_fault(const DmaFault *fault, const KmsgRecord *rec, void *userd
                 f->suppressed = true;
                 return 0;
         }
-        c = fault_counts_get(f, &fault->requester, fault->has_domain);
+        /* the unit only matters where it supplies the segment */
+        c = fault_counts_get_iommu(f, &fault->requester, fault->has_domain, fault->has_domain ? "" : fault->iommu);
         if (!c)
                 return -ENOMEM;
         if (fault->interrupt)
@@ -677,7 +684,7 @@ static void check_faults(Collector *c, const FaultCounts *faults) {
 
                 if (dma == 0 && fc->interrupts == 0)
                         continue;
-                kind = dma_fault_attribute(t, &fc->address, fc->has_domain, &devices);
+                kind = dma_fault_attribute_iommu(t, &fc->address, fc->has_domain, fc->iommu, &devices);
                 if (kind >= 0 && !devices)
                         kind = strv_extend(&devices, pci_address_format(&fc->address, slot));
                 if (kind < 0) {

@@ -44,6 +44,7 @@ typedef struct Findings {
 typedef struct FaultCount {
         PciAddress address;
         bool has_domain; /* Intel's DMAR lines print bus:dev.fn without the PCI segment */
+        char iommu[64];  /* the IOMMU instance that logged them (DmaFault.iommu), "" if not named */
         unsigned reads, writes, other, interrupts;
         uint64_t last_iova;
         bool has_iova;

@@ -116,6 +116,7 @@ static void pci_device_done(PciDevice *d) {
         assert(d);
 
         free(d->driver);
+        free(d->iommu);
         strv_free(d->parents);
         strv_free(d->reset_methods);
         free(d->vfio_dev);
@@ -323,6 +324,9 @@ static int scan_fn(struct pci_access *acc, void *userdata) {
                 r = link_basename(t->root, d->slot, "driver", &d->driver);
                 if (r == -ENOMEM)
                         return r;
+                r = link_basename(t->root, d->slot, "iommu", &d->iommu);
+                if (r == -ENOMEM)
+                        return r;
                 {
                         _cleanup_free_ char *group = NULL;
                         if (link_basename(t->root, d->slot, "iommu_group", &group) >= 0) {
@@ -494,6 +498,23 @@ static int load_iommus(Topology *t) {
                 if (!u->name)
                         return -ENOMEM;
 
+                /* "../../devices/platform/arm-smmu-v3.0.auto/iommu/smmu3.0x…": the unit's parent device */
+                link = rootf(t->root, "/sys/class/iommu/%s", u->name);
+                if (!link)
+                        return -ENOMEM;
+                if (read_link(link, &target) >= 0) {
+                        char *last = strrchr(target, '/'), *parent;
+                        if (last && last - target >= 6 && strneq(last - 6, "/iommu", 6)) {
+                                last[-6] = '\0';
+                                parent = strrchr(target, '/');
+                                if (parent && parent[1] && !streq(parent + 1, "virtual") &&
+                                    !(u->device = strdup(parent + 1)))
+                                        return -ENOMEM;
+                        }
+                        target = mfree(target);
+                }
+                link = mfree(link);
+
                 if (read_attr(t->root, &cap, "/sys/class/iommu/%s/intel-iommu/cap", u->name) >= 0 &&
                     read_attr(t->root, &ecap, "/sys/class/iommu/%s/intel-iommu/ecap", u->name) >= 0) {
                         u->kind = IOMMU_KIND_INTEL;
@@ -627,24 +648,51 @@ static Tristate read_param(const char *root, const char *module, const char *par
         return parse_bool_param(v);
 }
 
-/* One /proc/interrupts chip name that carries MSIs: "IR-PCI-MSI", "PCI-MSIX-0000:00:03.0",
- * "ITS-PCI-MSI", "GICv2m-PCI-MSI". Returns the prefix class. */
+/* One /proc/interrupts chip name that carries MSIs. x86: "IR-PCI-MSI", "PCI-MSIX-0000:00:03.0". arm64
+ * (drivers/irqchip): before 6.11 a PCI function's MSIs show the top chip of the shared domain, "ITS-MSI"
+ * (irq-gic-v3-its-pci-msi.c) or "MSI" (irq-gic-v2m.c, gicv2m_msi_irq_chip), with the hwirq after it;
+ * since the per-device MSI domains the parent's prefix and the device: "ITS-PCI-MSIX-0000:01:00.0",
+ * "GICv2m-PCI-MSI-0000:01:00.0". Platform and fsl-mc MSIs through an ITS ("ITS-pMSI", "ITS-fMSI", with
+ * "-<dev>" since 6.11) name no PCI function but show that the ITS delivers MSIs. A GICv3 ITS isolates
+ * MSIs (per device ID); a GICv2m frame does not. */
 typedef enum MsiChip {
         MSI_CHIP_NONE,
         MSI_CHIP_REMAPPED, /* IR-, vIR-, ITS-: isolated */
-        MSI_CHIP_PLAIN,    /* PCI-MSI, GICv2m-PCI-MSI: not isolated */
+        MSI_CHIP_PLAIN,    /* PCI-MSI, MSI (GICv2m), GICv2m-PCI-MSI: not isolated */
 } MsiChip;
 
-static MsiChip classify_chip(const char *token, HostInfo *h, const char **ret_suffix) {
+/* *ret_pci: the chip carries a PCI function's MSIs, named by *ret_suffix or, when that is NULL, by
+ * the hwirq that follows. */
+static MsiChip classify_chip(const char *token, HostInfo *h, bool *ret_pci, const char **ret_suffix) {
         const char *m = strstr(token, "PCI-MSI");
         size_t prefix = m ? (size_t) (m - token) : 0;
 
         assert(h);
+        assert(ret_pci);
         assert(ret_suffix);
 
         *ret_suffix = NULL;
-        if (!m)
+        *ret_pci = true;
+        if (streq(token, "ITS-MSI")) {
+                h->arch_arm_its = true;
+                return MSI_CHIP_REMAPPED;
+        }
+        if (streq(token, "MSI")) {
+                h->arch_arm_gicv2m = true;
+                return MSI_CHIP_PLAIN;
+        }
+        if (!m) {
+                *ret_pci = false;
+                if (strneq(token, "ITS-", 4) && strstr(token, "MSI")) {
+                        h->arch_arm_its = true;
+                        return MSI_CHIP_REMAPPED;
+                }
+                if (strneq(token, "GICv2m", 6)) {
+                        h->arch_arm_gicv2m = true;
+                        return MSI_CHIP_PLAIN;
+                }
                 return MSI_CHIP_NONE;
+        }
         m += strlen("PCI-MSI");
         if (*m == 'X')
                 m++;
@@ -693,6 +741,7 @@ static void load_interrupts(Topology *t) {
                         *next++ = '\0';
                 for (char *tok = strtok_r(line, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
                         const char *suffix;
+                        bool pci;
                         MsiChip c;
 
                         if (streq(tok, "IR-IO-APIC"))
@@ -700,20 +749,22 @@ static void load_interrupts(Topology *t) {
                         else if (streq(tok, "IO-APIC"))
                                 seen_ioapic = true;
 
-                        c = classify_chip(tok, h, &suffix);
+                        c = classify_chip(tok, h, &pci, &suffix);
                         if (c == MSI_CHIP_NONE)
                                 continue;
 
                         PciDevice *d = NULL;
-                        if (suffix)
+                        if (pci && suffix)
                                 d = find_by_slot(t, suffix);
-                        else {
+                        else if (pci) {
                                 const char *hwirq = strtok_r(NULL, " \t", &save);
                                 /* Before per-device MSI domains the hwirq encodes the requester:
-                                 * msi_index | pci_dev_id << 11 | domain << 27 (pci_msi_domain_calc_hwirq). */
+                                 * msi_index | pci_dev_id << 11 | domain << 27 (pci_msi_domain_calc_hwirq).
+                                 * x86 joins the flow handler's name to it ("65536-edge"); arm64
+                                 * (GENERIC_IRQ_SHOW_LEVEL) prints the trigger as a word ("524288 Edge"). */
                                 char *end;
                                 unsigned long long hw = hwirq ? strtoull(hwirq, &end, 10) : 0;
-                                if (hwirq && end != hwirq && *end == '-') {
+                                if (hwirq && end != hwirq && (*end == '-' || *end == '\0')) {
                                         PciAddress a = {
                                                 .domain = (uint32_t) (hw >> 27),
                                                 .bus = (uint8_t) ((hw >> 19) & 0xff),
@@ -850,8 +901,10 @@ Topology *topology_free(Topology *t) {
                 free(g->regions);
         }
         free(t->groups);
-        FOREACH_ARRAY(u, t->iommus, t->n_iommus)
+        FOREACH_ARRAY(u, t->iommus, t->n_iommus) {
                 free(u->name);
+                free(u->device);
+        }
         free(t->iommus);
         free(t->host.kernel_release);
         free(t->host.cmdline);
@@ -888,6 +941,57 @@ IommuGroup *topology_find_group(const Topology *t, int id) {
                         hi = mid;
         }
         return NULL;
+}
+
+int topology_iommu_segment(const Topology *t, const char *iommu, uint32_t *ret_domain) {
+        const IommuUnit *unit = NULL;
+        bool found = false;
+        uint32_t domain = 0;
+
+        assert_return(t, -EINVAL);
+        assert_return(ret_domain, -EINVAL);
+
+        if (isempty(iommu))
+                return 0;
+        FOREACH_ARRAY(u, t->iommus, t->n_iommus)
+                if (streq(u->name, iommu) || streq_ptr(u->device, iommu)) {
+                        unit = u;
+                        break;
+                }
+        if (!unit)
+                return 0;
+        FOREACH_ARRAY(d, t->devices, t->n_devices) {
+                if (!streq_ptr(d->iommu, unit->name))
+                        continue;
+                if (found && d->address.domain != domain)
+                        return 0; /* one unit, several segments: the log line cannot say which */
+                found = true;
+                domain = d->address.domain;
+        }
+        if (!found)
+                return 0;
+        *ret_domain = domain;
+        return 1;
+}
+
+int topology_note_isolated_msi(Topology *t, const PciAddress *bound) {
+        const PciDevice *b;
+        int n = 0;
+
+        assert_return(t, -EINVAL);
+        assert_return(bound, -EINVAL);
+
+        b = topology_find_device(t, bound);
+        if (!b || b->iommu_group < 0)
+                return -ENODEV;
+        if (read_param(t->root, "iommufd", "allow_unsafe_interrupts") != TRISTATE_NO)
+                return 0;
+        FOREACH_ARRAY(d, t->devices, t->n_devices)
+                if (d->iommu_group == b->iommu_group && d->interrupts == INTERRUPTS_UNKNOWN) {
+                        d->interrupts = INTERRUPTS_SAFE;
+                        n++;
+                }
+        return n;
 }
 
 size_t topology_count_iommus(const Topology *t, IommuKind kind) {

@@ -43,6 +43,7 @@ const char *iommu_kind_to_string(IommuKind k);
 
 typedef struct IommuUnit {
         char *name;
+        char *device; /* the device that registered it ("arm-smmu-v3.0.auto"); NULL for virtual ones (dmarN) */
         IommuKind kind;
         bool has_regs; /* Intel: cap/ecap; AMD: cap/features */
         uint64_t cap;
@@ -111,6 +112,8 @@ typedef struct PciDevice {
         bool has_dsn;
         uint64_t dsn;
 
+        char *iommu; /* the IOMMU unit (/sys/class/iommu name) its "iommu" link names; NULL if none */
+
         InterruptSafety interrupts;
         bool is_iommu; /* the device is itself an IOMMU (virtio-iommu, AMD's IOMMU function) */
 } PciDevice;
@@ -158,6 +161,23 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Topology *, topology_free);
 
 PciDevice *topology_find_device(const Topology *t, const PciAddress *a);
 IommuGroup *topology_find_group(const Topology *t, int id);
+
+/* The PCI segment of the devices behind an IOMMU unit, named as /sys/class/iommu names it ("dmar1") or
+ * as the device that registered it ("arm-smmu-v3.0.auto", the prefix of the SMMU's log lines). Returns
+ * 1 and sets *ret_domain when the topology links devices to that unit (their "iommu" links) and they
+ * all sit in one segment; 0 when the unit is unknown, has no linked devices, or spans segments. */
+int topology_iommu_segment(const Topology *t, const char *iommu, uint32_t *ret_domain);
+
+/* Evidence from the kernel itself: iommufd_device_bind() refuses a device whose group fails
+ * iommu_group_has_isolated_msi() with EPERM unless iommufd.allow_unsafe_interrupts is set. So a
+ * successful VFIO_DEVICE_BIND_IOMMUFD of `bound` while that parameter is N proves the MSIs of its whole
+ * IOMMU group isolated, whatever /proc/interrupts could not tell (an unknown chip, an interrupt not yet
+ * allocated). Call right after the bind: the parameter is read again now (below t->root), and only
+ * an N counts (a runtime change between bind and this call is the caller's window to keep short).
+ * Marks the group's devices whose verdict is INTERRUPTS_UNKNOWN as INTERRUPTS_SAFE (a verdict read
+ * from their own interrupt lines is left alone). Returns the number of devices changed, 0 when the
+ * parameter is not N; -ENODEV when bound is not in t or has no IOMMU group. */
+int topology_note_isolated_msi(Topology *t, const PciAddress *bound);
 
 /* True when some unit is a real IOMMU (the iommufd self-test mock does not count) or some group exists. */
 bool topology_has_iommu(const Topology *t);

@@ -578,6 +578,8 @@ AUDIT_EXPECT=(
         "virtio|3|msi-not-isolated:critical@0000:00:05.0|interrupt-remapping-off no-iommu msi-not-isolated@0000:00:07.0 no-reset-method@0000:00:07.0 no-iommu-group@0000:00:02.0"
         "noiommu|3|no-iommu:critical@0000:00:02.0|interrupt-remapping-off msi-not-isolated no-iommu-group vfio-noiommu"
         "noiommu-vfio-unsafe|3|no-iommu:critical vfio-noiommu:critical|interrupt-remapping-off msi-not-isolated"
+        "arm64-its|0|multi-device-group:warning@0000:00:1f.2|interrupt-remapping-off msi-not-isolated no-iommu allow-unsafe-interrupts"
+        "arm64-gicv2m|3|msi-not-isolated:critical@0000:00:04.0 msi-not-isolated:critical@0000:00:03.0|interrupt-remapping-off no-iommu allow-unsafe-interrupts"
         "amd|0|multi-device-group:warning@0000:00:1f.2 no-reset-method:warning@0000:00:02.0|interrupt-remapping-off msi-not-isolated no-iommu allow-unsafe-interrupts no-reset-method@0000:00:01.0 msi-not-isolated@0000:00:01.0"
 )
 

@@ -475,14 +475,58 @@ static void test_smmuv3_unattributable(void **state) {
                      0);
 }
 
-static void test_smmuv3_raw_event_not_attributable(void **state) {
-        /* Old kernels: raw form only. The requester is a StreamID, not a PCI function: 0. */
+static void test_smmuv3_raw_event_stateless(void **state) {
+        /* One record of the raw form says nothing on its own: 0 (kmsg_read_faults() joins them). */
         parse_expect("arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:", 0);
         parse_expect("arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000010000000010", 0);
         parse_expect("arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000020880000000", 0);
         /* and the second line of the decoded form on its own */
         parse_expect("arm-smmu-v3 arm-smmu-v3.0.auto: unpriv data write s1 \"Input address caused fault\" stag: 0x0",
                      0);
+}
+
+static void test_smmuv3_raw_event_decode(void **state) {
+        /* F_TRANSLATION from StreamID 0x100 (RID 01:00.0), RnW (evt[1] bit 35) set: a read of 0x7f000 */
+        const uint64_t read_evt[4] = { UINT64_C(0x0000010000000010), UINT64_C(0x0000000800000000),
+                                       UINT64_C(0x000000000007f000), 0 };
+        /* F_PERMISSION from StreamID 0x0219 (RID 02:03.1), a write */
+        const uint64_t write_evt[4] = { UINT64_C(0x0000021900000013), UINT64_C(0x0000000200000000),
+                                        UINT64_C(0x0000000012345000), 0 };
+        /* C_BAD_STE: no address, no direction */
+        const uint64_t ste_evt[4] = { UINT64_C(0x0000010000000004), 0, 0, 0 };
+        /* a StreamID above 0xffff is no requester ID under the identity mapping */
+        const uint64_t wide_evt[4] = { UINT64_C(0x0001000000000010), 0, 0, 0 };
+        DmaFault f;
+
+        assert_int_equal(dma_fault_from_smmuv3_event("arm-smmu-v3.0.auto", read_evt, &f), 1);
+        assert_int_equal(f.vendor, DMA_FAULT_SMMUV3);
+        assert_requester(&f, 0, 0x01, 0x00, 0);
+        assert_false(f.has_domain);
+        assert_true(f.has_stream_id);
+        assert_int_equal(f.stream_id, 0x100);
+        assert_int_equal(f.access, DMA_ACCESS_READ);
+        assert_true(f.has_iova);
+        assert_int_equal(f.iova, 0x7f000);
+        assert_true(f.has_reason);
+        assert_int_equal(f.reason, 0x10);
+        assert_string_equal(f.reason_text, "F_TRANSLATION");
+        assert_string_equal(f.iommu, "arm-smmu-v3.0.auto");
+
+        assert_int_equal(dma_fault_from_smmuv3_event(NULL, write_evt, &f), 1);
+        assert_requester(&f, 0, 0x02, 0x03, 1);
+        assert_int_equal(f.access, DMA_ACCESS_WRITE);
+        assert_int_equal(f.iova, 0x12345000);
+        assert_string_equal(f.reason_text, "F_PERMISSION");
+        assert_string_equal(f.iommu, "");
+
+        assert_int_equal(dma_fault_from_smmuv3_event(NULL, ste_evt, &f), 1);
+        assert_int_equal(f.access, DMA_ACCESS_UNKNOWN);
+        assert_false(f.has_iova);
+        assert_string_equal(f.reason_text, "C_BAD_STE");
+
+        f = (DmaFault) { .reason = 77 };
+        assert_int_equal(dma_fault_from_smmuv3_event(NULL, wide_evt, &f), 0);
+        assert_int_equal(f.reason, 77);
 }
 
 static void test_smmuv3_malformed(void **state) {
@@ -814,6 +858,88 @@ static const char snapshot[] =
         "3,115,6000,-;arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION client: 0000:01:00.0 sid: 0x100 "
         "ssid: 0x0 iova: 0xdead000 ipa: 0x0";
 
+/* Before 6.15: the raw event alone, each dword its own record. 6.15+: the raw event, then the decoded
+ * line and its detail line: one fault, not two. */
+static const char smmu_raw_snapshot[] =
+        "6,10,1000,-;arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:\n"
+        "6,11,1001,-;arm-smmu-v3 arm-smmu-v3.0.auto: \\x090x0000010000000010\n"
+        "6,12,1002,-;arm-smmu-v3 arm-smmu-v3.0.auto: \\x090x0000000800000000\n"
+        "6,13,1003,-;arm-smmu-v3 arm-smmu-v3.0.auto: \\x090x000000000007f000\n"
+        "6,14,1004,-;arm-smmu-v3 arm-smmu-v3.0.auto: \\x090x0000000000000000\n"
+        "6,15,1005,-;some other line\n"
+        "3,20,2000,-;arm-smmu-v3 arm-smmu-v3.0.auto: event 0x13 received:\n"
+        "3,21,2001,-;arm-smmu-v3 arm-smmu-v3.0.auto: \\x090x0000010100000013\n"
+        "3,22,2002,-;arm-smmu-v3 arm-smmu-v3.0.auto: \\x090x0000000000000000\n"
+        "3,23,2003,-;arm-smmu-v3 arm-smmu-v3.0.auto: \\x090x0000000000002000\n"
+        "3,24,2004,-;arm-smmu-v3 arm-smmu-v3.0.auto: \\x090x0000000000000000\n"
+        "3,25,2005,-;arm-smmu-v3 arm-smmu-v3.0.auto: event: F_PERMISSION client: 0000:01:00.1 sid: 0x101 "
+        "ssid: 0x0 iova: 0x2000 ipa: 0x0\n"
+        "3,26,2006,-;arm-smmu-v3 arm-smmu-v3.0.auto: unpriv data write s1 \"Input address caused fault\" "
+        "stag: 0x0\n"
+        /* a raw event cut short by another line: dropped */
+        "6,30,3000,-;arm-smmu-v3 arm-smmu-v3.1.auto: event 0x10 received:\n"
+        "6,31,3001,-;arm-smmu-v3 arm-smmu-v3.1.auto: \\x090x0000010000000010\n"
+        "6,32,3002,-;unrelated\n"
+        /* the last record of the log */
+        "6,40,4000,-;arm-smmu-v3 arm-smmu-v3.1.auto: event 0x10 received:\n"
+        "6,41,4001,-;arm-smmu-v3 arm-smmu-v3.1.auto: \\x090x0000020000000010\n"
+        "6,42,4002,-;arm-smmu-v3 arm-smmu-v3.1.auto: \\x090x0000000000000000\n"
+        "6,43,4003,-;arm-smmu-v3 arm-smmu-v3.1.auto: \\x090x0000000000003000\n"
+        "6,44,4004,-;arm-smmu-v3 arm-smmu-v3.1.auto: \\x090x0000000000000000\n";
+
+static void test_read_faults_smmuv3_raw(void **state) {
+        Collector c = {};
+        char *path = write_temp(smmu_raw_snapshot);
+
+        assert_int_equal(kmsg_read_faults(path, collect, &c), 3);
+        assert_int_equal(c.n, 3);
+
+        assert_true(c.seen[0].is_fault);
+        assert_int_equal(c.seen[0].seq, 10); /* the header's record */
+        assert_requester(&c.seen[0].fault, 0, 0x01, 0x00, 0);
+        assert_false(c.seen[0].fault.has_domain);
+        assert_int_equal(c.seen[0].fault.access, DMA_ACCESS_READ);
+        assert_int_equal(c.seen[0].fault.iova, 0x7f000);
+        assert_string_equal(c.seen[0].fault.iommu, "arm-smmu-v3.0.auto");
+
+        /* 6.15+: the decoded line, with its detail merged */
+        assert_int_equal(c.seen[1].seq, 25);
+        assert_true(c.seen[1].fault.has_domain);
+        assert_false(c.seen[1].fault.has_stream_id);
+        assert_int_equal(c.seen[1].fault.access, DMA_ACCESS_WRITE);
+
+        assert_int_equal(c.seen[2].seq, 40);
+        assert_requester(&c.seen[2].fault, 0, 0x02, 0x00, 0);
+        assert_int_equal(c.seen[2].fault.access, DMA_ACCESS_WRITE);
+        assert_string_equal(c.seen[2].fault.iommu, "arm-smmu-v3.1.auto");
+        remove_temp(path);
+}
+
+static void test_read_faults_intel_unit(void **state) {
+        /* CONFIG_DMAR_DEBUG names the unit on the next line, for the fault's IOVA only. */
+        Collector c = {};
+        char *path = write_temp(
+                "3,1,100,-;DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x1000 [fault reason "
+                "0x06] PTE Read access is not set\n"
+                "6,2,101,-;DMAR: Dump dmar1 table entries for IOVA 0x1000\n"
+                "6,3,102,-;DMAR: root entry: 0x0000000102b40001\n"
+                "3,4,200,-;DMAR: [DMA Write NO_PASID] Request device [00:02.0] fault addr 0x2000 [fault reason "
+                "0x05] PTE Write access is not set\n"
+                "6,5,201,-;DMAR: Dump dmar1 table entries for IOVA 0x3000\n"
+                "3,6,300,-;DMAR: [DMA Write NO_PASID] Request device [00:02.0] fault addr 0x2000 [fault reason "
+                "0x05] PTE Write access is not set\n");
+
+        assert_int_equal(kmsg_read_faults(path, collect, &c), 3);
+        assert_int_equal(c.n, 3);
+        assert_int_equal(c.seen[0].seq, 1);
+        assert_string_equal(c.seen[0].fault.iommu, "dmar1");
+        assert_int_equal(c.seen[1].seq, 4);
+        assert_string_equal(c.seen[1].fault.iommu, ""); /* another IOVA: not this fault's dump */
+        assert_int_equal(c.seen[2].seq, 6);
+        assert_string_equal(c.seen[2].fault.iommu, "");
+        remove_temp(path);
+}
+
 static void test_read_faults_snapshot(void **state) {
         Collector c = {};
         char *path = write_temp(snapshot);
@@ -1024,7 +1150,10 @@ int main(void) {
                 cmocka_unit_test(test_smmuv3_permission_dt),
                 cmocka_unit_test(test_smmuv3_no_iova_events),
                 cmocka_unit_test(test_smmuv3_unattributable),
-                cmocka_unit_test(test_smmuv3_raw_event_not_attributable),
+                cmocka_unit_test(test_smmuv3_raw_event_stateless),
+                cmocka_unit_test(test_smmuv3_raw_event_decode),
+                cmocka_unit_test(test_read_faults_smmuv3_raw),
+                cmocka_unit_test(test_read_faults_intel_unit),
                 cmocka_unit_test(test_smmuv3_malformed),
                 cmocka_unit_test(test_smmuv3_merge_detail),
                 cmocka_unit_test(test_non_fault_lines),

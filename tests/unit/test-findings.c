@@ -65,6 +65,26 @@ static void with_snapshot(const char *name, void (*check)(const Audit *a)) {
         audit_done(&a);
 }
 
+/* ---- arm64 (synthetic snapshots) ---- */
+
+static void check_arm64_its(const Audit *a) {
+        expect_none(a, "msi-not-isolated", NULL);
+        expect_none(a, "interrupt-remapping-off", NULL);
+}
+
+static void check_arm64_gicv2m(const Audit *a) {
+        const Finding *x = find(a, "msi-not-isolated", "0000:00:04.0");
+        expect(a, "msi-not-isolated", "0000:00:04.0", SEVERITY_CRITICAL);
+        assert_non_null(strstr(x->detail, "GICv2m"));
+        /* an x86 finding: the GIC has no remapping to switch on */
+        expect_none(a, "interrupt-remapping-off", NULL);
+}
+
+static void test_arm64(void **state) {
+        with_snapshot("arm64-its", check_arm64_its);
+        with_snapshot("arm64-gicv2m", check_arm64_gicv2m);
+}
+
 /* ---- no-iommu ---- */
 
 static void check_noiommu(const Audit *a) {
@@ -493,6 +513,84 @@ static void test_attribute_domains(void **state) {
         expect_attribution(&t, addr(0, 0x12, 0, 0), false, DMA_FAULT_FUNCTION, "0001:12:00.0", NULL);
 }
 
+/* ---- the PCI segment from the IOMMU unit that logged a fault ---- */
+
+/* A second segment made up in a copy of a snapshot: 0001:00:SLOT copied from 0000:00:SLOT, behind a
+ * second unit; every function linked to its unit ("iommu" links, which snapshots do not carry). */
+static void add_segment(const char *root, const char *slot, const char *unit0_dir, const char *unit1_dir) {
+        char cmd[4096];
+        const char *u1 = strrchr(unit1_dir, '/') + 1;
+
+        snprintf(cmd, sizeof(cmd),
+                 "cd '%%s'%%s && mkdir -p sys/devices/pci0001:00 && "
+                 "cp -a sys/devices/pci0000:00/0000:00:%s sys/devices/pci0001:00/0001:00:%s && "
+                 "ln -s ../../../devices/pci0001:00/0001:00:%s sys/bus/pci/devices/0001:00:%s && "
+                 "mkdir -p %s && ln -s ../../%s sys/class/iommu/%s && "
+                 "for d in sys/devices/pci0000:00/*; do ln -s ../../%s $d/iommu; done && "
+                 "ln -s ../../%s sys/devices/pci0001:00/0001:00:%s/iommu",
+                 slot, slot, slot, slot, unit1_dir, unit1_dir + strlen("sys/"), u1, unit0_dir + strlen("sys/devices/"),
+                 unit1_dir + strlen("sys/devices/"), slot);
+        assert_int_equal(run_cmd(cmd, root, ""), 0);
+}
+
+static void test_dma_faults_intel_segment(void **state) {
+        /* Two DMAR units, 0000:00:02.0 behind dmar0 and 0001:00:02.0 behind dmar1. The fault line says
+         * [00:02.0] only; CONFIG_DMAR_DEBUG's next line names the unit. */
+        char *root = snapshot_copy("default");
+        Audit a;
+
+        add_segment(root, "02.0", "sys/devices/virtual/iommu/dmar0", "sys/devices/virtual/iommu/dmar1");
+        snapshot_write(root, "/dev/kmsg",
+                       "3,343,11070133,-;DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x1000 "
+                       "[fault reason 0x06] PTE Read access is not set\n"
+                       "6,344,11070134,-;DMAR: Dump dmar1 table entries for IOVA 0x1000\n");
+        audit_root(root, &a);
+        expect(&a, "dma-faults", "0001:00:02.0", SEVERITY_HIGH);
+        expect_none(&a, "dma-faults", "0000:00:02.0");
+        audit_done(&a);
+
+        snapshot_write(root, "/dev/kmsg",
+                       "3,343,11070133,-;DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x1000 "
+                       "[fault reason 0x06] PTE Read access is not set\n"
+                       "6,344,11070134,-;DMAR: Dump dmar0 table entries for IOVA 0x1000\n");
+        audit_root(root, &a);
+        expect(&a, "dma-faults", "0000:00:02.0", SEVERITY_HIGH);
+        expect_none(&a, "dma-faults", "0001:00:02.0");
+        audit_done(&a);
+
+        /* No unit named (a kernel without CONFIG_DMAR_DEBUG): the old rule, segment 0 first. */
+        snapshot_write(root, "/dev/kmsg",
+                       "3,343,11070133,-;DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x1000 "
+                       "[fault reason 0x06] PTE Read access is not set\n");
+        audit_root(root, &a);
+        expect(&a, "dma-faults", "0000:00:02.0", SEVERITY_HIGH);
+        audit_done(&a);
+        snapshot_remove(root);
+}
+
+static void test_dma_faults_smmuv3_raw(void **state) {
+        /* arm64 before 6.15: the raw event only. StreamID 0x18 is RID 00:03.0; the segment is the one
+         * of the devices behind the SMMU that logged it. */
+        char *root = snapshot_copy("arm64-its");
+        Audit a;
+
+        add_segment(root, "03.0", "sys/devices/platform/arm-smmu-v3.0.auto/iommu/smmu3.0x0000000009050000",
+                    "sys/devices/platform/arm-smmu-v3.1.auto/iommu/smmu3.0x0000000009060000");
+        snapshot_write(root, "/dev/kmsg",
+                       "6,500,1000,-;arm-smmu-v3 arm-smmu-v3.1.auto: event 0x10 received:\n"
+                       "6,501,1001,-;arm-smmu-v3 arm-smmu-v3.1.auto: \\x090x0000001800000010\n"
+                       "6,502,1002,-;arm-smmu-v3 arm-smmu-v3.1.auto: \\x090x0000000800000000\n"
+                       "6,503,1003,-;arm-smmu-v3 arm-smmu-v3.1.auto: \\x090x000000000007f000\n"
+                       "6,504,1004,-;arm-smmu-v3 arm-smmu-v3.1.auto: \\x090x0000000000000000\n");
+        audit_root(root, &a);
+        expect(&a, "dma-faults", "0001:00:03.0", SEVERITY_HIGH);
+        expect_none(&a, "dma-faults", "0000:00:03.0");
+        assert_non_null(strstr(find(&a, "dma-faults", "0001:00:03.0")->detail, "(1 read, 0 write)"));
+        assert_non_null(strstr(find(&a, "dma-faults", "0001:00:03.0")->detail, "F_TRANSLATION"));
+        audit_done(&a);
+        snapshot_remove(root);
+}
+
 static void test_dma_faults_bridge_alias(void **state) {
         char *root = snapshot_copy("bridge");
         const Finding *x;
@@ -579,6 +677,7 @@ int main(void) {
                 cmocka_unit_test(test_no_iommu),
                 cmocka_unit_test(test_vfio_noiommu),
                 cmocka_unit_test(test_interrupts),
+                cmocka_unit_test(test_arm64),
                 cmocka_unit_test(test_intremap_off_cmdline),
                 cmocka_unit_test(test_allow_unsafe_type1),
                 cmocka_unit_test(test_identity),
@@ -593,6 +692,8 @@ int main(void) {
                 cmocka_unit_test(test_attribute_bridge_snapshot),
                 cmocka_unit_test(test_attribute_domains),
                 cmocka_unit_test(test_dma_faults_bridge_alias),
+                cmocka_unit_test(test_dma_faults_intel_segment),
+                cmocka_unit_test(test_dma_faults_smmuv3_raw),
                 cmocka_unit_test(test_filter),
                 cmocka_unit_test(test_json),
         };

@@ -288,6 +288,107 @@ static void test_interrupts_old_and_arm(void **state) {
         snapshot_remove(root);
 }
 
+/* arm64 before 6.11 (synthetic snapshots, see tests/fixtures/sysfs/README.md): PCI MSIs show the
+ * shared domain's chip, "ITS-MSI" or GICv2m's "MSI", with the hwirq and a capitalised trigger word. */
+static void test_arm64_its(void **state) {
+        Topology *t = load(snapshot("arm64-its"));
+
+        assert_int_equal(topology_count_iommus(t, IOMMU_KIND_ARM_SMMU), 1);
+        /* the unit's parent device, whose name prefixes the SMMU's log lines */
+        assert_string_equal(t->iommus[0].device, "arm-smmu-v3.0.auto");
+        assert_true(t->host.arch_arm_its);
+        assert_false(t->host.arch_arm_gicv2m);
+        assert_int_equal(t->host.interrupt_remapping, TRISTATE_YES);
+        /* named by their own lines (hwirq 65536 = 00:04.0, 81920 = 00:05.0) and by the host's ITS */
+        assert_int_equal(dev(t, "00:04.0")->interrupts, INTERRUPTS_SAFE);
+        assert_int_equal(dev(t, "00:05.0")->interrupts, INTERRUPTS_SAFE);
+        assert_int_equal(dev(t, "00:03.0")->interrupts, INTERRUPTS_SAFE);
+        topology_free(t);
+}
+
+static void test_arm64_gicv2m(void **state) {
+        Topology *t = load(snapshot("arm64-gicv2m"));
+
+        assert_true(t->host.arch_arm_gicv2m);
+        assert_false(t->host.arch_arm_its);
+        assert_int_equal(t->host.interrupt_remapping, TRISTATE_NO);
+        assert_string_equal(t->host.interrupt_evidence, "MSI");
+        assert_int_equal(dev(t, "00:04.0")->interrupts, INTERRUPTS_UNSAFE);
+        assert_int_equal(dev(t, "00:03.0")->interrupts, INTERRUPTS_UNSAFE);
+        topology_free(t);
+}
+
+static void test_arm64_interrupt_names(void **state) {
+        char *root = snapshot_copy("arm64-its");
+        Topology *t;
+
+        /* The hwirq decodes to the device before the host's state is applied: one GICv2m line among
+         * ITS ones makes that device unsafe while the others stay safe. */
+        snapshot_write(root, "/proc/interrupts",
+                       "           CPU0\n"
+                       " 15:          0  ITS-pMSI 16384 Edge      arm-smmu-v3-evtq\n"
+                       " 17:          0       MSI 65536 Edge      eth0\n"
+                       " 18:          0   ITS-MSI 81920 Edge      virtio0-config\n");
+        t = load(root);
+        assert_int_equal(dev(t, "00:04.0")->interrupts, INTERRUPTS_UNSAFE);
+        assert_int_equal(dev(t, "00:05.0")->interrupts, INTERRUPTS_SAFE);
+        topology_free(t);
+
+        /* 6.11+: per-device MSI domains, the parent's prefix and the device in the chip name. */
+        snapshot_write(root, "/proc/interrupts",
+                       "           CPU0\n"
+                       " 15:          0  ITS-pMSI-arm-smmu-v3.0.auto 16384 Edge      arm-smmu-v3-evtq\n"
+                       " 17:          0  ITS-PCI-MSIX-0000:00:04.0   0 Edge      eth0\n"
+                       " 18:          0  GICv2m-PCI-MSIX-0000:00:05.0   0 Edge      virtio0-config\n");
+        t = load(root);
+        assert_true(t->host.arch_arm_its);
+        assert_true(t->host.arch_arm_gicv2m);
+        assert_int_equal(dev(t, "00:04.0")->interrupts, INTERRUPTS_SAFE);
+        assert_int_equal(dev(t, "00:05.0")->interrupts, INTERRUPTS_UNSAFE);
+        topology_free(t);
+
+        /* Platform MSIs through an ITS alone: the host's ITS decides, no PCI device is decoded from
+         * their hwirq (16384 would be 00:01.0 if read as a PCI one). */
+        snapshot_write(root, "/proc/interrupts",
+                       "           CPU0\n"
+                       " 15:          0  ITS-pMSI 16384 Edge      arm-smmu-v3-evtq\n");
+        t = load(root);
+        assert_int_equal(t->host.interrupt_remapping, TRISTATE_YES);
+        assert_int_equal(dev(t, "00:04.0")->interrupts, INTERRUPTS_SAFE);
+        topology_free(t);
+        snapshot_remove(root);
+}
+
+static void test_note_isolated_msi(void **state) {
+        /* No /proc/interrupts: every verdict unknown, until a bind with allow_unsafe_interrupts=N
+         * proves the group's MSIs isolated. */
+        char *root = snapshot_copy("arm64-its");
+        PciAddress a;
+        Topology *t;
+
+        snapshot_unlink(root, "/proc/interrupts");
+        snapshot_write(root, "/sys/module/iommufd/parameters/allow_unsafe_interrupts", "N\n");
+        t = load(root);
+        assert_int_equal(dev(t, "00:1f.2")->interrupts, INTERRUPTS_UNKNOWN);
+        assert_int_equal(pci_address_parse("00:1f.2", &a), 0);
+        assert_int_equal(topology_note_isolated_msi(t, &a), 3); /* group 5: 1f.0, 1f.2, 1f.3 */
+        assert_int_equal(dev(t, "00:1f.0")->interrupts, INTERRUPTS_SAFE);
+        assert_int_equal(dev(t, "00:1f.3")->interrupts, INTERRUPTS_SAFE);
+        assert_int_equal(dev(t, "00:02.0")->interrupts, INTERRUPTS_UNKNOWN); /* another group */
+        assert_int_equal(topology_note_isolated_msi(t, &a), 0);              /* nothing left to change */
+
+        /* allow_unsafe_interrupts=Y: a bind proves nothing */
+        snapshot_write(root, "/sys/module/iommufd/parameters/allow_unsafe_interrupts", "Y\n");
+        assert_int_equal(pci_address_parse("00:02.0", &a), 0);
+        assert_int_equal(topology_note_isolated_msi(t, &a), 0);
+        assert_int_equal(dev(t, "00:02.0")->interrupts, INTERRUPTS_UNKNOWN);
+
+        assert_int_equal(pci_address_parse("00:09.0", &a), 0);
+        assert_int_equal(topology_note_isolated_msi(t, &a), -ENODEV);
+        topology_free(t);
+        snapshot_remove(root);
+}
+
 static void test_unprivileged_config(void **state) {
         /* An unprivileged reader sees 64 bytes of config space: capabilities are unknown, not absent. */
         char *root = snapshot_copy("bridge");
@@ -386,6 +487,10 @@ int main(void) {
                 cmocka_unit_test(test_amd),
                 cmocka_unit_test(test_cmdline_switches),
                 cmocka_unit_test(test_interrupts_old_and_arm),
+                cmocka_unit_test(test_arm64_its),
+                cmocka_unit_test(test_arm64_gicv2m),
+                cmocka_unit_test(test_arm64_interrupt_names),
+                cmocka_unit_test(test_note_isolated_msi),
                 cmocka_unit_test(test_unprivileged_config),
                 cmocka_unit_test(test_not_a_snapshot),
                 cmocka_unit_test(test_broken_snapshot),
