@@ -22,7 +22,7 @@ void kmsg_handle_fault(Manager *m, const DmaFault *f, uint64_t now) {
         _cleanup_strv_free_ char **slots = NULL;
         int how;
 
-        how = dma_fault_attribute(m->topology, &f->requester, f->has_domain, &slots);
+        how = dma_fault_attribute_iommu(m->topology, &f->requester, f->has_domain, f->iommu, &slots);
         if (how < 0)
                 return (void) log_oom();
         if (how == DMA_FAULT_UNATTRIBUTED) {
