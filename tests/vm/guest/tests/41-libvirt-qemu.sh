@@ -74,7 +74,7 @@ domain() {
     done
     echo "</devices></domain>"
 }
-qemu_pid() { cat /run/libvirt/qemu/$1.pid 2>/dev/null; }
+qemu_pid() { cat /run/libvirt/qemu/$1.pid 2>/dev/null || true; }
 qemu_fds() { local f; for f in /proc/"$1"/fd/*; do readlink "$f"; done 2>/dev/null; }
 qemu_has() { qemu_fds "$1" | grep -x "$2" >/dev/null; }   # (grep -q would SIGPIPE the loop)
 
@@ -152,6 +152,32 @@ journalctl -q -u isolated -o cat | tail -n +"$((dmark + 1))" | sed 's/^/    /'
 check "$ALLOWED ends quarantined" is_state $ALLOWED quarantined
 check "on vfio-pci, not on a host driver" [ "$(driver_of $ALLOWED)" = vfio-pci ]
 check "$DENIED is still quarantined" is_state $DENIED quarantined
+
+echo "== managed='yes', libvirtd restarted while the domain runs (it then rebuilds what it knows of the device)"
+dmark=$(journalctl -q -u isolated -o cat | wc -l)
+mon=""
+if V start vm-managed > /tmp/err 2>&1; then rc=0; else rc=$?; fi
+check "virsh start vm-managed" [ "$rc" = 0 ]
+if [ "$rc" = 0 ]; then
+    systemctl restart libvirtd
+    wait_for 120 V version || true
+    udevadm monitor --kernel --subsystem-match=pci > /tmp/uevents 2>&1 &
+    mon=$!
+    sleep 1
+    if timeout -k 5 90 virsh -c qemu:///system destroy vm-managed > /tmp/err 2>&1; then rc=0; else rc=$?; fi
+    sed 's/^/  virsh: /' /tmp/err
+    check "virsh destroy vm-managed" [ "$rc" = 0 ]
+fi
+wait_for 30 is_state $ALLOWED quarantined || true
+if [ -n "$mon" ]; then
+    sleep 1; kill $mon 2>/dev/null; wait $mon 2>/dev/null || true
+    echo "  PCI uevents of $ALLOWED during destroy:"
+    grep "${ALLOWED#0000:}" /tmp/uevents | sed 's/^/    /' || true
+fi
+echo "  after: $ALLOWED: $(state_of $ALLOWED), driver '$(driver_of $ALLOWED)'; isolated said:"
+journalctl -q -u isolated -o cat | tail -n +"$((dmark + 1))" | sed 's/^/    /'
+check "$ALLOWED ends quarantined" is_state $ALLOWED quarantined
+check "on vfio-pci, not on a host driver" [ "$(driver_of $ALLOWED)" = vfio-pci ]
 V undefine vm-managed >/dev/null 2>&1 || true
 
 touch /run/isolate-vm-probe.stop
