@@ -40,26 +40,37 @@ cat > $PROBE <<EOF
 cat >/dev/null
 date +%s%N > /run/isolate-vm-probe.released
 setsid bash -c '
-    types=""
-    while :; do
+    types="" end=\$(( \$(date +%s) + 120 ))
+    while [ \$(date +%s) -lt \$end ] && [ ! -e /run/isolate-vm-probe.stop ]; do
         t=\$(cat /sys/kernel/iommu_groups/$GROUP/type 2>/dev/null)
         case " \$types " in *" \$t "*) ;; *) types="\$types \$t" ;; esac
-        for p in \$(pgrep -f qemu-system-x86_64); do
-            if ls -l /proc/\$p/fd 2>/dev/null | grep -q "/dev/vfio/$GROUP\\\$"; then
-                date +%s%N > /run/isolate-vm-probe.opened
-                echo "\$types" > /run/isolate-vm-probe.types
-                exit 0
-            fi
-        done
-        [ -e /run/isolate-vm-probe.stop ] && exit 0
+        p=\$(cat /run/libvirt/qemu/\$0.pid 2>/dev/null)
+        if [ -n "\$p" ]; then
+            for f in /proc/\$p/fd/*; do
+                if [ "\$(readlink \$f)" = /dev/vfio/$GROUP ]; then
+                    date +%s%N > /run/isolate-vm-probe.opened
+                    echo "\$types" > /run/isolate-vm-probe.types
+                    exit 0
+                fi
+            done
+        fi
         sleep 0.01
-    done' </dev/null >/dev/null 2>&1 &
+    done' "\$1" </dev/null >/dev/null 2>&1 &
 exit 0
 EOF
 chmod 0755 $PROBE
-# libvirtd reads the hook directory when it starts: restart it now that the probe is there.
-systemctl restart libvirtd
+# (libvirtd lists hooks/qemu.d at each hook call: no restart for the probe; it saw the isolate hook at start)
 require "libvirtd answers" wait_for 120 V version
+cleanup() {
+    touch /run/isolate-vm-probe.stop
+    rm -f $PROBE
+    for d in vm-ok vm-bad vm-managed; do
+        virsh -c qemu:///system destroy $d >/dev/null 2>&1 || true
+        virsh -c qemu:///system undefine $d >/dev/null 2>&1 || true
+    done
+}
+trap cleanup EXIT
+trap 'exit 124' TERM
 
 domain() {
     # domain NAME MANAGED BUS:SLOT...: a TCG domain of 64 MiB with no disk, no display, no NIC
@@ -89,9 +100,10 @@ pid=$(qemu_pid vm-ok)
 echo "  QEMU pid: ${pid:-none}"
 check "QEMU runs" test -n "$pid" -a -d "/proc/$pid"
 check "$ALLOWED is released while QEMU runs" is_state $ALLOWED released
-check "QEMU has the group file /dev/vfio/$GROUP open" qemu_has "$pid" /dev/vfio/$GROUP
-check "and a container /dev/vfio/vfio" qemu_has "$pid" /dev/vfio/vfio
-qemu_fds "$pid" | grep vfio | sed 's/^/  fd: /'
+qemu_fds "$pid" > /tmp/qemu-fds   # once: everything is slow while the nested QEMU runs
+check "QEMU has the group file /dev/vfio/$GROUP open" grep -qx /dev/vfio/$GROUP /tmp/qemu-fds
+check "and a container /dev/vfio/vfio" grep -qx /dev/vfio/vfio /tmp/qemu-fds
+grep vfio /tmp/qemu-fds | sed 's/^/  fd: /'
 check "the probe saw QEMU open it" wait_for 10 test -s /run/isolate-vm-probe.opened
 if [ -s /run/isolate-vm-probe.opened ]; then
     echo "  MEASURED: isolated's Release reply (end of the isolate hook) to QEMU having /dev/vfio/$GROUP open:" \
@@ -121,12 +133,13 @@ check "$ALLOWED is still quarantined" is_state $ALLOWED quarantined
 V undefine vm-bad >/dev/null 2>&1 || true
 
 echo "== managed='yes': libvirt detaches and reattaches the host driver itself"
-# libvirt's own detach finds the device on vfio-pci already (isolated's) and leaves it; at destroy it
-# unbinds vfio-pci and reprobes the host drivers. Whatever the order, the device must end quarantined.
+# libvirt's own detach finds the device on vfio-pci already (isolated's) and leaves it; at destroy libvirt
+# 9.0 left it on vfio-pci in our runs (another may unbind it). Whatever libvirt does, it must end quarantined.
 domain vm-managed yes 00:03 > /tmp/vm-managed.xml
 require "define vm-managed" V define /tmp/vm-managed.xml
 dmark=$(journalctl -q -u isolated -o cat | wc -l)
-if V start vm-managed > /tmp/err 2>&1; then rc=0; else rc=$?; fi
+# --paused: QEMU opens its VFIO devices before it would run the guest; a paused TCG guest costs no CPU
+if V start --paused vm-managed > /tmp/err 2>&1; then rc=0; else rc=$?; fi
 sed 's/^/  virsh: /' /tmp/err
 echo "  start: rc=$rc; $ALLOWED: $(state_of $ALLOWED), driver $(driver_of $ALLOWED)"
 if [ "$rc" = 0 ]; then
@@ -153,33 +166,4 @@ check "$ALLOWED ends quarantined" is_state $ALLOWED quarantined
 check "on vfio-pci, not on a host driver" [ "$(driver_of $ALLOWED)" = vfio-pci ]
 check "$DENIED is still quarantined" is_state $DENIED quarantined
 
-echo "== managed='yes', libvirtd restarted while the domain runs (it then rebuilds what it knows of the device)"
-dmark=$(journalctl -q -u isolated -o cat | wc -l)
-mon=""
-if V start vm-managed > /tmp/err 2>&1; then rc=0; else rc=$?; fi
-check "virsh start vm-managed" [ "$rc" = 0 ]
-if [ "$rc" = 0 ]; then
-    systemctl restart libvirtd
-    wait_for 120 V version || true
-    udevadm monitor --kernel --subsystem-match=pci > /tmp/uevents 2>&1 &
-    mon=$!
-    sleep 1
-    if timeout -k 5 90 virsh -c qemu:///system destroy vm-managed > /tmp/err 2>&1; then rc=0; else rc=$?; fi
-    sed 's/^/  virsh: /' /tmp/err
-    check "virsh destroy vm-managed" [ "$rc" = 0 ]
-fi
-wait_for 30 is_state $ALLOWED quarantined || true
-if [ -n "$mon" ]; then
-    sleep 1; kill $mon 2>/dev/null; wait $mon 2>/dev/null || true
-    echo "  PCI uevents of $ALLOWED during destroy:"
-    grep "${ALLOWED#0000:}" /tmp/uevents | sed 's/^/    /' || true
-fi
-echo "  after: $ALLOWED: $(state_of $ALLOWED), driver '$(driver_of $ALLOWED)'; isolated said:"
-journalctl -q -u isolated -o cat | tail -n +"$((dmark + 1))" | sed 's/^/    /'
-check "$ALLOWED ends quarantined" is_state $ALLOWED quarantined
-check "on vfio-pci, not on a host driver" [ "$(driver_of $ALLOWED)" = vfio-pci ]
-V undefine vm-managed >/dev/null 2>&1 || true
-
-touch /run/isolate-vm-probe.stop
-rm -f $PROBE
 finish
