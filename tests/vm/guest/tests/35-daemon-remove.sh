@@ -16,7 +16,9 @@ if [ "$(driver_of $EDU)" != vfio-pci ]; then
 fi
 require "$EDU quarantined" bash -c "isolatectl quarantine $EDU >/dev/null 2>&1 || true; [ \"\$(isolatectl --json=short status $EDU | jq -r '.[0].state')\" = quarantined ]"
 pid=$(daemon_pid)
-vfio_fds() { ls -l /proc/"$1"/fd 2>/dev/null | grep -c '/dev/vfio/devices/' || true; }
+# (a file taken back from the fd store was opened in the previous instance's private /dev: its link has
+# no /dev prefix as seen from here)
+vfio_fds() { ls -l /proc/"$1"/fd 2>/dev/null | grep -cE 'vfio/devices/vfio[0-9]+$' || true; }
 held_before=$(vfio_fds "$pid")
 require "isolated holds a VFIO file ($held_before)" [ "$held_before" -ge 1 ]
 

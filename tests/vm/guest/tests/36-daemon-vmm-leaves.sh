@@ -25,7 +25,7 @@ echo $EDU > /sys/bus/pci/drivers/vfio-pci/unbind
 check "$EDU is quarantined again" wait_for 15 is_state $EDU quarantined
 check "  on vfio-pci, held by isolated" [ "$(driver_of $EDU)" = vfio-pci ]
 check "  isolated holds a VFIO file of it" bash -c \
-    "ls -l /proc/$pid/fd | grep -q \"/dev/vfio/devices/\$(basename /sys/bus/pci/devices/$EDU/vfio-dev/vfio*)\$\""
+    "ls -l /proc/$pid/fd | grep -qE \"vfio/devices/\$(basename /sys/bus/pci/devices/$EDU/vfio-dev/vfio*)\$\""
 check "the same isolated" [ "$(daemon_pid)" = "$pid" ]
 journalctl -u isolated -o cat | grep -F "$EDU" | tail -n 2 | sed 's/^/  journal: /' || true
 finish
