@@ -21,21 +21,22 @@ Device *device_find(Manager *m, const char *slot) {
 }
 
 Device *device_get(Manager *m, const char *slot) {
-        Device *d;
+        char canon[PCI_ADDRESS_MAX];
         PciAddress a;
+        Device *d;
 
         assert(m);
 
         if (!slot || pci_address_parse(slot, &a) < 0)
                 return NULL;
-        d = device_find(m, slot);
+        d = hashmap_get(m->devices, pci_address_format(&a, canon));
         if (d)
                 return d;
         d = malloc(sizeof(Device));
         if (!d)
                 return NULL;
         *d = (Device) { .manager = m, .req_fd = -EBADF };
-        pci_address_format(&a, d->slot);
+        memcpy(d->slot, canon, sizeof(canon));
         if (hashmap_put(m->devices, d->slot, d) < 0)
                 return mfree(d);
         return d;
