@@ -33,8 +33,7 @@ static int device_problems(Manager *m, const char *slot, char **ret_error, char 
         return *ret_degraded ? 0 : -ENOMEM;
 }
 
-/* The mode of a held device, "" otherwise. */
-static const char *held_mode(Manager *m, const char *slot) {
+const char *bus_device_mode(Manager *m, const char *slot) {
         HeldDevice *h = engine_find(m->engine, slot);
         return h && h->state == DEVICE_STATE_QUARANTINED ? quarantine_mode_to_string(h->mode) : "";
 }
@@ -57,12 +56,12 @@ int bus_device_append_record(Manager *m, sd_bus_message *reply, const char *slot
         r = device_problems(m, pd->slot, &error, &degraded);
         if (r < 0)
                 return r;
-        return sd_bus_message_append(reply, ISOLATE_DEVICE_RECORD, pd->slot,
-                                     strempty(device_state_to_string(manager_device_state(m, pd->slot))),
-                                     held_mode(m, pd->slot), pd->iommu_group, d && d->host_driver ? d->host_driver : "",
-                                     d ? d->since : 0, d ? d->faults_read : 0, d ? d->faults_write : 0,
-                                     d ? d->faults_other : 0, d ? d->last_fault : 0,
-                                     passthrough_to_string(v.passthrough), v.rule ? v.rule->id : "", error, degraded);
+        return sd_bus_message_append(
+                reply, ISOLATE_DEVICE_RECORD, pd->slot,
+                strempty(device_state_to_string(manager_device_state(m, pd->slot))), bus_device_mode(m, pd->slot),
+                pd->iommu_group, d && d->host_driver ? d->host_driver : "", d ? d->since : 0, d ? d->faults_read : 0,
+                d ? d->faults_write : 0, d ? d->faults_other : 0, d ? d->last_fault : 0,
+                passthrough_to_string(v.passthrough), v.rule ? v.rule->id : "", error, degraded);
 }
 
 /* ---- the objects ----------------------------------------------------------------------------- */
@@ -111,7 +110,7 @@ static int property_get_state(sd_bus *bus, const char *path, const char *interfa
 static int property_get_mode(sd_bus *bus, const char *path, const char *interface, const char *property,
                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Device *d = userdata;
-        return sd_bus_message_append(reply, "s", held_mode(d->manager, d->slot));
+        return sd_bus_message_append(reply, "s", bus_device_mode(d->manager, d->slot));
 }
 
 static int property_get_group(sd_bus *bus, const char *path, const char *interface, const char *property,

@@ -9,6 +9,10 @@ typedef struct Manager Manager;
  * over the device records). */
 int bus_device_setup(Manager *m);
 
+/* The mode of a device in quarantine ("blocked", "scratch-page"), "" otherwise: the record's and the
+ * DeviceStateChanged signal's mode. */
+const char *bus_device_mode(Manager *m, const char *slot);
+
 /* Appends the device's record (ISOLATE_DEVICE_RECORD) to a message. -ENODEV: no such device. */
 int bus_device_append_record(Manager *m, sd_bus_message *reply, const char *slot);
 

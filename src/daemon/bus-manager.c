@@ -389,16 +389,13 @@ static const sd_bus_vtable manager_vtable[] = {
 /* ---- signals ------------------------------------------------------------------------------ */
 
 void bus_manager_emit_device_changed(Manager *m, const char *slot, const char *reason) {
-        HeldDevice *h;
         DeviceState st;
 
         if (!m->bus)
                 return;
-        h = engine_find(m->engine, slot);
         st = manager_device_state(m, slot);
         (void) sd_bus_emit_signal(m->bus, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE, "DeviceStateChanged", "ssss",
-                                  slot, strempty(device_state_to_string(st)),
-                                  h && h->state == DEVICE_STATE_QUARANTINED ? quarantine_mode_to_string(h->mode) : "",
+                                  slot, strempty(device_state_to_string(st)), bus_device_mode(m, slot),
                                   strempty(reason));
         bus_device_emit_state_changed(m, slot);
         (void) sd_bus_emit_properties_changed(m->bus, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE,
