@@ -193,3 +193,150 @@ int vfio_device_config_read(int device_fd, uint32_t offset, void *buf, size_t si
 int vfio_device_config_write(int device_fd, uint32_t offset, const void *buf, size_t size) {
         return config_access(device_fd, offset, (void *) buf, size, true);
 }
+
+/* ---- the legacy group/container interface ---------------------------------------------- */
+
+int vfio_group_open(int group, int *ret_fd) {
+        char node[32];
+        int fd;
+
+        assert(ret_fd);
+
+        if (group < 0)
+                return -EINVAL;
+        snprintf(node, sizeof(node), "/dev/vfio/%d", group);
+        fd = open(node, O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        *ret_fd = fd;
+        return 0;
+}
+
+int vfio_group_viable(int group_fd, bool *ret) {
+        struct vfio_group_status status = { .argsz = sizeof(status) };
+
+        assert(ret);
+
+        if (ioctl(group_fd, VFIO_GROUP_GET_STATUS, &status) < 0)
+                return negative_errno();
+        *ret = status.flags & VFIO_GROUP_FLAGS_VIABLE;
+        return 0;
+}
+
+int vfio_container_open(int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        assert(ret_fd);
+
+        fd = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        r = ioctl(fd, VFIO_GET_API_VERSION);
+        if (r < 0)
+                return negative_errno();
+        if (r != VFIO_API_VERSION)
+                return -EPROTO;
+        r = ioctl(fd, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU);
+        if (r < 0)
+                return negative_errno();
+        if (r == 0)
+                return -EOPNOTSUPP;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int vfio_group_set_container(int group_fd, int container_fd) {
+        return RET_NERRNO(ioctl(group_fd, VFIO_GROUP_SET_CONTAINER, &container_fd));
+}
+
+int vfio_container_set_iommu(int container_fd) {
+        return RET_NERRNO(ioctl(container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU));
+}
+
+int vfio_type1_iova_ranges(int container_fd, IovaRange **ret, size_t *ret_n, uint64_t *ret_min_page) {
+        struct vfio_iommu_type1_info probe = { .argsz = sizeof(probe) };
+        _cleanup_free_ struct vfio_iommu_type1_info *info = NULL;
+        _cleanup_free_ IovaRange *out = NULL;
+        size_t n = 0;
+
+        assert(ret);
+        assert(ret_n);
+
+        if (ioctl(container_fd, VFIO_IOMMU_GET_INFO, &probe) < 0)
+                return negative_errno();
+        if (probe.argsz < sizeof(probe) || probe.argsz > 1 << 20)
+                return -EBADMSG;
+        info = calloc(1, probe.argsz);
+        if (!info)
+                return -ENOMEM;
+        info->argsz = probe.argsz;
+        if (ioctl(container_fd, VFIO_IOMMU_GET_INFO, info) < 0)
+                return negative_errno();
+
+        if ((info->flags & VFIO_IOMMU_INFO_CAPS) && info->cap_offset >= sizeof(*info))
+                for (uint32_t off = info->cap_offset; off != 0;) {
+                        const struct vfio_info_cap_header *h;
+
+                        if (off + sizeof(*h) > info->argsz)
+                                return -EBADMSG;
+                        h = (const struct vfio_info_cap_header *) ((const uint8_t *) info + off);
+                        if (h->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
+                                const struct vfio_iommu_type1_info_cap_iova_range *c = (const void *) h;
+                                if (off + sizeof(*c) > info->argsz ||
+                                    off + sizeof(*c) + (size_t) c->nr_iovas * sizeof(c->iova_ranges[0]) > info->argsz)
+                                        return -EBADMSG;
+                                out = calloc(c->nr_iovas ?: 1, sizeof(IovaRange));
+                                if (!out)
+                                        return -ENOMEM;
+                                for (uint32_t i = 0; i < c->nr_iovas; i++)
+                                        out[i] = (IovaRange) { c->iova_ranges[i].start, c->iova_ranges[i].end };
+                                n = c->nr_iovas;
+                        }
+                        if (h->next != 0 && h->next <= off)
+                                return -EBADMSG;
+                        off = h->next;
+                }
+        if (!out) {
+                out = calloc(1, sizeof(IovaRange));
+                if (!out)
+                        return -ENOMEM;
+                out[0] = (IovaRange) { 0, UINT64_MAX };
+                n = 1;
+        }
+        if (ret_min_page)
+                *ret_min_page = (info->flags & VFIO_IOMMU_INFO_PGSIZES) && info->iova_pgsizes != 0
+                                        ? info->iova_pgsizes & -info->iova_pgsizes
+                                        : 0;
+        *ret = TAKE_PTR(out);
+        *ret_n = n;
+        return 0;
+}
+
+int vfio_type1_map(int container_fd, const void *va, uint64_t length, uint64_t iova, bool writable) {
+        struct vfio_iommu_type1_dma_map map = {
+                .argsz = sizeof(map),
+                .flags = VFIO_DMA_MAP_FLAG_READ | (writable ? VFIO_DMA_MAP_FLAG_WRITE : 0),
+                .vaddr = (uintptr_t) va,
+                .iova = iova,
+                .size = length,
+        };
+        return RET_NERRNO(ioctl(container_fd, VFIO_IOMMU_MAP_DMA, &map));
+}
+
+int vfio_type1_unmap(int container_fd, uint64_t iova, uint64_t length) {
+        struct vfio_iommu_type1_dma_unmap unmap = {
+                .argsz = sizeof(unmap),
+                .iova = iova,
+                .size = length,
+        };
+        return RET_NERRNO(ioctl(container_fd, VFIO_IOMMU_UNMAP_DMA, &unmap));
+}
+
+int vfio_type1_unmap_all(int container_fd) {
+        struct vfio_iommu_type1_dma_unmap unmap = {
+                .argsz = sizeof(unmap),
+                .flags = VFIO_DMA_UNMAP_FLAG_ALL,
+        };
+        return RET_NERRNO(ioctl(container_fd, VFIO_IOMMU_UNMAP_DMA, &unmap));
+}
