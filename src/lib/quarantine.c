@@ -36,6 +36,61 @@ QuarantineMode quarantine_mode_from_string(const char *s) {
         return (QuarantineMode) string_table_lookup(quarantine_mode_table, _QUARANTINE_MODE_MAX, s);
 }
 
+static const char *const engine_kind_table[_ENGINE_KIND_MAX] = {
+        [ENGINE_KIND_IOMMUFD] = "iommufd",
+        [ENGINE_KIND_LEGACY] = "legacy",
+};
+
+const char *engine_kind_to_string(EngineKind k) {
+        return k >= 0 && k < _ENGINE_KIND_MAX ? engine_kind_table[k] : NULL;
+}
+
+EngineKind engine_kind_from_string(const char *s) {
+        return (EngineKind) string_table_lookup(engine_kind_table, _ENGINE_KIND_MAX, s);
+}
+
+static bool path_exists(const char *dir, const char *rel) {
+        _cleanup_free_ char *p = NULL;
+        return asprintf(&p, "%s%s", strempty(dir), rel) >= 0 && access(p, F_OK) >= 0;
+}
+
+int engine_kind_detect(const char *dev, const char *root, EngineKind *ret, char **ret_reason) {
+        _cleanup_free_ char *devdir = strdup(dev ?: "/dev");
+        bool iommu, cdev, container;
+        char *reason;
+        int r;
+
+        assert(ret);
+        assert(ret_reason);
+
+        if (!devdir)
+                return -ENOMEM;
+        iommu = path_exists(devdir, "/iommu");
+        /* vfio registers the "vfio-dev" class only when built with CONFIG_VFIO_DEVICE_CDEV */
+        cdev = path_exists(isempty(root) || streq(root, "/") ? "" : root, "/sys/class/vfio-dev");
+        container = path_exists(devdir, "/vfio/vfio");
+
+        if (iommu && cdev) {
+                *ret = ENGINE_KIND_IOMMUFD;
+                r = asprintf(&reason, "%s/iommu and the VFIO device cdev exist", devdir);
+        } else if (container) {
+                *ret = ENGINE_KIND_LEGACY;
+                r = asprintf(&reason,
+                             "%s: this kernel has no %s (%s), so devices are held through VFIO's legacy group and "
+                             "container interface",
+                             iommu ? "the VFIO device cdev class is missing" : "/dev/iommu is missing",
+                             iommu ? "VFIO device cdev" : "iommufd",
+                             iommu ? "CONFIG_VFIO_DEVICE_CDEV" : "CONFIG_IOMMUFD, or the iommufd module is not loaded");
+        } else {
+                *ret = ENGINE_KIND_IOMMUFD;
+                r = asprintf(&reason, "neither iommufd nor %s/vfio/vfio exists (is vfio-pci loaded?)", devdir);
+        }
+        if (r < 0)
+                return -ENOMEM;
+        *ret_reason = reason;
+        return 0;
+}
+
 static const char *const device_state_table[_DEVICE_STATE_MAX] = {
         [DEVICE_STATE_HOST] = "host",         [DEVICE_STATE_QUARANTINED] = "quarantined",
         [DEVICE_STATE_RELEASED] = "released", [DEVICE_STATE_UNMANAGED] = "unmanaged",
@@ -97,7 +152,15 @@ char *degradation_explain(const HeldDevice *h) {
                     strv_consume(&l, s) < 0)
                         return NULL;
         }
-        if (h->degraded & DEGRADED_PAGING_DOMAIN) {
+        if ((h->degraded & DEGRADED_PAGING_DOMAIN) && h->detach_error == -EOPNOTSUPP) {
+                if (asprintf(&s, "%s",
+                             "it stays on its group's empty type1 paging domain instead of the blocking domain: the "
+                             "legacy VFIO interface cannot take a group from its type1 container back to the "
+                             "blocking domain without a moment on its default domain. DMA faults, but an ATS device "
+                             "may still use translations it cached") < 0 ||
+                    strv_consume(&l, s) < 0)
+                        return NULL;
+        } else if (h->degraded & DEGRADED_PAGING_DOMAIN) {
                 if (asprintf(&s,
                              "it stays attached to an empty paging domain instead of the blocking domain "
                              "(detaching it failed: %s): DMA faults, but an ATS device may still use "
@@ -296,6 +359,37 @@ static void k_close(void *ud, int fd) {
 static uint64_t k_now(void *ud) {
         return now_realtime_usec();
 }
+static int k_group_open(void *ud, int group, int *ret_fd) {
+        return vfio_group_open(group, ret_fd);
+}
+static int k_group_viable(void *ud, int gfd, bool *ret) {
+        return vfio_group_viable(gfd, ret);
+}
+static int k_container_open(void *ud, int *ret_fd) {
+        return vfio_container_open(ret_fd);
+}
+static int k_group_set_container(void *ud, int gfd, int cfd) {
+        return vfio_group_set_container(gfd, cfd);
+}
+static int k_container_set_iommu(void *ud, int cfd) {
+        return vfio_container_set_iommu(cfd);
+}
+static int k_container_iova_ranges(void *ud, int cfd, IovaRange **ret, size_t *ret_n, uint64_t *ret_min_page) {
+        return vfio_type1_iova_ranges(cfd, ret, ret_n, ret_min_page);
+}
+static int k_container_map(void *ud, int cfd, const void *va, uint64_t length, uint64_t iova) {
+        return vfio_type1_map(cfd, va, length, iova, false);
+}
+static int k_container_unmap_all(void *ud, int cfd) {
+        return vfio_type1_unmap_all(cfd);
+}
+static int k_dup(void *ud, int fd, int *ret_fd) {
+        int n = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (n < 0)
+                return negative_errno();
+        *ret_fd = n;
+        return 0;
+}
 
 const QuarantineOps quarantine_ops_kernel = {
         .driver = k_driver,
@@ -328,6 +422,15 @@ const QuarantineOps quarantine_ops_kernel = {
         .config_write = k_config_write,
         .close = k_close,
         .now = k_now,
+        .group_open = k_group_open,
+        .group_viable = k_group_viable,
+        .container_open = k_container_open,
+        .group_set_container = k_group_set_container,
+        .container_set_iommu = k_container_set_iommu,
+        .container_iova_ranges = k_container_iova_ranges,
+        .container_map = k_container_map,
+        .container_unmap_all = k_container_unmap_all,
+        .dup = k_dup,
 };
 
 /* ---- engine ----------------------------------------------------------------------------- */
@@ -341,7 +444,8 @@ int engine_set_request_eventfd(Engine *e, const char *slot, int efd) {
         h = engine_find(e, slot);
         if (!h || h->fd < 0)
                 return -ENODEV;
-        if (!e->ops->set_req_eventfd)
+        /* legacy: the engine holds the group, not a device file, which is what the channel is on */
+        if (!e->ops->set_req_eventfd || e->kind == ENGINE_KIND_LEGACY)
                 return -EOPNOTSUPP;
         return e->ops->set_req_eventfd(e->ops_data, h->fd, efd);
 }
@@ -364,13 +468,40 @@ int engine_new(const char *root, const QuarantineOps *ops, void *ops_data, Engin
         return 0;
 }
 
-static void held_done(Engine *e, HeldDevice *h) {
+/* Closes what holds the device (the last file of a group lets the group go). */
+int engine_set_kind(Engine *e, EngineKind kind) {
+        assert(e);
+
+        if (kind < 0 || kind >= _ENGINE_KIND_MAX)
+                return -EINVAL;
+        if (kind == ENGINE_KIND_LEGACY && !e->ops->group_open)
+                return -EOPNOTSUPP;
+        if (kind != e->kind && e->n_devices > 0)
+                return -EBUSY;
+        e->kind = kind;
+        return 0;
+}
+
+static void held_close(Engine *e, HeldDevice *h) {
         assert(e);
         assert(h);
 
         if (h->fd >= 0)
                 e->ops->close(e->ops_data, h->fd);
-        h->fd = -EBADF;
+        if (h->container_fd >= 0)
+                e->ops->close(e->ops_data, h->container_fd);
+        if (e->kind == ENGINE_KIND_LEGACY && h->type1)
+                h->cover = 0; /* the container and its mappings went with the group's last file */
+        h->fd = h->container_fd = -EBADF;
+        h->pt_id = 0;
+        h->type1 = false;
+}
+
+static void held_done(Engine *e, HeldDevice *h) {
+        assert(e);
+        assert(h);
+
+        held_close(e, h);
         free(h->host_driver);
         h->host_driver = NULL;
 }
@@ -410,7 +541,7 @@ static HeldDevice *engine_add(Engine *e, const char *slot) {
         if (!GREEDY_REALLOC(e->devices, e->n_devices_allocated, e->n_devices + 1))
                 return NULL;
         n = &e->devices[e->n_devices++];
-        *n = (HeldDevice) { .fd = -EBADF, .group = -1, .mode = QUARANTINE_MODE_BLOCKED };
+        *n = (HeldDevice) { .fd = -EBADF, .container_fd = -EBADF, .group = -1, .mode = QUARANTINE_MODE_BLOCKED };
         snprintf(n->slot, sizeof(n->slot), "%s", slot);
         return n;
 }
@@ -747,6 +878,10 @@ static int attach_scratch(Engine *e, const Topology *t, HeldDevice *h, uint64_t 
         return 0;
 }
 
+static int legacy_attach_scratch(Engine *e, const Topology *t, HeldDevice *h, uint64_t cover, EngineError *err);
+static int legacy_detach(Engine *e, HeldDevice *h, EngineError *err);
+static int take_member_legacy(Engine *e, const Topology *t, Member *m, const QuarantineRequest *req, EngineError *err);
+
 /* Puts a held device into a mode. blocked: detached (the kernel's blocking domain); scratch-page:
  * attached to the scratch IOAS. Records what is true even when it fails half-way. */
 static int attach_mode(Engine *e, const Topology *t, HeldDevice *h, const QuarantineRequest *req, EngineError *err) {
@@ -771,6 +906,16 @@ static int attach_mode(Engine *e, const Topology *t, HeldDevice *h, const Quaran
                 r = check_ats(t, h->slot, req, err);
                 if (r < 0)
                         return r;
+                if (e->kind == ENGINE_KIND_LEGACY) {
+                        r = legacy_attach_scratch(e, t, h, cover, err);
+                        if (r < 0 && !(h->type1 && h->cover > 0))
+                                return r; /* still blocked */
+                        h->mode = mode;
+                        h->cover_wanted = cover;
+                        h->degraded &= ~DEGRADED_PAGING_DOMAIN;
+                        SET_FLAG(h->degraded, DEGRADED_SCRATCH_COVER, h->cover < cover);
+                        return r;
+                }
                 r = attach_scratch(e, t, h, cover, &pt, err);
                 if (r < 0) {
                         if (pt != 0) {
@@ -790,7 +935,11 @@ static int attach_mode(Engine *e, const Topology *t, HeldDevice *h, const Quaran
         } else {
                 /* The kernel's blocking domain: not attached at all. A device attached to a paging domain
                  * (scratch-page) goes back by a detach, which the kernel does without a gap. */
-                if (h->pt_id != 0) {
+                if (e->kind == ENGINE_KIND_LEGACY) {
+                        r = legacy_detach(e, h, err);
+                        if (r < 0)
+                                return r;
+                } else if (h->pt_id != 0) {
                         r = e->ops->detach(e->ops_data, h->fd);
                         if (r < 0)
                                 return engine_fail(err, ENGINE_ERROR_SYSTEM, r, h->slot,
@@ -975,6 +1124,8 @@ static int take_member(Engine *e, const Topology *t, Member *m, const Quarantine
         assert(m);
         assert(req);
 
+        if (e->kind == ENGINE_KIND_LEGACY)
+                return take_member_legacy(e, t, m, req, err);
         r = check_noiommu(e, m, err);
         if (r < 0)
                 return r;
@@ -1039,6 +1190,270 @@ static int take_member(Engine *e, const Topology *t, Member *m, const Quarantine
         return 0;
 }
 
+/* ---- the legacy backend: VFIO's group and container ------------------------------------- */
+
+/* The held members of h's group that share its group file (h included). */
+#define FOREACH_GROUP_MATE(m, e, h)                                                                                    \
+        FOREACH_ARRAY(m, (e)->devices, (e)->n_devices)                                                                 \
+                if ((m) == (h) || ((m)->group >= 0 && (m)->group == (h)->group && (m)->fd >= 0))
+
+/* Covers [from, cover) of a group's type1 container with the scratch page, one MAP_DMA of the page per
+ * granule (type1 has no copy: the same page is mapped at every IOVA, pinned and accounted once per
+ * mapping). Returns how far the cover reaches in *ret_reached, also on failure. */
+static int legacy_map_scratch(Engine *e, int cfd, uint64_t from, uint64_t cover, const IovaRange *allowed, size_t n,
+                              uint64_t *ret_reached) {
+        uint64_t granule = e->scratch.size;
+        int r;
+
+        assert(e);
+        assert(ret_reached);
+
+        *ret_reached = from;
+        for (size_t i = 0; i < n; i++) {
+                uint64_t lo = MAX(allowed[i].start, from), hi;
+
+                if (allowed[i].last < from || lo >= cover)
+                        continue;
+                hi = MIN(allowed[i].last, cover - 1);
+                lo = (lo + granule - 1) & ~(granule - 1);
+                for (uint64_t iova = lo; iova >= lo && iova + granule - 1 <= hi; iova += granule) {
+                        r = e->ops->container_map(e->ops_data, cfd, e->scratch.va, granule, iova);
+                        e->scratch.ioctls++;
+                        if (e->scratch.keepalive && e->scratch.ioctls % 64 == 0)
+                                e->scratch.keepalive(e->scratch.keepalive_userdata);
+                        if (r < 0)
+                                return r;
+                        *ret_reached = iova + granule;
+                }
+        }
+        *ret_reached = cover;
+        return 0;
+}
+
+static int legacy_attach_scratch(Engine *e, const Topology *t, HeldDevice *h, uint64_t cover, EngineError *err) {
+        _cleanup_free_ IovaRange *ranges = NULL;
+        uint64_t min_page = 0, reached = h->cover;
+        size_t n = 0;
+        int r;
+
+        assert(e);
+        assert(h);
+
+        if (h->container_fd < 0)
+                return engine_fail(err, ENGINE_ERROR_SYSTEM, -EBADF, h->slot,
+                                   "The VFIO container of %s was not kept (taken back without it): it cannot change "
+                                   "to scratch-page mode; release it and quarantine it again.",
+                                   h->slot);
+        if (!e->scratch.va) {
+                r = e->ops->scratch_alloc(e->ops_data, &e->scratch);
+                if (r < 0)
+                        return engine_fail(err, ENGINE_ERROR_SYSTEM, r, h->slot,
+                                           "Failed to allocate the scratch page: %s.", strerror(-r));
+        }
+        if (!h->type1) {
+                /* The group leaves the blocking domain for the container's (empty) paging domain. */
+                r = e->ops->container_set_iommu(e->ops_data, h->container_fd);
+                if (r == -EPERM)
+                        return engine_fail(err, ENGINE_ERROR_UNSAFE_INTERRUPTS, r, h->slot,
+                                           "VFIO type1 refused a paging domain for %s (EPERM): its interrupts are "
+                                           "not isolated and vfio_iommu_type1.allow_unsafe_interrupts is off. It "
+                                           "stays blocked.",
+                                           h->slot);
+                if (r < 0)
+                        return engine_fail(err, ENGINE_ERROR_SYSTEM, r, h->slot,
+                                           "Failed to give the VFIO container of %s a type1 IOMMU: %s. It stays "
+                                           "blocked.",
+                                           h->slot, strerror(-r));
+                FOREACH_GROUP_MATE(m, e, h) {
+                        m->type1 = true;
+                        m->cover = 0;
+                }
+        }
+        if (!e->scratch.huge)
+                cover = MIN(cover, SCRATCH_SMALL_MAX_COVER);
+        if (cover > h->cover) {
+                r = e->ops->container_iova_ranges(e->ops_data, h->container_fd, &ranges, &n, &min_page);
+                if (r < 0)
+                        return engine_fail(err, ENGINE_ERROR_SYSTEM, r, h->slot,
+                                           "Failed to read the IOVA ranges of the VFIO container of %s: %s.", h->slot,
+                                           strerror(-r));
+                if (min_page > e->scratch.size)
+                        return engine_fail(err, ENGINE_ERROR_UNSUPPORTED, -EINVAL, h->slot,
+                                           "The IOMMU of %s maps pages of at least %" PRIu64 " KiB, more than the "
+                                           "scratch page's %" PRIu64 " KiB: reserve huge pages for the scratch page.",
+                                           h->slot, min_page >> 10, e->scratch.size >> 10);
+                r = subtract_reserved(t, &ranges, &n);
+                if (r < 0)
+                        return r;
+                r = legacy_map_scratch(e, h->container_fd, h->cover, cover, ranges, n, &reached);
+                FOREACH_GROUP_MATE(m, e, h)
+                m->cover = reached;
+                if (r < 0)
+                        return engine_fail(err, ENGINE_ERROR_SYSTEM, r, h->slot,
+                                           "Failed to map the scratch page over the %" PRIu64 " MiB cover of %s "
+                                           "(reached %" PRIu64 " MiB): %s%s.",
+                                           cover >> 20, h->slot, reached >> 20, strerror(-r),
+                                           r == -ENOSPC ? " (vfio_iommu_type1.dma_entry_limit)" : "");
+        }
+        scratch_zero(&e->scratch);
+        return 0;
+}
+
+/* blocked, from scratch-page: a group cannot leave its type1 domain for the blocking domain without
+ * passing through its default domain (VFIO_GROUP_UNSET_CONTAINER releases the DMA ownership), so the
+ * mappings go and it stays on the empty paging domain, which is said (DEGRADED_PAGING_DOMAIN). */
+static int legacy_detach(Engine *e, HeldDevice *h, EngineError *err) {
+        int r;
+
+        assert(e);
+        assert(h);
+
+        if (!h->type1)
+                return 0;
+        r = h->container_fd >= 0 ? e->ops->container_unmap_all(e->ops_data, h->container_fd) : -EBADF;
+        if (r < 0)
+                return engine_fail(err, ENGINE_ERROR_SYSTEM, r, h->slot,
+                                   "Failed to unmap the scratch page from the VFIO container of %s: %s; it stays in "
+                                   "scratch-page mode.",
+                                   h->slot, strerror(-r));
+        FOREACH_GROUP_MATE(m, e, h) {
+                m->cover = m->cover_wanted = 0;
+                m->degraded |= DEGRADED_PAGING_DOMAIN;
+                m->detach_error = -EOPNOTSUPP;
+        }
+        return 0;
+}
+
+/* Explains a failed open of the group node or VFIO_GROUP_SET_CONTAINER. */
+static int legacy_group_failure(const char *slot, int group, const char *step, int r, EngineError *err) {
+        if (r == -EBUSY && streq(step, "open"))
+                return engine_fail(err, ENGINE_ERROR_BUSY, r, slot,
+                                   "/dev/vfio/%d (the IOMMU group of %s) is open elsewhere (a VMM?).", group, slot);
+        if (r == -ENOENT)
+                return engine_fail(err, ENGINE_ERROR_UNSUPPORTED, r, slot,
+                                   "/dev/vfio/%d does not exist although %s is on vfio-pci: is /dev populated "
+                                   "(udev), and is vfio's group interface built (CONFIG_VFIO_GROUP)?",
+                                   group, slot);
+        if (r == -EPERM || r == -EBUSY || r == -EINVAL)
+                return engine_fail(err, ENGINE_ERROR_GROUP_NOT_VIABLE, r, slot,
+                                   "VFIO refused IOMMU group %d of %s (%s: %s): a member of the group is bound to a "
+                                   "host driver that uses the kernel's DMA API, or another owner holds the group.",
+                                   group, slot, step, strerror(-r));
+        return engine_fail(err, ENGINE_ERROR_SYSTEM, r, slot, "Failed to %s /dev/vfio/%d for %s: %s.", step, group,
+                           slot, strerror(-r));
+}
+
+/* Takes a member that is on vfio-pci through its group: the first member of a group opens /dev/vfio/N and
+ * puts it into a new container, which claims the group's DMA ownership (blocked); the others get their
+ * own copies of those files. There is no device file: bus mastering is cleared through sysfs. */
+static int take_member_legacy(Engine *e, const Topology *t, Member *m, const QuarantineRequest *req, EngineError *err) {
+        HeldDevice *h = engine_find(e, m->slot), *mate = NULL;
+        int gfd = -EBADF, cfd = -EBADF, r;
+        bool added = false, viable = false;
+
+        assert(e);
+        assert(m);
+        assert(req);
+
+        r = check_noiommu(e, m, err);
+        if (r < 0)
+                return r;
+        if (m->group < 0)
+                return engine_fail(err, ENGINE_ERROR_NOT_ISOLATABLE, -ENODEV, m->slot, "%s has no IOMMU group.",
+                                   m->slot);
+        FOREACH_ARRAY(x, e->devices, e->n_devices)
+                if (x->group == m->group && x->fd >= 0 && x->state == DEVICE_STATE_QUARANTINED) {
+                        mate = x;
+                        break;
+                }
+        if (mate) {
+                r = e->ops->dup(e->ops_data, mate->fd, &gfd);
+                if (r >= 0 && mate->container_fd >= 0 && (r = e->ops->dup(e->ops_data, mate->container_fd, &cfd)) < 0)
+                        e->ops->close(e->ops_data, gfd);
+                if (r < 0)
+                        return engine_fail(err, ENGINE_ERROR_SYSTEM, r, m->slot,
+                                           "Failed to duplicate the files of IOMMU group %d: %s.", m->group,
+                                           strerror(-r));
+        } else {
+                r = e->ops->group_open(e->ops_data, m->group, &gfd);
+                if (r < 0) {
+                        r = legacy_group_failure(m->slot, m->group, "open", r, err);
+                        if (r == -EBUSY)
+                                m->touched = false; /* someone else's (a VMM running a guest): not ours to stop */
+                        return r;
+                }
+                r = e->ops->group_viable(e->ops_data, gfd, &viable);
+                if (r >= 0 && !viable)
+                        r = -EBUSY;
+                if (r >= 0)
+                        r = e->ops->container_open(e->ops_data, &cfd);
+                if (r < 0) {
+                        e->ops->close(e->ops_data, gfd);
+                        if (r == -EBUSY)
+                                return legacy_group_failure(m->slot, m->group, "check the viability of", r, err);
+                        return engine_fail(
+                                err, r == -ENOENT || r == -EOPNOTSUPP ? ENGINE_ERROR_UNSUPPORTED : ENGINE_ERROR_SYSTEM,
+                                r, m->slot, "Failed to open a VFIO type1v2 container (/dev/vfio/vfio): %s.",
+                                strerror(-r));
+                }
+                /* Claims the group's DMA ownership: the kernel puts it on its blocking domain. */
+                r = e->ops->group_set_container(e->ops_data, gfd, cfd);
+                if (r < 0) {
+                        e->ops->close(e->ops_data, cfd);
+                        e->ops->close(e->ops_data, gfd);
+                        return legacy_group_failure(m->slot, m->group, "set the container of", r, err);
+                }
+        }
+
+        if (!h) {
+                h = engine_add(e, m->slot);
+                if (!h) {
+                        e->ops->close(e->ops_data, gfd);
+                        e->ops->close(e->ops_data, cfd);
+                        return -ENOMEM;
+                }
+                added = true;
+        }
+        h->fd = gfd;
+        h->container_fd = cfd;
+        h->group = m->group;
+        h->mode = QUARANTINE_MODE_BLOCKED;
+        h->pt_id = 0;
+        h->dev_id = 0;
+        h->type1 = mate ? mate->type1 : false;
+        h->cover = mate ? mate->cover : 0;
+        h->state = DEVICE_STATE_QUARANTINED;
+        h->since = e->ops->now(e->ops_data);
+        h->reset_works = false;
+        if (added) {
+                h->host_driver = m->host_driver ? strdup(m->host_driver) : NULL;
+                if (m->host_driver && !h->host_driver)
+                        return -ENOMEM;
+        }
+        if (m->group_type_changed)
+                h->group_type_changed = true;
+        h->group_type_error = m->group_type_error;
+        SET_FLAG(h->degraded, DEGRADED_GROUP_TYPE, m->group_type_error < 0);
+        m->taken = true;
+        if (req->on_bound)
+                req->on_bound(req->userdata, h->slot, h->fd);
+
+        /* No VFIO device file here: vfio-pci has not enabled the device, and whatever bus mastering the
+         * previous owner left on is cleared through sysfs (which kernel lockdown refuses: recorded). */
+        r = e->ops->disable_bus_master(e->ops_data, h->slot);
+        h->bus_master_error = MIN(r, 0);
+        SET_FLAG(h->degraded, DEGRADED_BUS_MASTER, r < 0);
+
+        if (mate && mate->type1 && req->mode == QUARANTINE_MODE_BLOCKED) {
+                /* its group is on the type1 domain already: what is true for the group is true for it */
+                h->degraded |= mate->degraded & DEGRADED_PAGING_DOMAIN;
+                h->detach_error = mate->detach_error;
+        }
+        if (req->mode != QUARANTINE_MODE_BLOCKED || (mate && mate->mode != QUARANTINE_MODE_BLOCKED))
+                return attach_mode(e, t, h, req, err);
+        return 0;
+}
+
 /* After a failure: every member this call touched (took from its driver, bound to vfio-pci) that is
  * not held now gets bus mastering cleared and is listed as failed. */
 static void fail_closed_plan(Engine *e, Plan *p, EngineError *err) {
@@ -1062,9 +1477,11 @@ static int quarantine_plan(Engine *e, const Topology *t, const QuarantineRequest
         assert(req);
         assert(p);
 
-        r = ensure_iommufd(e, err);
-        if (r < 0)
-                return r;
+        if (e->kind == ENGINE_KIND_IOMMUFD) {
+                r = ensure_iommufd(e, err);
+                if (r < 0)
+                        return r;
+        }
         t1 = now_monotonic_usec();
         e->last.plan = t1 - t0;
 
@@ -1326,9 +1743,7 @@ int engine_release_guest(Engine *e, const Topology *t, char **slots, char ***ret
                 if (h->state == DEVICE_STATE_QUARANTINED) {
                         /* The close path quiesces the device (bus mastering off, reset) and leaves the group
                          * on its default domain (translated, with no mappings) until the VMM binds it. */
-                        e->ops->close(e->ops_data, h->fd);
-                        h->fd = -EBADF;
-                        h->pt_id = 0;
+                        held_close(e, h);
                         h->state = DEVICE_STATE_RELEASED;
                         h->since = e->ops->now(e->ops_data);
                 }
@@ -1461,9 +1876,7 @@ int engine_release_host(Engine *e, const Topology *t, char **slots, char ***ret_
         /* 2. Close: the VFIO close path resets the function and stops its DMA. From here on a failure
          *    takes them back into quarantine. */
         for (int i = 0; i < n; i++) {
-                e->ops->close(e->ops_data, list[i]->fd);
-                list[i]->fd = -EBADF;
-                list[i]->pt_id = 0;
+                held_close(e, list[i]);
                 list[i]->state = DEVICE_STATE_RELEASED;
                 list[i]->since = e->ops->now(e->ops_data);
         }
@@ -1541,11 +1954,19 @@ int engine_release_host(Engine *e, const Topology *t, char **slots, char ***ret_
 
 /* ---- persistence ----------------------------------------------------------------------- */
 
-void engine_fdname_for_slot(const char *slot, char buf[static 32]) {
-        snprintf(buf, 32, "vfio-%s", slot);
+static void fdname(const char *prefix, const char *slot, char buf[static 32]) {
+        snprintf(buf, 32, "%s%s", prefix, slot);
         for (char *c = buf; *c; c++)
                 if (*c == ':')
                         *c = '-';
+}
+
+void engine_fdname_for_slot(const char *slot, char buf[static 32]) {
+        fdname("vfio-", slot, buf);
+}
+
+void engine_fdname_container_for_slot(const char *slot, char buf[static 32]) {
+        fdname("vfioc-", slot, buf);
 }
 
 static bool fd_is_char_device(int fd) {
@@ -1581,8 +2002,13 @@ int engine_adopt_orphan(Engine *e, const char *slot, int group, int fd) {
         if (engine_find(e, slot))
                 return -EEXIST;
         /* Attached to the scratch IOAS or not, nobody knows: the blocking domain is certain. A device fd
-         * that is not bound fails here (EINVAL): then it holds nothing. */
-        r = e->ops->detach(e->ops_data, fd);
+         * that is not bound fails here (EINVAL): then it holds nothing. legacy: a group file whose container
+         * was not kept cannot be detached from a type1 domain; it still holds the group (DMA faults, but
+         * whether the scratch page is still mapped is unknown): said as a paging domain. */
+        if (e->kind == ENGINE_KIND_LEGACY)
+                r = 0;
+        else
+                r = e->ops->detach(e->ops_data, fd);
         if (r < 0)
                 return r;
         h = engine_add(e, slot);
@@ -1593,6 +2019,10 @@ int engine_adopt_orphan(Engine *e, const char *slot, int group, int fd) {
         h->state = DEVICE_STATE_QUARANTINED;
         h->mode = QUARANTINE_MODE_BLOCKED;
         h->since = e->ops->now(e->ops_data);
+        if (e->kind == ENGINE_KIND_LEGACY) {
+                h->degraded |= DEGRADED_PAGING_DOMAIN;
+                h->detach_error = -EOPNOTSUPP;
+        }
         return 0;
 }
 
@@ -1603,6 +2033,7 @@ int engine_to_json(const Engine *e, json_object **ret) {
         if (!o || !devs || !s)
                 return -ENOMEM;
         json_object_object_add(o, "version", json_object_new_int(1));
+        json_object_object_add(o, "kind", json_object_new_string(engine_kind_to_string(e->kind)));
         json_object_object_add(o, "scratch_hwpt", json_object_new_int64(e->scratch_hwpt));
         json_object_object_add(s, "ioas", json_object_new_int64(e->scratch.ioas));
         json_object_object_add(s, "source", json_object_new_uint64(e->scratch.source));
@@ -1618,6 +2049,8 @@ int engine_to_json(const Engine *e, json_object **ret) {
                 json_object_object_add(d, "mode", json_object_new_string(quarantine_mode_to_string(h->mode)));
                 json_object_object_add(d, "dev_id", json_object_new_int64(h->dev_id));
                 json_object_object_add(d, "pt_id", json_object_new_int64(h->pt_id));
+                if (e->kind == ENGINE_KIND_LEGACY)
+                        json_object_object_add(d, "type1", json_object_new_boolean(h->type1));
                 json_object_object_add(d, "host_driver",
                                        h->host_driver ? json_object_new_string(h->host_driver) : NULL);
                 json_object_object_add(d, "group_type_changed", json_object_new_boolean(h->group_type_changed));
@@ -1665,6 +2098,12 @@ int engine_adopt(Engine *e, json_object *state, int (*fd_lookup)(void *ud, const
         json_object *devs = NULL, *s = NULL;
         int fd;
 
+        /* What held the devices is what takes them back (a --backend= that changed since is for the devices
+         * taken from now on, and only once nothing is held). */
+        if (state && jstr(state, "kind") && engine_kind_from_string(jstr(state, "kind")) >= 0 &&
+            json_object_object_get_ex(state, "devices", &devs) && json_object_array_length(devs) > 0)
+                e->kind = engine_kind_from_string(jstr(state, "kind"));
+        devs = NULL;
         fd = fd_lookup(ud, ENGINE_FDNAME_IOMMUFD);
         if (fd >= 0)
                 e->iommufd = fd;
@@ -1694,7 +2133,7 @@ int engine_adopt(Engine *e, json_object *state, int (*fd_lookup)(void *ud, const
                         if (state_v == DEVICE_STATE_QUARANTINED) {
                                 engine_fdname_for_slot(slot, name);
                                 fd = fd_lookup(ud, name);
-                                if (e->iommufd < 0 || !fd_is_char_device(fd)) {
+                                if ((e->kind == ENGINE_KIND_IOMMUFD && e->iommufd < 0) || !fd_is_char_device(fd)) {
                                         /* Its fd is gone (a clean stop empties the store unless
                                          * systemd ≥ 254 preserves it): the device fell back to its
                                          * default domain. */
@@ -1713,6 +2152,13 @@ int engine_adopt(Engine *e, json_object *state, int (*fd_lookup)(void *ud, const
                         if (!h)
                                 return -ENOMEM;
                         h->fd = fd;
+                        if (e->kind == ENGINE_KIND_LEGACY && fd >= 0) {
+                                int cfd;
+                                engine_fdname_container_for_slot(slot, name);
+                                cfd = fd_lookup(ud, name);
+                                h->container_fd = fd_is_char_device(cfd) ? cfd : safe_close(cfd);
+                                h->type1 = jbool(d, "type1");
+                        }
                         h->state = state_v;
                         h->group = jint(d, "group", -1);
                         h->mode = mode && quarantine_mode_from_string(mode) >= 0 ? quarantine_mode_from_string(mode)
@@ -1730,7 +2176,8 @@ int engine_adopt(Engine *e, json_object *state, int (*fd_lookup)(void *ud, const
                         h->group_type_error = jint(d, "group_type_error", 0);
                         h->bus_master_error = jint(d, "bus_master_error", 0);
                         h->detach_error = jint(d, "detach_error", 0);
-                        if (h->fd >= 0 && h->mode == QUARANTINE_MODE_BLOCKED && h->pt_id != 0) {
+                        if (e->kind == ENGINE_KIND_IOMMUFD && h->fd >= 0 && h->mode == QUARANTINE_MODE_BLOCKED &&
+                            h->pt_id != 0) {
                                 /* Held by a version that attached blocked devices to an empty IOAS (a
                                  * paging domain, ATS on): to the blocking domain now. */
                                 int q = e->ops->detach(e->ops_data, h->fd);

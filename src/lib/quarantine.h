@@ -48,6 +48,25 @@ typedef enum QuarantineMode {
 const char *quarantine_mode_to_string(QuarantineMode m);
 QuarantineMode quarantine_mode_from_string(const char *s);
 
+/* The kernel interface the engine holds devices with. iommufd (Linux ≥ 6.6 with CONFIG_IOMMUFD and
+ * CONFIG_VFIO_DEVICE_CDEV): each device's VFIO cdev bound to an iommufd. legacy: VFIO's group and
+ * container (/dev/vfio/N, /dev/vfio/vfio), which every distribution kernel has, for the kernels that
+ * lack iommufd (Debian's, RHEL's). What each can guarantee is in docs/isolate.md. */
+typedef enum EngineKind {
+        ENGINE_KIND_IOMMUFD,
+        ENGINE_KIND_LEGACY,
+        _ENGINE_KIND_MAX,
+        _ENGINE_KIND_INVALID = -EINVAL,
+} EngineKind;
+
+const char *engine_kind_to_string(EngineKind k);
+EngineKind engine_kind_from_string(const char *s);
+
+/* The interface this kernel offers: iommufd where /dev/iommu and the VFIO device cdev class exist, the
+ * legacy one where only /dev/vfio/vfio does, iommufd otherwise (whose errors then say what is missing).
+ * dev is the /dev directory to look in (NULL: /dev), root the one of sysfs. *ret_reason: one sentence. */
+int engine_kind_detect(const char *dev, const char *root, EngineKind *ret, char **ret_reason);
+
 /* The scratch-page cover the engine maps when the caller asks for none, and the most it maps at all. */
 #define QUARANTINE_DEFAULT_SCRATCH_COVER (UINT64_C(4) << 30)
 #define QUARANTINE_MAX_SCRATCH_COVER (UINT64_C(1) << 40)
@@ -137,6 +156,18 @@ typedef struct QuarantineOps {
         int (*config_write)(void *ud, int device_fd, uint32_t offset, const void *buf, size_t size);
         void (*close)(void *ud, int fd);
         uint64_t (*now)(void *ud); /* CLOCK_REALTIME, µs */
+
+        /* The legacy backend (ENGINE_KIND_LEGACY; vfio.h): the group node, its container, type1. */
+        int (*group_open)(void *ud, int group, int *ret_fd);
+        int (*group_viable)(void *ud, int group_fd, bool *ret);
+        int (*container_open)(void *ud, int *ret_fd);
+        int (*group_set_container)(void *ud, int group_fd, int container_fd);
+        int (*container_set_iommu)(void *ud, int container_fd);
+        int (*container_iova_ranges)(void *ud, int container_fd, IovaRange **ret, size_t *ret_n,
+                                     uint64_t *ret_min_page);
+        int (*container_map)(void *ud, int container_fd, const void *va, uint64_t length, uint64_t iova);
+        int (*container_unmap_all)(void *ud, int container_fd);
+        int (*dup)(void *ud, int fd, int *ret_fd);
 } QuarantineOps;
 
 extern const QuarantineOps quarantine_ops_kernel;
@@ -147,7 +178,8 @@ typedef enum Degradation {
         DEGRADED_GROUP_TYPE = 1 << 0,    /* its identity default domain could not be switched to DMA */
         DEGRADED_BUS_MASTER = 1 << 1,    /* bus mastering could not be cleared (or read back) */
         DEGRADED_SCRATCH_COVER = 1 << 2, /* scratch-page: the cover was cut short of what was asked */
-        DEGRADED_PAGING_DOMAIN = 1 << 3, /* blocked, but left on an empty paging domain (detach failed) */
+        DEGRADED_PAGING_DOMAIN = 1 << 3, /* blocked, but left on an empty paging domain (detach failed, or
+                                          * legacy: a group cannot leave its type1 domain without a gap) */
 } Degradation;
 
 typedef struct HeldDevice {
@@ -155,7 +187,10 @@ typedef struct HeldDevice {
         int group;
         DeviceState state; /* QUARANTINED or RELEASED */
         QuarantineMode mode;
-        int fd; /* the bound VFIO cdev while quarantined; -EBADF otherwise */
+        int fd; /* while quarantined: the bound VFIO cdev (iommufd), the group node (legacy: one file per member,
+                 * so that each is stored and closed on its own); -EBADF otherwise */
+        int container_fd; /* legacy, while quarantined: the group's container; -EBADF otherwise */
+        bool type1;       /* legacy: the container has its type1 paging domain (scratch-page, or after it) */
         uint32_t dev_id;
         uint32_t pt_id;          /* the page table it is attached to; 0: none (blocked: the kernel's blocking domain) */
         char *host_driver;       /* restored on release to the host; NULL: it had none */
@@ -181,6 +216,7 @@ typedef struct EngineTimings {
 
 typedef struct Engine {
         char *root;
+        EngineKind kind;
         const QuarantineOps *ops;
         void *ops_data;
         int iommufd; /* -EBADF until the first quarantine */
@@ -256,8 +292,13 @@ int engine_adopt_orphan(Engine *e, const char *slot, int group, int fd);
 /* The slot a fd store name stands for ("vfio-0000-03-00.0" → "0000:03:00.0"); -EINVAL if none. */
 int engine_slot_from_fdname(const char *name, char ret[static PCI_ADDRESS_MAX]);
 
+/* Sets the kernel interface; only while nothing is held (-EBUSY otherwise). */
+int engine_set_kind(Engine *e, EngineKind kind);
+
 /* The fd store names of the engine's fds (FDNAME may not contain ':'). */
 #define ENGINE_FDNAME_IOMMUFD "iommufd"
 #define ENGINE_FDNAME_SCRATCH "scratch"
 /* "vfio-0000-03-00.0" */
 void engine_fdname_for_slot(const char *slot, char buf[static 32]);
+/* legacy: the container of a held device's group, "vfioc-0000-03-00.0" */
+void engine_fdname_container_for_slot(const char *slot, char buf[static 32]);
