@@ -101,6 +101,18 @@ static int status_add_row(Table *t, const DeviceRecord *d) {
         return r;
 }
 
+/* The legend's last line: which kernel interface holds the devices, and why (legacy VFIO guarantees
+ * less: see the audit). */
+static void print_backend(sd_bus *bus) {
+        _cleanup_free_ char *backend = NULL, *reason = NULL;
+
+        if (sd_bus_get_property_string(bus, ISOLATE_BUS_NAME, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE,
+                                       "Backend", NULL, &backend) >= 0 &&
+            sd_bus_get_property_string(bus, ISOLATE_BUS_NAME, ISOLATE_BUS_PATH, ISOLATE_BUS_MANAGER_INTERFACE,
+                                       "BackendReason", NULL, &reason) >= 0)
+                printf("\nBackend: %s (%s)\n", backend, reason);
+}
+
 int verb_status(int argc, char **argv, void *userdata) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -143,8 +155,10 @@ int verb_status(int argc, char **argv, void *userdata) {
         if (arg_json != JSON_FORMAT_OFF)
                 return output_table(t);
         if (table_get_rows(t) == 0) {
-                if (arg_legend)
+                if (arg_legend) {
                         printf("isolated holds no devices.\n");
+                        print_backend(bus);
+                }
                 return 0;
         }
         r = output_table(t);
@@ -160,6 +174,8 @@ int verb_status(int argc, char **argv, void *userdata) {
         }
         if (errors > 0)
                 printf("\n");
+        if (arg_legend && !want)
+                print_backend(bus);
         return 0;
 }
 

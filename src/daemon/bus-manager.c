@@ -345,6 +345,18 @@ static int property_get_policy_error(sd_bus *bus, const char *path, const char *
         return sd_bus_message_append(reply, "s", strempty(m->policy_error));
 }
 
+static int property_get_backend(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        return sd_bus_message_append(reply, "s", engine_kind_to_string(m->engine->kind));
+}
+
+static int property_get_backend_reason(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                       sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        return sd_bus_message_append(reply, "s", strempty(m->backend_reason));
+}
+
 static int property_get_held(sd_bus *bus, const char *path, const char *interface, const char *property,
                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
@@ -362,6 +374,8 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("QuarantineOnUnbind", "s", property_get_unbind, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("PolicyFiles", "as", property_get_policy_files, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("PolicyError", "s", property_get_policy_error, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Backend", "s", property_get_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("BackendReason", "s", property_get_backend_reason, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("QuarantinedDevices", "u", property_get_held, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Quarantine", SD_BUS_ARGS("as", devices, "s", mode, "b", interactive),
                                 SD_BUS_RESULT("as", taken), method_quarantine, SD_BUS_VTABLE_UNPRIVILEGED),

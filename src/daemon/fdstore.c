@@ -70,6 +70,20 @@ void fdstore_add_device(Manager *m, const HeldDevice *h) {
                 return;
         engine_fdname_for_slot(h->slot, name);
         d->fd_stored = fdstore_add(m, name, h->fd) >= 0;
+        if (h->container_fd >= 0) {
+                /* legacy: the group file holds the quarantine; its container is what changes its mode */
+                engine_fdname_container_for_slot(h->slot, name);
+                (void) fdstore_add(m, name, h->container_fd);
+        }
+}
+
+void fdstore_remove_device(Manager *m, const char *slot) {
+        char name[32];
+
+        engine_fdname_for_slot(slot, name);
+        fdstore_remove(m, name);
+        engine_fdname_container_for_slot(slot, name);
+        fdstore_remove(m, name);
 }
 
 void fdstore_drop_devices(Manager *m, char **slots) {
@@ -78,11 +92,9 @@ void fdstore_drop_devices(Manager *m, char **slots) {
 
         STRV_FOREACH(s, slots) {
                 Device *d = device_find(m, *s);
-                char name[32];
                 if (!d || !d->fd_stored)
                         continue;
-                engine_fdname_for_slot(d->slot, name);
-                fdstore_remove(m, name);
+                fdstore_remove_device(m, d->slot);
                 d->fd_stored = false;
                 any = true;
         }

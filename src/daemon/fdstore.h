@@ -23,3 +23,5 @@ void fdstore_add_device(Manager *m, const HeldDevice *h);
  * keeps the VFIO file open, so the device would stay bound (a VMM could not bind it, an unbind of
  * vfio-pci would hang) although isolated released it. */
 void fdstore_drop_devices(Manager *m, char **slots);
+/* Takes a device's names out of the store (its file, and its container's on the legacy backend). */
+void fdstore_remove_device(Manager *m, const char *slot);

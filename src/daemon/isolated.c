@@ -30,6 +30,8 @@ static void help(void) {
                "     --policy=FILE        read this policy file instead of %s/policy.json and policy.d/\n"
                "     --policy-dir=DIR     read DIR/policy.json and DIR/policy.d/*.json (default %s)\n"
                "     --state-dir=DIR      keep state.json in DIR (default %s)\n"
+               "     --backend=KIND       hold devices through iommufd or legacy (VFIO's group and container);\n"
+               "                          default: iommufd where the kernel has it, legacy otherwise\n"
                "     --root=DIR           read DIR/sys and DIR/proc instead of /sys and /proc (testing)\n"
                "     --session-bus        serve on the session bus instead of the system bus (testing)\n"
                "     --log-level=LEVEL    emerg, alert, crit, err, warning, notice, info or debug (default info)\n"
@@ -55,6 +57,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_POLICY_DIR,
                 ARG_STATE_DIR,
                 ARG_ROOT,
+                ARG_BACKEND,
                 ARG_SESSION_BUS,
                 ARG_LOG_LEVEL,
                 ARG_LOG_TARGET,
@@ -66,6 +69,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "policy-dir", required_argument, NULL, ARG_POLICY_DIR },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 { "root", required_argument, NULL, ARG_ROOT },
+                { "backend", required_argument, NULL, ARG_BACKEND },
                 { "session-bus", no_argument, NULL, ARG_SESSION_BUS },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 { "log-target", required_argument, NULL, ARG_LOG_TARGET },
@@ -83,6 +87,12 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_POLICY_DIR: arg_config.policy_dir = optarg; break;
                 case ARG_STATE_DIR: arg_config.state_dir = optarg; break;
                 case ARG_ROOT: arg_config.root = optarg; break;
+                case ARG_BACKEND:
+                        if (engine_kind_from_string(optarg) < 0 && !streq(optarg, "auto"))
+                                return log_error_errno(
+                                        EINVAL, "Invalid --backend= value '%s' (iommufd, legacy or auto).", optarg);
+                        arg_config.backend = streq(optarg, "auto") ? NULL : optarg;
+                        break;
                 case ARG_SESSION_BUS: arg_config.user_bus = true; break;
                 case ARG_LOG_LEVEL:
                         l = parse_level(optarg);

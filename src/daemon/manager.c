@@ -175,9 +175,39 @@ static void take_back_lost(Manager *m, const LostDevice *lost, size_t n) {
         }
 }
 
+/* The kernel interface for the engine: the one --backend= names, else the one this kernel offers. */
+static int pick_backend(Manager *m) {
+        _cleanup_free_ char *reason = NULL;
+        EngineKind kind = ENGINE_KIND_IOMMUFD;
+        int r;
+
+        assert(m);
+
+        if (m->config.backend) {
+                kind = engine_kind_from_string(m->config.backend);
+                if (kind < 0)
+                        return log_error_errno(EINVAL, "Unknown backend '%s' (iommufd or legacy).", m->config.backend);
+                reason = strdup("--backend= names it");
+        } else if (m->config.ops)
+                reason = strdup("this test build's engine is iommufd-shaped");
+        else {
+                r = engine_kind_detect(NULL, m->config.root, &kind, &reason);
+                if (r < 0)
+                        return log_oom();
+        }
+        if (!reason)
+                return log_oom();
+        r = engine_set_kind(m->engine, kind);
+        if (r < 0)
+                return log_error_errno(r, "Cannot hold devices through %s: %m", engine_kind_to_string(kind));
+        m->backend_reason = TAKE_PTR(reason);
+        return 0;
+}
+
 int manager_startup(Manager *m) {
         _cleanup_free_ LostDevice *lost = NULL;
         size_t n_lost = 0;
+        EngineKind kind;
         int r;
 
         assert(m);
@@ -195,15 +225,30 @@ int manager_startup(Manager *m) {
         if (r < 0)
                 return log_oom();
         m->engine->scratch.keepalive = watchdog_keepalive;
+        r = pick_backend(m);
+        if (r < 0)
+                return r;
 
         /* Watch uevents before anything is looked at: an unbind during the start is then queued, not lost. */
         r = uevent_start(m);
         if (r < 0)
                 return r;
 
+        kind = m->engine->kind;
         r = adopt_previous(m, &lost, &n_lost);
         if (r < 0)
                 return r;
+        if (m->engine->kind != kind) {
+                log_notice("The previous instance held devices through %s: this one does too, although it would have "
+                           "picked %s (%s).",
+                           engine_kind_to_string(m->engine->kind), engine_kind_to_string(kind), m->backend_reason);
+                free(m->backend_reason);
+                m->backend_reason = strdup("the previous instance held its devices through it");
+                if (!m->backend_reason)
+                        return log_oom();
+        }
+        log_info("Holding devices through %s: %s.", m->engine->kind == ENGINE_KIND_LEGACY ? "legacy VFIO" : "iommufd",
+                 m->backend_reason);
         FOREACH_ARRAY(h, m->engine->devices, m->engine->n_devices)
                 if (h->state == DEVICE_STATE_QUARANTINED)
                         request_watch(m, h->slot);
@@ -265,6 +310,7 @@ Manager *manager_free(Manager *m) {
         topology_free(m->topology);
         policy_free(m->policy);
         free(m->policy_error);
+        free(m->backend_reason);
         sd_event_unref(m->event);
         return mfree(m);
 }

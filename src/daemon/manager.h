@@ -32,7 +32,8 @@ typedef struct ManagerConfig {
         const char *policy_file; /* NULL: the installed policy (policy_dir) */
         const char *policy_dir;
         const char *state_dir;
-        bool user_bus; /* tests: the session bus instead of the system bus */
+        const char *backend; /* "iommufd" or "legacy"; NULL: what the kernel offers (engine_kind_detect()) */
+        bool user_bus;       /* tests: the session bus instead of the system bus */
         /* The engine's side effects: NULL for the kernel (quarantine_ops_kernel); a test binary passes
          * its own. */
         const QuarantineOps *ops;
@@ -45,7 +46,8 @@ typedef struct Manager {
         uint64_t started; /* realtime µs */
 
         Policy *policy;
-        char *policy_error; /* why the installed policy was refused at start (defaults apply) */
+        char *policy_error;   /* why the installed policy was refused at start (defaults apply) */
+        char *backend_reason; /* why the engine holds devices through the interface it does */
         Topology *topology;
         Engine *engine;
         Hashmap *devices; /* canonical slot → Device (device.c) */

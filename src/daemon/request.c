@@ -32,6 +32,11 @@ void request_watch(Manager *m, const char *slot) {
                                                         slot);
         }
         r = engine_set_request_eventfd(m->engine, d->slot, d->req_fd);
+        if (r == -EOPNOTSUPP) {
+                /* legacy: there is no device file to ask on; an unbind of vfio-pci does not wait for the group's */
+                request_unwatch(d);
+                return;
+        }
         if (r < 0)
                 return (void) log_warning_errno(
                         r, "Failed to register vfio's device request channel for %s, ignoring: %m", slot);

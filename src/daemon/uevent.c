@@ -39,9 +39,7 @@ void uevent_handle(Manager *m, const char *action, const char *slot, const char 
         if (streq(action, "add") || streq(action, "remove")) {
                 h = engine_find(m->engine, canon);
                 if (streq(action, "remove") && h) {
-                        char name[32];
-                        engine_fdname_for_slot(canon, name);
-                        fdstore_remove(m, name);
+                        fdstore_remove_device(m, canon);
                         engine_forget(m->engine, canon);
                         if ((d = device_find(m, canon))) {
                                 d->fd_stored = false;

@@ -1754,7 +1754,8 @@ case_status_text() {
         start_daemon default "$CASE_DIR/policy.json"
         ctl status
         expect_rc 0 "status with nothing held"
-        expect_eq "status says so" "$OUT" "isolated holds no devices."
+        expect_eq "status says so, and which kernel interface holds devices (last, after a blank line)" "$OUT" \
+                "$(printf 'isolated holds no devices.\n\nBackend: iommufd (this test build'"'"'s engine is iommufd-shaped)')"
         ctl quarantine --mode=scratch-page 00:02.0
         ctl quarantine 00:04.0
         ctl status
@@ -1769,7 +1770,8 @@ case_status_text() {
                 grep -qE '^0000:00:02\.0 +quarantined +scratch-page +[0-9]{4}-.* +0 \(0r 0w\)' <<<"$row2"
         check "0000:00:04.0's row: quarantined, blocked, host driver e1000e" \
                 grep -qE '^0000:00:04\.0 +quarantined +blocked +.* e1000e' <<<"$row4"
-        expect_eq "one row per held device (and the header)" "$(wc -l <<<"$OUT")" 3
+        expect_eq "one row per held device (and the header, a blank line, the backend)" "$(wc -l <<<"$OUT")" 5
+        expect_eq "the backend last" "$(tail -n 1 <<<"$OUT")" "Backend: iommufd (this test build's engine is iommufd-shaped)"
         # the column of each value is the header's
         local col
         col=$(awk 'NR == 1 { print index($0, "MODE") }' <<<"$OUT")
