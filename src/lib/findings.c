@@ -236,6 +236,36 @@ static void check_no_iommu(Collector *c) {
                     cause);
 }
 
+/* A kernel without iommufd or the VFIO device cdev (Debian's, RHEL's): isolated holds devices through
+ * VFIO's legacy group and container interface, which guarantees less. */
+static void check_legacy_vfio(Collector *c) {
+        const Topology *t = c->t;
+        const HostInfo *h = &t->host;
+
+        assert(c);
+
+        if (!topology_has_iommu(t) || h->iommufd != TRISTATE_NO)
+                return;
+        add_finding(
+                c, "legacy-vfio", SEVERITY_WARNING, NULL,
+                "No iommufd: devices are quarantined through VFIO's legacy group and container interface",
+                "Use a kernel built with CONFIG_IOMMUFD and CONFIG_VFIO_DEVICE_CDEV (Linux 6.6 or newer) and "
+                "load the iommufd module; isolated picks iommufd by itself where it exists.",
+                "This kernel has no iommufd (CONFIG_IOMMUFD), so isolated holds a quarantined device's whole IOMMU group through "
+                "/dev/vfio/N in a container of its own. What still holds: blocked mode claims the group's DMA "
+                "ownership, which puts it on the kernel's blocking domain, and every DMA faults; scratch-page "
+                "maps the zeroed page read-only through type1 (each 2 MiB of cover is a mapping of its own, "
+                "pinned and counted as locked memory each time); the stored group files keep the quarantine "
+                "across a crash of isolated. What is weaker: where the IOMMU driver has no blocking domain "
+                "(VT-d on Linux 6.1, for one) the kernel substitutes an empty paging domain, on which ATS "
+                "stays enabled, so an ATS device may still use translations it cached; a group cannot go from "
+                "scratch-page back to the blocking domain without a moment on its default domain, so it stays "
+                "on an empty paging domain (status says \"paging-domain\"); isolated opens no device file, so "
+                "bus mastering is cleared through sysfs (refused under kernel lockdown: status says "
+                "\"bus-master\"), the device is not reset on entry, and vfio's device-request channel is not "
+                "used.");
+}
+
 static bool in_no_group(const Topology *t, const PciDevice *d) {
         if (d->iommu_group >= 0)
                 return false;
@@ -736,6 +766,7 @@ int findings_collect(const Topology *t, const FaultCounts *faults, Findings *ret
         Collector c = { .t = t, .f = &f };
 
         check_no_iommu(&c);
+        check_legacy_vfio(&c);
         check_no_group(&c);
         check_interrupts(&c);
         check_parameters(&c);

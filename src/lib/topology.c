@@ -803,10 +803,19 @@ static void load_interrupts(Topology *t) {
                 h->interrupt_evidence = strdup(seen_ir_ioapic ? "IR-IO-APIC" : "IO-APIC");
 }
 
+static bool root_exists(const char *root, const char *path) {
+        _cleanup_free_ char *p = NULL;
+        return asprintf(&p, "%s%s", strempty(root), path) >= 0 && access(p, F_OK) >= 0;
+}
+
 static void load_host(Topology *t) {
         HostInfo *h = &t->host;
+        bool vfio;
 
         assert(t);
+
+        vfio = root_exists(t->root, "/sys/module/vfio");
+        h->iommufd = root_exists(t->root, "/sys/module/iommufd") ? TRISTATE_YES : vfio ? TRISTATE_NO : TRISTATE_UNKNOWN;
 
         h->iommufd_allow_unsafe_interrupts = read_param(t->root, "iommufd", "allow_unsafe_interrupts");
         h->type1_allow_unsafe_interrupts = read_param(t->root, "vfio_iommu_type1", "allow_unsafe_interrupts");

@@ -134,6 +134,11 @@ typedef struct HostInfo {
         Tristate type1_allow_unsafe_interrupts;
         Tristate vfio_noiommu;
 
+        /* Whether the kernel has iommufd, as far as the loaded modules show (/sys/module/iommufd; unknown
+         * when vfio is not loaded either). Without it, isolated holds devices through VFIO's legacy group and
+         * container interface. */
+        Tristate iommufd;
+
         /* interrupt remapping as /proc/interrupts shows it */
         Tristate interrupt_remapping;
         char *interrupt_evidence; /* the chip name that decided it, e.g. "IR-PCI-MSI" */

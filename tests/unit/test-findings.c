@@ -110,6 +110,7 @@ static void check_default(const Audit *a) {
         expect_none(a, "ats-enabled", NULL);
         expect_none(a, "untrusted-port", NULL);
         expect_none(a, "dma-faults", NULL);
+        expect_none(a, "legacy-vfio", NULL);
         /* the ICH9 functions share a group; the edus are alone */
         expect(a, "multi-device-group", "0000:00:1f.2", SEVERITY_WARNING);
         expect_none(a, "multi-device-group", "0000:00:02.0");
@@ -195,6 +196,27 @@ static void test_allow_unsafe_type1(void **state) {
         audit_root(root, &a);
         expect(&a, "allow-unsafe-interrupts", NULL, SEVERITY_HIGH);
         assert_non_null(strstr(find(&a, "allow-unsafe-interrupts", NULL)->detail, "vfio_iommu_type1"));
+        audit_done(&a);
+        snapshot_remove(root);
+}
+
+static void test_legacy_vfio(void **state) {
+        /* Debian's 6.1: vfio is loaded, iommufd does not exist */
+        char *root = snapshot_copy("default");
+        Audit a;
+
+        snapshot_rmtree(root, "/sys/module/iommufd");
+        audit_root(root, &a);
+        expect(&a, "legacy-vfio", NULL, SEVERITY_WARNING);
+        assert_non_null(strstr(find(&a, "legacy-vfio", NULL)->detail, "empty paging domain"));
+        assert_non_null(strstr(find(&a, "legacy-vfio", NULL)->detail, "ATS"));
+        audit_done(&a);
+        /* and nothing about it where there is no IOMMU at all (no-iommu says what matters there) */
+        snapshot_remove(root);
+        root = snapshot_copy("noiommu");
+        snapshot_rmtree(root, "/sys/module/iommufd");
+        audit_root(root, &a);
+        expect_none(&a, "legacy-vfio", NULL);
         audit_done(&a);
         snapshot_remove(root);
 }
@@ -680,6 +702,7 @@ int main(void) {
                 cmocka_unit_test(test_arm64),
                 cmocka_unit_test(test_intremap_off_cmdline),
                 cmocka_unit_test(test_allow_unsafe_type1),
+                cmocka_unit_test(test_legacy_vfio),
                 cmocka_unit_test(test_identity),
                 cmocka_unit_test(test_no_group),
                 cmocka_unit_test(test_bridge),

@@ -47,6 +47,11 @@ static inline void snapshot_remove(char *dir) {
 }
 
 /* Replaces (or creates) a file in a snapshot copy; a symlink in the way is replaced by the file. */
+/* Removes a directory of a snapshot copy, with what is in it. */
+static inline void snapshot_rmtree(const char *root, const char *rel) {
+        assert_int_equal(run_cmd("rm -rf -- '%s%s'", root, rel), 0);
+}
+
 static inline void snapshot_write(const char *root, const char *rel, const char *content) {
         char path[4096];
         FILE *f;
