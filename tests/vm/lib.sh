@@ -25,3 +25,18 @@ vm_kernel_version() {
 }
 
 vm_sha() { sha256sum | cut -c1-16; }
+
+# tests/vm/run --kernel debian: Debian's packaged kernel, the linux-image-6.1.0-NN-amd64 that bookworm's
+# linux-image-amd64 (its candidate version) depends on.
+vm_debian_kernel_pkg() {
+    if [ -n "${ISOLATE_VM_DEBIAN_KERNEL_PKG:-}" ]; then
+        echo "$ISOLATE_VM_DEBIAN_KERNEL_PKG"
+        return
+    fi
+    local meta p
+    meta=$(apt-cache policy linux-image-amd64 2>/dev/null | awk '/Candidate:/ {print $2}')
+    [ -n "$meta" ] && [ "$meta" != "(none)" ] || vm_die "package linux-image-amd64 is not available from apt (run apt-get update)"
+    p=$(apt-cache depends "linux-image-amd64=$meta" 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ {print $2; exit}')
+    [ -n "$p" ] || vm_die "linux-image-amd64 $meta depends on no linux-image-VERSION package"
+    echo "$p"
+}

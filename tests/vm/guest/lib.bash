@@ -2,6 +2,8 @@
 set -euo pipefail
 
 failures=0
+# vm_kernel_is KIND: the guest booted that kernel ("project" or "debian"; tests/vm/run --kernel)
+vm_kernel_is() { [ "${ISOLATE_VM_KERNEL:-project}" = "$1" ]; }
 check() {
     local what=$1; shift
     if "$@"; then echo "  ok: $what"; else echo "  FAIL: $what"; failures=$((failures + 1)); fi

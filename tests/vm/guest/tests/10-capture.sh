@@ -1,5 +1,6 @@
 #!/bin/bash
 # topologies: all
+# kernels: project debian
 # Snapshots of real kernels for the unit tests' fixtures (tests/fixtures/sysfs/, see its README):
 # `isolatectl capture` in each topology, a few variants, and the audit of each as the guest sees it.
 # The snapshot must read back the same through --root as the live system does.
