@@ -258,7 +258,9 @@ static int capture_device(Capture *c, const char *slot) {
                 if (r < 0)
                         return r;
         }
-        static const char *const links[] = { "driver", "iommu_group", NULL };
+        /* "iommu": the unit the device sits behind (../../virtual/iommu/dmar0), whose name topology.c
+         * reads to attribute a DMAR fault to a segment (topology_iommu_segment()) */
+        static const char *const links[] = { "driver", "iommu_group", "iommu", NULL };
         STRV_FOREACH(l, (char **) links) {
                 _cleanup_free_ char *rel = NULL;
                 if (asprintf(&rel, "%s/%s", dev, *l) < 0)

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "capture.h"
 #include "strv.h"
 #include "test-util.h"
 #include "topology.h"
@@ -389,6 +390,49 @@ static void test_note_isolated_msi(void **state) {
         snapshot_remove(root);
 }
 
+/* The "iommu" link names the unit a device sits behind; the DMAR fault attribution takes the segment
+ * from it (topology_iommu_segment()). The 6.12 snapshots predate its capture, so it is added to a copy
+ * of default the way the kernel has it, and a capture of that copy must read back the same. */
+static void test_capture_iommu_link(void **state) {
+        char *root = snapshot_copy("default"), *dir = NULL, *cap = NULL;
+        CaptureReport report = {};
+        char *failed = NULL;
+        char path[4096];
+        uint32_t domain = UINT32_MAX;
+        Topology *t;
+
+        snprintf(path, sizeof(path), "%s/sys/devices/pci0000:00/0000:00:03.0/iommu", root);
+        assert_int_equal(symlink("../../virtual/iommu/dmar0", path), 0);
+        t = load(root);
+        assert_non_null(dev(t, "00:03.0")->iommu);
+        assert_string_equal(dev(t, "00:03.0")->iommu, "dmar0");
+        assert_null(dev(t, "00:02.0")->iommu);
+        assert_int_equal(topology_iommu_segment(t, "dmar0", &domain), 1);
+        assert_int_equal(domain, 0);
+        topology_free(t);
+
+        dir = strdup("/tmp/isolate-test.XXXXXX");
+        assert_non_null(dir);
+        assert_non_null(mkdtemp(dir));
+        assert_int_equal(asprintf(&cap, "%s/capture", dir), (int) strlen(dir) + strlen("/capture"));
+        assert_int_equal(capture_snapshot(root, cap, "test", &report, &failed), 0);
+        assert_null(failed);
+        capture_report_done(&report);
+
+        t = load(cap);
+        assert_non_null(dev(t, "00:03.0")->iommu);
+        assert_string_equal(dev(t, "00:03.0")->iommu, "dmar0");
+        assert_null(dev(t, "00:02.0")->iommu);
+        domain = UINT32_MAX;
+        assert_int_equal(topology_iommu_segment(t, "dmar0", &domain), 1);
+        assert_int_equal(domain, 0);
+        topology_free(t);
+
+        free(cap);
+        snapshot_remove(dir);
+        snapshot_remove(root);
+}
+
 static void test_unprivileged_config(void **state) {
         /* An unprivileged reader sees 64 bytes of config space: capabilities are unknown, not absent. */
         char *root = snapshot_copy("bridge");
@@ -491,6 +535,7 @@ int main(void) {
                 cmocka_unit_test(test_arm64_gicv2m),
                 cmocka_unit_test(test_arm64_interrupt_names),
                 cmocka_unit_test(test_note_isolated_msi),
+                cmocka_unit_test(test_capture_iommu_link),
                 cmocka_unit_test(test_unprivileged_config),
                 cmocka_unit_test(test_not_a_snapshot),
                 cmocka_unit_test(test_broken_snapshot),
