@@ -851,7 +851,7 @@ int dma_fault_parse_kmsg_record(const char *text, size_t size, DmaFault *ret) {
 
 /* ---- reading a log ---------------------------------------------------------------------- */
 
-typedef struct ReadState {
+struct KmsgReader {
         DmaFaultCallback cb;
         void *userdata;
         int n_faults;
@@ -866,16 +866,31 @@ typedef struct ReadState {
         uint64_t raw_evt[4];
         size_t raw_n;
         KmsgRecord raw_rec;
-} ReadState;
+};
 
-static void read_state_done(ReadState *s) {
-        assert(s);
+int kmsg_reader_new(DmaFaultCallback cb, void *userdata, KmsgReader **ret) {
+        KmsgReader *r;
 
-        kmsg_record_done(&s->pending_rec);
-        kmsg_record_done(&s->raw_rec);
+        assert_return(ret, -EINVAL);
+
+        r = calloc(1, sizeof(KmsgReader));
+        if (!r)
+                return -ENOMEM;
+        r->cb = cb;
+        r->userdata = userdata;
+        *ret = r;
+        return 0;
 }
 
-static int read_state_emit(ReadState *s, const DmaFault *fault, const KmsgRecord *rec) {
+KmsgReader *kmsg_reader_free(KmsgReader *r) {
+        if (!r)
+                return NULL;
+        kmsg_record_done(&r->pending_rec);
+        kmsg_record_done(&r->raw_rec);
+        return mfree(r);
+}
+
+static int reader_emit(KmsgReader *s, const DmaFault *fault, const KmsgRecord *rec) {
         int r;
 
         if (fault && s->n_faults < INT_MAX)
@@ -886,19 +901,19 @@ static int read_state_emit(ReadState *s, const DmaFault *fault, const KmsgRecord
         return r < 0 ? r : 0;
 }
 
-static int read_state_flush(ReadState *s) {
+static int reader_flush_pending(KmsgReader *s) {
         int r;
 
         if (!s->have_pending)
                 return 0;
         s->have_pending = false;
-        r = read_state_emit(s, &s->pending, &s->pending_rec);
+        r = reader_emit(s, &s->pending, &s->pending_rec);
         kmsg_record_done(&s->pending_rec);
         return r;
 }
 
 /* The raw event is over: report it if it was complete, unless superseded by the decoded line. */
-static int read_state_end_raw(ReadState *s, bool superseded) {
+static int reader_end_raw(KmsgReader *s, bool superseded) {
         DmaFault fault;
         int r = 0;
 
@@ -908,14 +923,14 @@ static int read_state_end_raw(ReadState *s, bool superseded) {
         if (s->raw_n == ELEMENTSOF(s->raw_evt) && !superseded &&
             dma_fault_from_smmuv3_event(s->raw_instance, s->raw_evt, &fault) > 0) {
                 s->prev_fault = true;
-                r = read_state_emit(s, &fault, &s->raw_rec);
+                r = reader_emit(s, &fault, &s->raw_rec);
         }
         kmsg_record_done(&s->raw_rec);
         return r;
 }
 
 /* May take over rec->message. Returns 1 when the record was a part of a raw event. */
-static int read_state_raw(ReadState *s, KmsgRecord *rec) {
+static int reader_raw(KmsgReader *s, KmsgRecord *rec) {
         char instance[sizeof(s->raw_instance)];
         uint64_t v;
         int r;
@@ -927,13 +942,13 @@ static int read_state_raw(ReadState *s, KmsgRecord *rec) {
                 }
                 /* 6.15+ follow the dwords with the decoded line, which is what counts then */
                 const char *p = smmuv3_prefix(rec->message, instance, sizeof(instance));
-                r = read_state_end_raw(s, p && streq(instance, s->raw_instance) && startswith(p, "event: "));
+                r = reader_end_raw(s, p && streq(instance, s->raw_instance) && startswith(p, "event: "));
                 if (r < 0)
                         return r;
         }
         if (!smmuv3_raw_header(rec->message, instance, sizeof(instance)))
                 return 0;
-        r = read_state_flush(s); /* a header is no detail line: what waited for one goes first */
+        r = reader_flush_pending(s); /* a header is no detail line: what waited for one goes first */
         if (r < 0)
                 return r;
         s->have_raw = true;
@@ -945,7 +960,7 @@ static int read_state_raw(ReadState *s, KmsgRecord *rec) {
 }
 
 /* May take over rec->message. */
-static int read_state_process(ReadState *s, KmsgRecord *rec) {
+static int reader_process(KmsgReader *s, KmsgRecord *rec) {
         DmaFault fault;
         bool after_fault;
         int r;
@@ -956,14 +971,14 @@ static int read_state_process(ReadState *s, KmsgRecord *rec) {
         if (!kmsg_record_is_kernel(rec))
                 return 0; /* userspace's, whatever it says: as if it were not there */
 
-        r = read_state_raw(s, rec);
+        r = reader_raw(s, rec);
         if (r != 0)
                 return r < 0 ? r : 0;
 
         if (s->have_pending) {
                 bool merged = dma_fault_merge_detail(&s->pending, s->pending_rec.message, rec->message) > 0;
 
-                r = read_state_flush(s);
+                r = reader_flush_pending(s);
                 if (r < 0)
                         return r;
                 if (merged)
@@ -981,18 +996,48 @@ static int read_state_process(ReadState *s, KmsgRecord *rec) {
                         s->have_pending = true;
                         return 0;
                 }
-                return read_state_emit(s, &fault, rec);
+                return reader_emit(s, &fault, rec);
         }
 
         after_fault = s->prev_fault;
         s->prev_fault = false;
         if (dma_fault_message_is_suppression(rec->message) ||
             (after_fault && dma_fault_message_is_ratelimit_notice(rec->message)))
-                return read_state_emit(s, NULL, rec);
+                return reader_emit(s, NULL, rec);
         return 0;
 }
 
-static int read_kmsg_device(int fd, ReadState *s) {
+int kmsg_reader_feed(KmsgReader *reader, const char *text, size_t size) {
+        _cleanup_(kmsg_record_done) KmsgRecord rec = {};
+        int r;
+
+        assert_return(reader, -EINVAL);
+        assert_return(text, -EINVAL);
+
+        r = kmsg_record_parse(text, size, &rec);
+        if (r < 0)
+                return r;
+        return reader_process(reader, &rec);
+}
+
+int kmsg_reader_flush(KmsgReader *reader) {
+        int r;
+
+        assert_return(reader, -EINVAL);
+
+        r = reader_flush_pending(reader);
+        if (r < 0)
+                return r;
+        if (reader->have_raw && reader->raw_n == ELEMENTSOF(reader->raw_evt))
+                return reader_end_raw(reader, false);
+        return 0;
+}
+
+bool kmsg_reader_is_waiting(const KmsgReader *reader) {
+        return reader && (reader->have_pending || (reader->have_raw && reader->raw_n == ELEMENTSOF(reader->raw_evt)));
+}
+
+static int read_kmsg_device(int fd, KmsgReader *s) {
         _cleanup_free_ char *buf = NULL;
         int r;
 
@@ -1020,14 +1065,14 @@ static int read_kmsg_device(int fd, ReadState *s) {
                         return r;
                 if (r < 0)
                         continue;
-                r = read_state_process(s, &rec);
+                r = reader_process(s, &rec);
                 if (r < 0)
                         return r;
         }
         return 0;
 }
 
-static int read_kmsg_snapshot(FILE *f, ReadState *s) {
+static int read_kmsg_snapshot(FILE *f, KmsgReader *s) {
         _cleanup_free_ char *line = NULL;
         size_t cap = 0;
         bool any_line = false, any_record = false;
@@ -1049,7 +1094,7 @@ static int read_kmsg_snapshot(FILE *f, ReadState *s) {
                         continue;
                 any_record = true;
 
-                r = read_state_process(s, &rec);
+                r = reader_process(s, &rec);
                 if (r < 0)
                         return r;
                 errno = 0;
@@ -1062,7 +1107,7 @@ static int read_kmsg_snapshot(FILE *f, ReadState *s) {
 }
 
 int kmsg_read_faults(const char *path, DmaFaultCallback cb, void *userdata) {
-        _cleanup_(read_state_done) ReadState s = { .cb = cb, .userdata = userdata };
+        _cleanup_(kmsg_reader_freep) KmsgReader *s = NULL;
         _cleanup_close_ int fd = -EBADF;
         struct stat st;
         int r;
@@ -1074,9 +1119,12 @@ int kmsg_read_faults(const char *path, DmaFaultCallback cb, void *userdata) {
                 return negative_errno();
         if (fstat(fd, &st) < 0)
                 return negative_errno();
+        r = kmsg_reader_new(cb, userdata, &s);
+        if (r < 0)
+                return r;
 
         if (S_ISCHR(st.st_mode))
-                r = read_kmsg_device(fd, &s);
+                r = read_kmsg_device(fd, s);
         else {
                 _cleanup_fclose_ FILE *f = NULL;
                 int flags;
@@ -1091,16 +1139,14 @@ int kmsg_read_faults(const char *path, DmaFaultCallback cb, void *userdata) {
                 if (!f)
                         return negative_errno();
                 TAKE_FD(fd);
-                r = read_kmsg_snapshot(f, &s);
+                r = read_kmsg_snapshot(f, s);
         }
         if (r < 0)
                 return r;
 
-        r = read_state_flush(&s);
+        /* the end of the log: what waits for a next record is reported, an unfinished raw event is not */
+        r = kmsg_reader_flush(s);
         if (r < 0)
                 return r;
-        r = read_state_end_raw(&s, false);
-        if (r < 0)
-                return r;
-        return s.n_faults;
+        return s->n_faults;
 }

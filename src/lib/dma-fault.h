@@ -5,14 +5,16 @@
  * and the /dev/kmsg record format they arrive in. See design/iommufd.md section 5.
  *
  * Only the kernel log is parsed here: unrecoverable faults on paging or blocking domains reach
- * userspace no other way. The parser is stateless, one message at a time; kmsg_read_faults() adds the
- * little cross-record state there is (the SMMUv3 detail line, ratelimit notices after a fault). */
+ * userspace no other way. The parser is stateless, one message at a time; KmsgReader (used by
+ * kmsg_read_faults() and by isolated's follower of the live log) adds the little cross-record state
+ * there is (SMMUv3 raw events and detail lines, ratelimit notices after a fault). */
 
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "macro.h"
 #include "pci-address.h"
 
 typedef enum DmaFaultVendor {
@@ -78,7 +80,7 @@ typedef struct DmaFault {
  * requester; 0 for any other text, including fault-like lines that name no PCI function:
  *   - SMMUv3 "event 0x10 received:" and its raw dwords (printed alone by kernels before 6.15, and
  *     before the decoded "event: … client: …" line by newer ones): one record says nothing on its
- *     own; kmsg_read_faults() joins them (dma_fault_from_smmuv3_event());
+ *     own; KmsgReader joins them (dma_fault_from_smmuv3_event());
  *   - SMMUv3 events whose client is not a PCI device or is "(unassigned sid)";
  *   - the SMMUv3 detail line ("unpriv data write s1 …"), see dma_fault_merge_detail().
  * Returns -EBADMSG when the message carries a fault marker ("Request device [", "Event logged
@@ -164,8 +166,8 @@ typedef enum KmsgRecordKind {
  * KMSG_RECORD_SUPPRESSION when dma_fault_message_is_suppression(), KMSG_RECORD_OTHER for anything
  * else: ordinary text, fault lines whose fields do not parse, and every record that is not from the
  * kernel facility (kmsg_record_is_kernel()), whatever its text. -EINVAL for a malformed record,
- * -ENOMEM. *ret is only written for KMSG_RECORD_FAULT. Stateless: unlike kmsg_read_faults(), no
- * SMMUv3 detail-line merging and no generic ratelimit notices. */
+ * -ENOMEM. *ret is only written for KMSG_RECORD_FAULT. Stateless: unlike KmsgReader, no SMMUv3 raw
+ * events, no detail-line merging and no generic ratelimit notices. */
 int dma_fault_parse_kmsg_record(const char *text, size_t size, DmaFault *ret);
 
 /* Called for each fault report (fault != NULL) and each suppression notice (fault == NULL). rec is
@@ -173,7 +175,37 @@ int dma_fault_parse_kmsg_record(const char *text, size_t size, DmaFault *ret);
  * value stops reading and is returned by kmsg_read_faults(). */
 typedef int (*DmaFaultCallback)(const DmaFault *fault, const KmsgRecord *rec, void *userdata);
 
-/* Reads all records from path and calls cb (which may be NULL) in log order.
+/* The reader of a kernel log, fed one /dev/kmsg record at a time, that reports what the records mean
+ * together (kmsg_read_faults() says what that is) through cb (which may be NULL) in log order. A fault
+ * may wait for the record after it: an SMMUv3 raw event for its four dwords and for a 6.15+ decoded
+ * line that supersedes it, an SMMUv3 decoded event for its detail line, a VT-d fault for its
+ * CONFIG_DMAR_DEBUG unit line. It is reported when a record arrives that is no part of it, or by
+ * kmsg_reader_flush(). */
+typedef struct KmsgReader KmsgReader;
+
+/* -ENOMEM only. */
+int kmsg_reader_new(DmaFaultCallback cb, void *userdata, KmsgReader **ret);
+/* Frees the reader; what waits is dropped, not reported (see kmsg_reader_flush()). */
+KmsgReader *kmsg_reader_free(KmsgReader *reader);
+DEFINE_TRIVIAL_CLEANUP_FUNC(KmsgReader *, kmsg_reader_free);
+
+/* Feeds one record as text (kmsg_record_parse(): one /dev/kmsg read, or one line of a snapshot), and
+ * calls cb for what it completes. Returns 0; -EINVAL for a malformed record, which changes nothing (the
+ * next one is read as if it had not been there); -ENOMEM; or cb's negative return. */
+int kmsg_reader_feed(KmsgReader *reader, const char *text, size_t size);
+
+/* Reports what waits for a following record: a fault waiting for its detail or unit line (reported
+ * without it), an SMMUv3 raw event with all four dwords (reported from them: if a 6.15+ decoded line
+ * follows later, it counts again). A raw event still missing dwords keeps waiting for them. For a
+ * follower of the live log that has read all there is for now; at the end of a log, an unfinished raw
+ * event is then dropped with the reader. Returns 0 or cb's negative return. */
+int kmsg_reader_flush(KmsgReader *reader);
+
+/* True when kmsg_reader_flush() would report something: a fault waits for a following record (a raw
+ * event still missing dwords does not count). */
+bool kmsg_reader_is_waiting(const KmsgReader *reader);
+
+/* Reads all records from path and calls cb (which may be NULL) in log order, through a KmsgReader.
  *   - A character device (the live /dev/kmsg) is opened O_RDONLY|O_NONBLOCK and read one record per
  *     read() until EAGAIN. EPIPE (records overwritten before we read them) is skipped over; the loss
  *     is not reported, the next record's seq shows the gap.

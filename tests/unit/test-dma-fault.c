@@ -915,6 +915,183 @@ static void test_read_faults_smmuv3_raw(void **state) {
         remove_temp(path);
 }
 
+/* ---- KmsgReader: records fed one at a time, as isolated reads the live log ---------------- */
+
+static void feed(KmsgReader *r, const char *record) {
+        assert_int_equal(kmsg_reader_feed(r, record, strlen(record)), 0);
+}
+
+#define RAW_HEADER "6,10,1000,-;arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:"
+static const char *const raw_dwords[] = {
+        "6,11,1001,-;arm-smmu-v3 arm-smmu-v3.0.auto: \\x090x0000010000000010",
+        "6,12,1002,-;arm-smmu-v3 arm-smmu-v3.0.auto: \\x090x0000000800000000",
+        "6,13,1003,-;arm-smmu-v3 arm-smmu-v3.0.auto: \\x090x000000000007f000",
+        "6,14,1004,-;arm-smmu-v3 arm-smmu-v3.0.auto: \\x090x0000000000000000",
+};
+
+static void assert_raw_read_fault(const Seen *s) {
+        assert_true(s->is_fault);
+        assert_int_equal(s->seq, 10); /* the header's record */
+        assert_requester(&s->fault, 0, 0x01, 0x00, 0);
+        assert_int_equal(s->fault.access, DMA_ACCESS_READ);
+        assert_int_equal(s->fault.iova, 0x7f000);
+        assert_true(s->fault.has_stream_id);
+        assert_int_equal(s->fault.stream_id, 0x100);
+        assert_string_equal(s->fault.iommu, "arm-smmu-v3.0.auto");
+}
+
+/* Before 6.15: the header and its four dwords, each a record of its own, make one fault, reported
+ * when the next record shows the event is over. */
+static void test_reader_smmuv3_raw_by_record(void **state) {
+        _cleanup_(kmsg_reader_freep) KmsgReader *r = NULL;
+        Collector c = {};
+
+        assert_int_equal(kmsg_reader_new(collect, &c, &r), 0);
+        feed(r, RAW_HEADER);
+        FOREACH_ARRAY(d, raw_dwords, ELEMENTSOF(raw_dwords)) {
+                assert_false(kmsg_reader_is_waiting(r));
+                feed(r, *d);
+                assert_int_equal(c.n, 0);
+        }
+        assert_true(kmsg_reader_is_waiting(r));
+        feed(r, "6,15,1005,-;some other line");
+        assert_int_equal(c.n, 1);
+        assert_raw_read_fault(&c.seen[0]);
+        assert_false(kmsg_reader_is_waiting(r));
+        assert_int_equal(kmsg_reader_flush(r), 0);
+        assert_int_equal(c.n, 1);
+}
+
+/* The live log must not wait for a record that may never come: a flush reports the complete event;
+ * one still missing dwords keeps waiting for them, and is reported once they are there. */
+static void test_reader_smmuv3_raw_flush(void **state) {
+        _cleanup_(kmsg_reader_freep) KmsgReader *r = NULL;
+        Collector c = {};
+
+        assert_int_equal(kmsg_reader_new(collect, &c, &r), 0);
+        feed(r, RAW_HEADER);
+        feed(r, raw_dwords[0]);
+        feed(r, raw_dwords[1]);
+        assert_int_equal(kmsg_reader_flush(r), 0);
+        assert_int_equal(c.n, 0);
+        feed(r, raw_dwords[2]);
+        feed(r, raw_dwords[3]);
+        assert_int_equal(c.n, 0);
+        assert_int_equal(kmsg_reader_flush(r), 0);
+        assert_int_equal(c.n, 1);
+        assert_raw_read_fault(&c.seen[0]);
+        assert_int_equal(kmsg_reader_flush(r), 0); /* reported once */
+        feed(r, "6,15,1005,-;some other line");
+        assert_int_equal(c.n, 1);
+
+        /* a generic ratelimit notice right after the flushed event still counts as a suppression */
+        feed(r, RAW_HEADER);
+        FOREACH_ARRAY(d, raw_dwords, ELEMENTSOF(raw_dwords))
+                feed(r, *d);
+        assert_int_equal(kmsg_reader_flush(r), 0);
+        feed(r, "4,16,1006,-;some_fn: 3 callbacks suppressed");
+        assert_int_equal(c.n, 3);
+        assert_true(c.seen[1].is_fault);
+        assert_false(c.seen[2].is_fault);
+        assert_int_equal(c.seen[2].seq, 16);
+        /* not after a fault: an unrelated function's notice */
+        feed(r, "4,17,1007,-;some_fn: 4 callbacks suppressed");
+        assert_int_equal(c.n, 3);
+}
+
+/* 6.15+: the raw event, then the decoded line and its detail line: one fault, with the direction of the
+ * detail line. Records from userspace in between (facility LOG_USER) change nothing, and a malformed
+ * record is refused without touching what waits. */
+static void test_reader_smmuv3_decoded_supersedes(void **state) {
+        _cleanup_(kmsg_reader_freep) KmsgReader *r = NULL;
+        Collector c = {};
+
+        assert_int_equal(kmsg_reader_new(collect, &c, &r), 0);
+        feed(r, "3,20,2000,-;arm-smmu-v3 arm-smmu-v3.0.auto: event 0x13 received:");
+        feed(r, "3,21,2001,-;arm-smmu-v3 arm-smmu-v3.0.auto: \\x090x0000010100000013");
+        feed(r, "14,22,2001,-;arm-smmu-v3 arm-smmu-v3.0.auto: event: F_PERMISSION client: 0000:01:00.0 "
+                "sid: 0x100 ssid: 0x0 iova: 0x1000 ipa: 0x0");
+        assert_int_equal(kmsg_reader_feed(r, "garbage", strlen("garbage")), -EINVAL);
+        feed(r, "3,23,2002,-;arm-smmu-v3 arm-smmu-v3.0.auto: \\x090x0000000000000000");
+        feed(r, "3,24,2003,-;arm-smmu-v3 arm-smmu-v3.0.auto: \\x090x0000000000002000");
+        feed(r, "3,25,2004,-;arm-smmu-v3 arm-smmu-v3.0.auto: \\x090x0000000000000000");
+        feed(r, "3,26,2005,-;arm-smmu-v3 arm-smmu-v3.0.auto: event: F_PERMISSION client: 0000:01:00.1 sid: 0x101 "
+                "ssid: 0x0 iova: 0x2000 ipa: 0x0");
+        assert_int_equal(c.n, 0);
+        assert_true(kmsg_reader_is_waiting(r)); /* for the detail line */
+        feed(r, "3,27,2006,-;arm-smmu-v3 arm-smmu-v3.0.auto: unpriv data write s1 \"Input address caused fault\" "
+                "stag: 0x0");
+        assert_int_equal(c.n, 1);
+        assert_int_equal(c.seen[0].seq, 26);
+        assert_requester(&c.seen[0].fault, 0, 0x01, 0x00, 1);
+        assert_int_equal(c.seen[0].fault.access, DMA_ACCESS_WRITE);
+        assert_int_equal(c.seen[0].fault.iova, 0x2000);
+        assert_int_equal(kmsg_reader_flush(r), 0);
+        assert_int_equal(c.n, 1);
+}
+
+/* A fault waiting for its detail line is reported by a flush, without the direction. */
+static void test_reader_flush_pending(void **state) {
+        _cleanup_(kmsg_reader_freep) KmsgReader *r = NULL;
+        Collector c = {};
+
+        assert_int_equal(kmsg_reader_new(collect, &c, &r), 0);
+        feed(r, "3,30,3000,-;DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x1000 [fault reason "
+                "0x06] PTE Read access is not set");
+        assert_int_equal(c.n, 0);
+        assert_true(kmsg_reader_is_waiting(r));
+        assert_int_equal(kmsg_reader_flush(r), 0);
+        assert_int_equal(c.n, 1);
+        assert_int_equal(c.seen[0].seq, 30);
+        assert_int_equal(c.seen[0].fault.access, DMA_ACCESS_READ);
+        assert_false(kmsg_reader_is_waiting(r));
+        /* the unit line after the flush belongs to nothing any more */
+        feed(r, "6,31,3001,-;DMAR: Dump dmar1 table entries for IOVA 0x1000");
+        assert_int_equal(c.n, 1);
+}
+
+/* The reader gives what kmsg_read_faults() gives for the same records. */
+static void test_reader_same_as_read_faults(void **state) {
+        _cleanup_(kmsg_reader_freep) KmsgReader *r = NULL;
+        _cleanup_free_ char *copy = strdup(smmu_raw_snapshot);
+        Collector a = {}, b = {};
+        char *path = write_temp(smmu_raw_snapshot);
+
+        assert_non_null(copy);
+        assert_int_equal(kmsg_read_faults(path, collect, &a), 3);
+        assert_int_equal(kmsg_reader_new(collect, &b, &r), 0);
+        for (char *line = copy, *nl; line && *line; line = nl) {
+                nl = strchr(line, '\n');
+                if (nl)
+                        *nl++ = '\0';
+                feed(r, line);
+        }
+        assert_int_equal(kmsg_reader_flush(r), 0);
+        assert_int_equal(b.n, a.n);
+        for (size_t i = 0; i < a.n; i++) {
+                assert_int_equal(b.seen[i].seq, a.seen[i].seq);
+                assert_int_equal(b.seen[i].is_fault, a.seen[i].is_fault);
+                assert_memory_equal(&b.seen[i].fault.requester, &a.seen[i].fault.requester, sizeof(PciAddress));
+                assert_int_equal(b.seen[i].fault.access, a.seen[i].fault.access);
+                assert_int_equal(b.seen[i].fault.iova, a.seen[i].fault.iova);
+        }
+        remove_temp(path);
+}
+
+static void test_reader_callback_error(void **state) {
+        _cleanup_(kmsg_reader_freep) KmsgReader *r = NULL;
+        Collector c = { .fail_at = 1 };
+        const char *rec = "3,30,3000,-;DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x1000 "
+                          "[fault reason 0x06] PTE Read access is not set";
+
+        assert_int_equal(kmsg_reader_new(collect, &c, &r), 0);
+        feed(r, rec);
+        assert_int_equal(kmsg_reader_flush(r), -ECANCELED);
+        assert_int_equal(kmsg_reader_feed(NULL, rec, strlen(rec)), -EINVAL);
+        assert_int_equal(kmsg_reader_flush(NULL), -EINVAL);
+        assert_null(kmsg_reader_free(NULL));
+}
+
 static void test_read_faults_intel_unit(void **state) {
         /* CONFIG_DMAR_DEBUG names the unit on the next line, for the fault's IOVA only. */
         Collector c = {};
@@ -1154,6 +1331,12 @@ int main(void) {
                 cmocka_unit_test(test_smmuv3_raw_event_decode),
                 cmocka_unit_test(test_read_faults_smmuv3_raw),
                 cmocka_unit_test(test_read_faults_intel_unit),
+                cmocka_unit_test(test_reader_smmuv3_raw_by_record),
+                cmocka_unit_test(test_reader_smmuv3_raw_flush),
+                cmocka_unit_test(test_reader_smmuv3_decoded_supersedes),
+                cmocka_unit_test(test_reader_flush_pending),
+                cmocka_unit_test(test_reader_same_as_read_faults),
+                cmocka_unit_test(test_reader_callback_error),
                 cmocka_unit_test(test_smmuv3_malformed),
                 cmocka_unit_test(test_smmuv3_merge_detail),
                 cmocka_unit_test(test_non_fault_lines),
