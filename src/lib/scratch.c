@@ -13,8 +13,6 @@
 #include "macro.h"
 #include "scratch.h"
 
-#define PAGE UINT64_C(4096)
-
 static uint64_t align_up(uint64_t x, uint64_t a) {
         return (x + a - 1) & ~(a - 1);
 }
@@ -65,9 +63,15 @@ static int range_cmp(const void *a, const void *b) {
         return x->start < y->start ? -1 : x->start > y->start;
 }
 
+uint64_t scratch_page_size(void) {
+        long ps = sysconf(_SC_PAGESIZE);
+        /* a power of two on every Linux; the fallback is x86's, should sysconf() ever fail */
+        return ps > 0 ? (uint64_t) ps : SCRATCH_SMALL_SIZE;
+}
+
 int scratch_plan(uint64_t from, uint64_t to, const IovaRange *allowed, size_t n_allowed, uint64_t granule,
                  uint64_t *source, ScratchStep **ret_steps, size_t *ret_n) {
-        return scratch_plan_aligned(from, to, allowed, n_allowed, granule, PAGE, source, ret_steps, ret_n);
+        return scratch_plan_aligned(from, to, allowed, n_allowed, granule, 0, source, ret_steps, ret_n);
 }
 
 int scratch_plan_aligned(uint64_t from, uint64_t to, const IovaRange *allowed, size_t n_allowed, uint64_t granule,
@@ -79,7 +83,7 @@ int scratch_plan_aligned(uint64_t from, uint64_t to, const IovaRange *allowed, s
         int r;
 
         if (alignment == 0)
-                alignment = PAGE;
+                alignment = scratch_page_size();
         if ((alignment & (alignment - 1)) || granule < alignment || (granule & (granule - 1)) || from > to)
                 return -EINVAL;
 
@@ -171,15 +175,9 @@ int iova_ranges_subtract(IovaRange **ranges, size_t *n, uint64_t start, uint64_t
         return 0;
 }
 
-/* The fallback page: one base page of this kernel (4 KiB, or 16/64 KiB on some arm64 kernels). */
-static uint64_t small_size(void) {
-        long ps = sysconf(_SC_PAGESIZE);
-        return ps > 0 ? MAX(SCRATCH_SMALL_SIZE, (uint64_t) ps) : SCRATCH_SMALL_SIZE;
-}
-
 static int backing(Scratch *s, bool huge) {
         _cleanup_close_ int fd = -EBADF;
-        uint64_t size = huge ? SCRATCH_HUGE_SIZE : small_size();
+        uint64_t size = huge ? SCRATCH_HUGE_SIZE : scratch_page_size();
         void *va;
 
         assert(s);
@@ -208,7 +206,7 @@ int scratch_alloc(Scratch *s, bool force_small) {
 }
 
 int scratch_adopt(Scratch *s, int memfd, bool huge) {
-        uint64_t size = huge ? SCRATCH_HUGE_SIZE : small_size();
+        uint64_t size = huge ? SCRATCH_HUGE_SIZE : scratch_page_size();
         void *va = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 
         if (va == MAP_FAILED)

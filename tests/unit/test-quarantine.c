@@ -466,6 +466,7 @@ static int fake_scratch_alloc(void *ud, Scratch *s) {
         assert_non_null(f->scratch_mem = malloc(SCRATCH_HUGE_SIZE));
         memset(f->scratch_mem, 0xaa, SCRATCH_HUGE_SIZE); /* not zeroed: the engine must zero it */
         s->va = f->scratch_mem;
+        /* the fake machine is a 4 KiB-page host, whatever the one running the tests is */
         s->size = f->no_huge ? SCRATCH_SMALL_SIZE : SCRATCH_HUGE_SIZE;
         s->huge = !f->no_huge;
         return 0;
@@ -491,7 +492,7 @@ static int fake_scratch_extend(void *ud, Scratch *s, int iommufd, uint64_t cover
 
         if (f->scratch_extend_error)
                 return f->scratch_extend_error;
-        /* as scratch_extend(): the 4 KiB fallback page covers at most SCRATCH_SMALL_MAX_COVER */
+        /* as scratch_extend(): the fallback page (a base page) covers at most SCRATCH_SMALL_MAX_COVER */
         if (!s->huge && cover > SCRATCH_SMALL_MAX_COVER)
                 cover = SCRATCH_SMALL_MAX_COVER;
         if (cover <= s->covered)
@@ -2621,7 +2622,7 @@ static void test_scratch_cover_too_large(void **state) {
         assert_quarantined(x, "00:02.0", QUARANTINE_MODE_SCRATCH_PAGE);
 }
 
-/* Item 7: no free huge page: the 4 KiB fallback page covers at most SCRATCH_SMALL_MAX_COVER; the cover
+/* Item 7: no free huge page: the fallback base page covers at most SCRATCH_SMALL_MAX_COVER; the cover
  * that is mapped is recorded apart from the one asked for, and the cut as a degradation. */
 static void test_scratch_no_huge_cover_cut(void **state) {
         Fixture *x = *state;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -143,7 +144,7 @@ static void check_plan_aligned(uint64_t from, uint64_t to, const IovaRange *allo
                 if (up(w->s, granule) + granule <= w->e)
                         fits = true;
 
-        if (alignment == K4)
+        if (alignment == scratch_page_size())
                 r = scratch_plan(from, to, allowed, n_allowed, granule, &src, &steps, &n);
         else
                 r = scratch_plan_aligned(from, to, allowed, n_allowed, granule, alignment, &src, &steps, &n);
@@ -392,10 +393,49 @@ static void test_plan_aligned_invalid(void **state) {
         assert_int_equal(scratch_plan_aligned(0, G1, allowed, 1, M2, 3 * K4, &source, &steps, &n), -EINVAL);
         assert_int_equal(scratch_plan_aligned(0, G1, allowed, 1, K4, UINT64_C(64) << 10, &source, &steps, &n), -EINVAL);
         assert_null(steps);
-        /* 0 means 4 KiB */
+        /* 0 means the kernel's page size */
         assert_int_equal(scratch_plan_aligned(0, M2 * 4, allowed, 1, M2, 0, &source, &steps, &n), 0);
         assert_true(n > 0);
         free(steps);
+}
+
+/* Without an alignment from the IOAS, IOVAs are aligned to the kernel's page size, whatever it is (64 KiB
+ * on some arm64 kernels), not to a page size assumed here: scratch_plan() and alignment 0 alike. */
+static void test_plan_kernel_page_size(void **state) {
+        const uint64_t ps = scratch_page_size();
+        const IovaRange allowed[] = { { ps / 2, MSI_START - 1 - ps / 2 }, { MSI_LAST + 1, MAX48 } };
+        Spans mapped = {};
+        PlanCheck pc;
+
+        assert_int_equal(ps, (uint64_t) sysconf(_SC_PAGESIZE));
+        for (int aligned = 0; aligned < 2; aligned++) {
+                _cleanup_free_ ScratchStep *steps = NULL;
+                uint64_t source = UINT64_MAX, lo = UINT64_MAX, hi = 0;
+                size_t n = 0;
+
+                if (aligned)
+                        assert_int_equal(
+                                scratch_plan_aligned(0, G4, allowed, ELEMENTSOF(allowed), M2, 0, &source, &steps, &n),
+                                0);
+                else
+                        assert_int_equal(scratch_plan(0, G4, allowed, ELEMENTSOF(allowed), M2, &source, &steps, &n), 0);
+                assert_true(n > 0);
+                FOREACH_ARRAY(st, steps, n) {
+                        assert_int_equal(st->dst % ps, 0);
+                        assert_int_equal(st->src % ps, 0);
+                        assert_int_equal(st->length % ps, 0);
+                        if (st->dst < MSI_START) {
+                                lo = MIN(lo, st->dst);
+                                hi = MAX(hi, st->dst + st->length);
+                        }
+                }
+                /* the first range shrunk to whole pages of this kernel */
+                assert_int_equal(lo, ps);
+                assert_int_equal(hi, MSI_START - ps);
+        }
+        check_plan_aligned(0, G4, allowed, ELEMENTSOF(allowed), M2, ps, UINT64_MAX, &mapped, &pc);
+        assert_true(pc.n_steps > 0);
+        spans_done(&mapped);
 }
 
 /* An existing source below `from` (a later extension): no MAP, everything is copied. */
@@ -428,7 +468,7 @@ static void test_plan_4g_msi_window(void **state) {
         spans_done(&mapped);
 
         /* The MSI window itself is never touched. */
-        assert_int_equal(scratch_plan(0, G4, allowed, ELEMENTSOF(allowed), M2, &source, &steps, &n), 0);
+        assert_int_equal(scratch_plan_aligned(0, G4, allowed, ELEMENTSOF(allowed), M2, K4, &source, &steps, &n), 0);
         FOREACH_ARRAY(st, steps, n)
                 assert_true(st->dst + st->length <= MSI_START || st->dst > MSI_LAST);
 }
@@ -440,7 +480,8 @@ static void test_plan_enospc(void **state) {
         uint64_t source = UINT64_MAX;
         size_t n = 12345;
 
-        assert_int_equal(scratch_plan(0, G1, allowed, ELEMENTSOF(allowed), M2, &source, &steps, &n), -ENOSPC);
+        assert_int_equal(scratch_plan_aligned(0, G1, allowed, ELEMENTSOF(allowed), M2, K4, &source, &steps, &n),
+                         -ENOSPC);
         assert_int_equal(source, UINT64_MAX);
         /* not written on failure */
         assert_ptr_equal(steps, (ScratchStep *) UINT64_C(0x1));
@@ -466,17 +507,18 @@ static void test_plan_nothing_to_do(void **state) {
         size_t n = 12345;
 
         /* [0, 16M) ∩ allowed is empty: success, no steps, no source. */
-        assert_int_equal(scratch_plan(0, 16 * M1, allowed, ELEMENTSOF(allowed), M2, &source, &steps, &n), 0);
+        assert_int_equal(scratch_plan_aligned(0, 16 * M1, allowed, ELEMENTSOF(allowed), M2, K4, &source, &steps, &n),
+                         0);
         assert_int_equal(n, 0);
         assert_null(steps);
         assert_int_equal(source, UINT64_MAX);
 
         /* An empty cover, and no ranges at all. */
         n = 12345;
-        assert_int_equal(scratch_plan(G1, G1, allowed, ELEMENTSOF(allowed), M2, &source, &steps, &n), 0);
+        assert_int_equal(scratch_plan_aligned(G1, G1, allowed, ELEMENTSOF(allowed), M2, K4, &source, &steps, &n), 0);
         assert_int_equal(n, 0);
         n = 12345;
-        assert_int_equal(scratch_plan(0, G1, NULL, 0, M2, &source, &steps, &n), 0);
+        assert_int_equal(scratch_plan_aligned(0, G1, NULL, 0, M2, K4, &source, &steps, &n), 0);
         assert_int_equal(n, 0);
         assert_null(steps);
 }
@@ -568,6 +610,7 @@ int main(void) {
                 cmocka_unit_test(test_plan_properties_extend),
                 cmocka_unit_test(test_plan_aligned_64k),
                 cmocka_unit_test(test_plan_aligned_invalid),
+                cmocka_unit_test(test_plan_kernel_page_size),
                 cmocka_unit_test(test_plan_existing_source),
                 cmocka_unit_test(test_plan_4g_msi_window),
                 cmocka_unit_test(test_plan_enospc),
