@@ -35,7 +35,7 @@ Device *device_get(Manager *m, const char *slot) {
         d = malloc(sizeof(Device));
         if (!d)
                 return NULL;
-        *d = (Device) { .manager = m, .req_fd = -EBADF };
+        *d = (Device) { .manager = m, .req_fd = -EBADF, .msi_isolated_group = -1 };
         memcpy(d->slot, canon, sizeof(canon));
         if (hashmap_put(m->devices, d->slot, d) < 0)
                 return mfree(d);

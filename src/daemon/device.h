@@ -30,6 +30,11 @@ typedef struct Device {
         bool expect_unbind;
         bool released_on_request; /* vfio-pci is being unbound by someone else: do not capture it again */
         bool fd_stored;           /* its VFIO fd is in systemd's fd store */
+        /* The IOMMU group (-1: none) a VFIO bind of which succeeded while iommufd.allow_unsafe_interrupts
+         * was N: the kernel's word that the group's MSIs are isolated (topology_note_isolated_msi()).
+         * Kept here because the topology is read again on hotplug and reload; it counts only while the
+         * device is still in that group. Not saved: a restarted daemon has it again at the next bind. */
+        int msi_isolated_group;
 
         int req_fd; /* vfio's device-request eventfd (request.c) */
         sd_event_source *req_source;

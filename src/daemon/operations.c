@@ -49,8 +49,65 @@ void operation_sync_held(Manager *m) {
                         device_taken(m, h);
 }
 
+/* The interrupt verdict of a device: what the topology read from /proc/interrupts, or, when that could
+ * not tell, the kernel's own word from a bind of its group (note_isolated_msi()), which a reload of the
+ * topology forgets. */
+static InterruptSafety device_interrupts(Manager *m, const PciDevice *pd) {
+        const Device *d;
+
+        if (pd->interrupts != INTERRUPTS_UNKNOWN)
+                return pd->interrupts;
+        d = device_find(m, pd->slot);
+        if (d && pd->iommu_group >= 0 && d->msi_isolated_group == pd->iommu_group)
+                return INTERRUPTS_SAFE;
+        return INTERRUPTS_UNKNOWN;
+}
+
+/* iommufd binds a device only if its group's MSIs are isolated, unless allow_unsafe_interrupts is set:
+ * a bind while it is N settles the verdict of the group's devices that /proc/interrupts left unknown.
+ * Only iommufd's bind says so: the legacy backend's VFIO_GROUP_SET_CONTAINER checks nothing of the
+ * kind (type1 checks its own parameter only when a domain is set up, and blocked mode sets none). */
+static void note_isolated_msi(Manager *m, const char *slot) {
+        _cleanup_strv_free_ char **news = NULL;
+        const PciDevice *b;
+        bool unknown = false;
+        PciAddress a;
+        int r;
+
+        if (m->engine->kind != ENGINE_KIND_IOMMUFD)
+                return;
+        if (pci_address_parse(slot, &a) < 0 || !(b = topology_find_device(m->topology, &a)) || b->iommu_group < 0)
+                return;
+        /* Only where /proc/interrupts left a verdict unknown (then the parameter is read); the devices
+         * whose verdict this settles for the first time get a record and a line in the journal. */
+        FOREACH_ARRAY(pd, m->topology->devices, m->topology->n_devices) {
+                if (pd->iommu_group != b->iommu_group || pd->interrupts != INTERRUPTS_UNKNOWN)
+                        continue;
+                unknown = true;
+                if (device_interrupts(m, pd) == INTERRUPTS_UNKNOWN && strv_extend(&news, pd->slot) < 0)
+                        return (void) log_oom();
+        }
+        if (!unknown)
+                return;
+        r = topology_note_isolated_msi(m->topology, &a);
+        if (r < 0)
+                return (void) log_debug_errno(r, "Failed to note the MSI isolation of %s's group, ignoring: %m", slot);
+        if (r == 0)
+                return; /* allow_unsafe_interrupts is not N: the bind proves nothing */
+        STRV_FOREACH(s, news) {
+                Device *d = device_get(m, *s);
+                if (!d)
+                        return (void) log_oom();
+                d->msi_isolated_group = b->iommu_group;
+                log_info("%s: interrupts isolated, no longer unknown: iommufd bound %s (IOMMU group %i) with "
+                         "iommufd.allow_unsafe_interrupts=N, which it refuses when the group's MSIs are not.",
+                         *s, slot, b->iommu_group);
+        }
+}
+
 /* The engine's callback right after each device is bound: its fd goes to systemd's store at once, so
- * that a crash at any later instant of the operation keeps it. */
+ * that a crash at any later instant of the operation keeps it; and the bind is evidence of MSI
+ * isolation. */
 static void on_bound(void *userdata, const char *slot, int fd) {
         Manager *m = userdata;
         HeldDevice *h = engine_find(m->engine, slot);
@@ -58,6 +115,7 @@ static void on_bound(void *userdata, const char *slot, int fd) {
         fdstore_add_engine(m);
         if (h && h->fd == fd)
                 device_taken(m, h);
+        note_isolated_msi(m, slot);
 }
 
 static int bus_error_from_engine(sd_bus_error *error, const EngineError *err) {
@@ -242,8 +300,8 @@ static int check_release_to_guest(Manager *m, char **slots, uid_t caller_uid, sd
                 if (pci_address_parse(*s, &a) < 0 || !(pd = topology_find_device(m->topology, &a)))
                         return sd_bus_error_setf(error, ISOLATE_ERROR_NO_SUCH_DEVICE, "No PCI device %s.", *s);
                 (void) manager_verdict(m, *s, &v);
-                rd = policy_release_to_guest(&v, pd->interrupts);
-                why = release_decision_explain(rd, &v, pd->slot, pd->interrupts);
+                rd = policy_release_to_guest(&v, device_interrupts(m, pd));
+                why = release_decision_explain(rd, &v, pd->slot, device_interrupts(m, pd));
                 if (!why)
                         return log_oom();
                 if (rd != RELEASE_ALLOWED) {
