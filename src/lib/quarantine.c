@@ -146,7 +146,7 @@ char *degradation_explain(const HeldDevice *h) {
         if (h->degraded & DEGRADED_SCRATCH_COVER) {
                 if (asprintf(&s,
                              "the scratch page covers only the first %" PRIu64 " MiB of the %" PRIu64
-                             " MiB asked for (no free huge page: the 4 KiB fallback page is capped); DMA above "
+                             " MiB asked for (no free huge page: the fallback base page is capped); DMA above "
                              "that faults",
                              h->cover >> 20, h->cover_wanted >> 20) < 0 ||
                     strv_consume(&l, s) < 0)
@@ -878,6 +878,11 @@ static int attach_scratch(Engine *e, const Topology *t, HeldDevice *h, uint64_t 
         return 0;
 }
 
+/* The held members of h's group that share its group file (h included). */
+#define FOREACH_GROUP_MATE(m, e, h)                                                                                    \
+        FOREACH_ARRAY(m, (e)->devices, (e)->n_devices)                                                                 \
+                if ((m) == (h) || ((m)->group >= 0 && (m)->group == (h)->group && (m)->fd >= 0))
+
 static int legacy_attach_scratch(Engine *e, const Topology *t, HeldDevice *h, uint64_t cover, EngineError *err);
 static int legacy_detach(Engine *e, HeldDevice *h, EngineError *err);
 static int take_member_legacy(Engine *e, const Topology *t, Member *m, const QuarantineRequest *req, EngineError *err);
@@ -908,6 +913,14 @@ static int attach_mode(Engine *e, const Topology *t, HeldDevice *h, const Quaran
                         return r;
                 if (e->kind == ENGINE_KIND_LEGACY) {
                         r = legacy_attach_scratch(e, t, h, cover, err);
+                        if (r < 0 && h->type1 && h->cover == 0) {
+                                /* blocked still, but on the container's empty type1 domain now */
+                                FOREACH_GROUP_MATE(m, e, h) {
+                                        m->degraded |= DEGRADED_PAGING_DOMAIN;
+                                        m->detach_error = -EOPNOTSUPP;
+                                }
+                                return r;
+                        }
                         if (r < 0 && !(h->type1 && h->cover > 0))
                                 return r; /* still blocked */
                         h->mode = mode;
@@ -1192,11 +1205,6 @@ static int take_member(Engine *e, const Topology *t, Member *m, const Quarantine
 
 /* ---- the legacy backend: VFIO's group and container ------------------------------------- */
 
-/* The held members of h's group that share its group file (h included). */
-#define FOREACH_GROUP_MATE(m, e, h)                                                                                    \
-        FOREACH_ARRAY(m, (e)->devices, (e)->n_devices)                                                                 \
-                if ((m) == (h) || ((m)->group >= 0 && (m)->group == (h)->group && (m)->fd >= 0))
-
 /* Covers [from, cover) of a group's type1 container with the scratch page, one MAP_DMA of the page per
  * granule (type1 has no copy: the same page is mapped at every IOVA, pinned and accounted once per
  * mapping). Returns how far the cover reaches in *ret_reached, also on failure. */
@@ -1444,6 +1452,9 @@ static int take_member_legacy(Engine *e, const Topology *t, Member *m, const Qua
         h->bus_master_error = MIN(r, 0);
         SET_FLAG(h->degraded, DEGRADED_BUS_MASTER, r < 0);
 
+        /* what was said about an earlier hold's type1 domain is not true of a fresh container */
+        h->degraded &= ~DEGRADED_PAGING_DOMAIN;
+        h->detach_error = 0;
         if (mate && mate->type1 && req->mode == QUARANTINE_MODE_BLOCKED) {
                 /* its group is on the type1 domain already: what is true for the group is true for it */
                 h->degraded |= mate->degraded & DEGRADED_PAGING_DOMAIN;
