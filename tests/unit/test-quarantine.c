@@ -76,13 +76,38 @@ typedef struct FakeGroup {
         int id;
         char *type;
         const char *name; /* sysfs iommu_groups/N/name; NULL: no such file */
+
+        /* legacy VFIO: its node /dev/vfio/N (one open file at a time, shared by dups) */
+        uint32_t container;      /* the container it is set to: the group is owned (blocking domain, or the
+                             * container's type1 domain); 0: none (its default domain) */
+        unsigned opens;          /* successful opens of the node */
+        int open_error;          /* opening the node fails (-EBUSY: someone has it, -ENOENT: no node) */
+        bool not_viable;         /* VFIO_GROUP_GET_STATUS says not viable (whatever the drivers) */
+        int set_container_error; /* VFIO_GROUP_SET_CONTAINER fails */
 } FakeGroup;
+
+/* What a fake fd is (FakeFd.slot): a device cdev (the index into slots), or one of these. */
+#define FAKE_FD_IOMMUFD (-1)
+#define FAKE_FD_GROUP (-2)     /* obj: the group id */
+#define FAKE_FD_CONTAINER (-3) /* obj: the container id */
 
 typedef struct FakeFd {
         int fd;
-        int slot; /* index into slots; -1: an iommufd */
+        int slot; /* index into slots, or FAKE_FD_* */
+        int obj;
         bool open;
 } FakeFd;
+
+/* legacy VFIO: a container (/dev/vfio/vfio) and the scratch mappings made in it */
+typedef struct FakeContainer {
+        uint32_t id;
+        bool type1; /* VFIO_SET_IOMMU done: its groups are on its type1 paging domain */
+} FakeContainer;
+
+typedef struct FakeMap {
+        uint32_t container;
+        uint64_t iova, length;
+} FakeMap;
 
 typedef struct FakeExtend {
         uint64_t from, cover, alignment;
@@ -97,8 +122,13 @@ typedef struct Fake {
         size_t n_slots;
         FakeGroup groups[16];
         size_t n_groups;
-        FakeFd fds[64];
+        FakeFd fds[128];
         size_t n_fds;
+        FakeContainer containers[16];
+        size_t n_containers;
+        FakeMap *maps; /* legacy: live type1 mappings */
+        size_t n_maps, n_maps_allocated;
+        unsigned maps_made; /* successful container_map calls, ever */
         uint32_t ioas[16];
         size_t n_ioas;
         uint32_t next_id;
@@ -123,6 +153,10 @@ typedef struct Fake {
         int detach_error;
         int disable_bus_master_error; /* sysfs config writes refused (-EPERM: kernel lockdown) */
         int group_name_error;
+        int container_open_error;
+        int set_iommu_error;     /* VFIO_SET_IOMMU (-EPERM: type1 refuses unsafe interrupts) */
+        int map_error;           /* VFIO_IOMMU_MAP_DMA fails with this ... */
+        unsigned map_fail_after; /* ... once this many maps succeeded */
 } Fake;
 
 static void fake_log(Fake *f, const char *fmt, ...) _printf_(2, 3);
@@ -163,11 +197,15 @@ static FakeFd *fake_fd(Fake *f, int fd) {
         return NULL;
 }
 
-static int fake_register_fd(Fake *f, int fd, int slot) {
+static int fake_register_fd_obj(Fake *f, int fd, int slot, int obj) {
         assert_true(fd >= 0);
         assert_true(f->n_fds < ELEMENTSOF(f->fds));
-        f->fds[f->n_fds++] = (FakeFd) { .fd = fd, .slot = slot, .open = true };
+        f->fds[f->n_fds++] = (FakeFd) { .fd = fd, .slot = slot, .obj = obj, .open = true };
         return fd;
+}
+
+static int fake_register_fd(Fake *f, int fd, int slot) {
+        return fake_register_fd_obj(f, fd, slot, 0);
 }
 
 static int fake_new_fd(Fake *f, int slot) {
@@ -178,7 +216,7 @@ static int fake_new_fd(Fake *f, int slot) {
 static int fake_dup_fd(Fake *f, int fd) {
         FakeFd *x = fake_fd(f, fd);
         assert_non_null(x);
-        return fake_register_fd(f, fcntl(fd, F_DUPFD_CLOEXEC, 3), x->slot);
+        return fake_register_fd_obj(f, fcntl(fd, F_DUPFD_CLOEXEC, 3), x->slot, x->obj);
 }
 
 static int fake_slot_fd(Fake *f, const FakeSlot *s) {
@@ -188,9 +226,34 @@ static int fake_slot_fd(Fake *f, const FakeSlot *s) {
         return -EBADF;
 }
 
+/* The open fds of a legacy group node (all share its one open file). */
+static size_t fake_group_fds(Fake *f, int group) {
+        size_t n = 0;
+        FOREACH_ARRAY(x, f->fds, f->n_fds)
+                if (x->open && x->slot == FAKE_FD_GROUP && x->obj == group)
+                        n++;
+        return n;
+}
+
+static FakeContainer *fake_container(Fake *f, uint32_t id) {
+        FOREACH_ARRAY(c, f->containers, f->n_containers)
+                if (c->id == id)
+                        return c;
+        return NULL;
+}
+
+/* The live type1 mappings of a container. */
+static size_t fake_maps(Fake *f, uint32_t container) {
+        size_t n = 0;
+        FOREACH_ARRAY(m, f->maps, f->n_maps)
+                if (m->container == container)
+                        n++;
+        return n;
+}
+
 static int fake_iommufd(Fake *f) {
         FOREACH_ARRAY(x, f->fds, f->n_fds)
-                if (x->open && x->slot < 0)
+                if (x->open && x->slot == FAKE_FD_IOMMUFD)
                         return x->fd;
         return -EBADF;
 }
@@ -248,6 +311,7 @@ static void fake_done(Fake *f) {
                 if (x->open)
                         close(x->fd);
         free(f->scratch_mem);
+        free(f->maps);
         strv_free(f->log);
 }
 
@@ -296,6 +360,8 @@ static int fake_unbind(void *ud, const char *slot, const char *driver) {
                 return s->unbind_error;
         if (streq(driver, "vfio-pci") && (fake_slot_fd(f, s) >= 0 || s->vmm_open))
                 fail_msg("unbinding %s from vfio-pci while its cdev is open would hang", slot);
+        if (streq(driver, "vfio-pci") && s->group >= 0 && fake_group_fds(f, s->group) > 0)
+                fail_msg("unbinding %s from vfio-pci while its group node is open", slot);
         free(s->driver);
         s->driver = NULL;
         return 0;
@@ -414,7 +480,7 @@ static int fake_iommufd_open(void *ud, int *ret_fd) {
         fake_log(f, "iommufd_open");
         if (f->iommufd_open_error)
                 return f->iommufd_open_error;
-        *ret_fd = fake_new_fd(f, -1);
+        *ret_fd = fake_new_fd(f, FAKE_FD_IOMMUFD);
         return 0;
 }
 
@@ -422,7 +488,7 @@ static int fake_ioas_alloc(void *ud, int iommufd, uint32_t *ret) {
         Fake *f = ud;
         FakeFd *x = fake_fd(f, iommufd);
 
-        if (!x || x->slot >= 0)
+        if (!x || x->slot != FAKE_FD_IOMMUFD)
                 return -EBADF;
         assert_true(f->n_ioas < ELEMENTSOF(f->ioas));
         f->ioas[f->n_ioas++] = *ret = f->next_id++;
@@ -538,13 +604,15 @@ static int fake_bind_iommufd(void *ud, int device_fd, int iommufd, uint32_t *ret
         FakeSlot *s = fake_device(f, device_fd);
         FakeFd *i = fake_fd(f, iommufd);
 
-        if (!s || !i || i->slot >= 0)
+        if (!s || !i || i->slot != FAKE_FD_IOMMUFD)
                 return -EBADF;
         fake_log(f, "bind_iommufd %s", s->slot);
         if (s->bind_error)
                 return s->bind_error;
         if (s->vmm_open || s->bound)
                 return -EINVAL;
+        if (s->group >= 0 && fake_group(f, s->group) && fake_group(f, s->group)->container != 0)
+                return -EBUSY; /* owned through the legacy group node */
         FOREACH_ARRAY(m, f->slots, f->n_slots)
                 if (s->group >= 0 && m->group == s->group && !driver_is_dma_managed(m->driver))
                         return -EPERM; /* the group is not viable */
@@ -646,6 +714,205 @@ static int fake_config_write(void *ud, int device_fd, uint32_t offset, const voi
         return 0;
 }
 
+/* ---- the fake's legacy VFIO: group nodes, containers, type1 ---- */
+
+static FakeGroup *fake_group_of_fd(Fake *f, int fd) {
+        FakeFd *x = fake_fd(f, fd);
+        return x && x->slot == FAKE_FD_GROUP ? fake_group(f, x->obj) : NULL;
+}
+
+static FakeContainer *fake_container_of_fd(Fake *f, int fd) {
+        FakeFd *x = fake_fd(f, fd);
+        return x && x->slot == FAKE_FD_CONTAINER ? fake_container(f, (uint32_t) x->obj) : NULL;
+}
+
+static bool fake_group_is_viable(Fake *f, const FakeGroup *g) {
+        if (g->not_viable)
+                return false;
+        FOREACH_ARRAY(m, f->slots, f->n_slots)
+                if (m->group == g->id && !driver_is_dma_managed(m->driver))
+                        return false;
+        return true;
+}
+
+static void fake_unmap_container(Fake *f, uint32_t container) {
+        size_t k = 0;
+        FOREACH_ARRAY(m, f->maps, f->n_maps)
+                if (m->container != container)
+                        f->maps[k++] = *m;
+        f->n_maps = k;
+}
+
+static int fake_group_open(void *ud, int group, int *ret_fd) {
+        Fake *f = ud;
+        FakeGroup *g = fake_group(f, group);
+
+        fake_log(f, "group_open %d", group);
+        if (!g)
+                return -ENOENT;
+        if (g->open_error)
+                return g->open_error;
+        if (fake_group_fds(f, group) > 0)
+                return -EBUSY; /* the node is opened once at a time */
+        FOREACH_ARRAY(m, f->slots, f->n_slots)
+                if (m->group == group && (m->bound || m->vmm_open))
+                        return -EBUSY; /* owned through a cdev */
+        g->opens++;
+        *ret_fd = fake_register_fd_obj(f, open("/dev/null", O_RDWR | O_CLOEXEC), FAKE_FD_GROUP, group);
+        return 0;
+}
+
+static int fake_group_viable(void *ud, int group_fd, bool *ret) {
+        Fake *f = ud;
+        FakeGroup *g = fake_group_of_fd(f, group_fd);
+
+        if (!g)
+                return -EBADF;
+        *ret = fake_group_is_viable(f, g);
+        return 0;
+}
+
+static int fake_container_open(void *ud, int *ret_fd) {
+        Fake *f = ud;
+        FakeContainer *c;
+
+        fake_log(f, "container_open");
+        if (f->container_open_error)
+                return f->container_open_error;
+        assert_true(f->n_containers < ELEMENTSOF(f->containers));
+        c = &f->containers[f->n_containers++];
+        *c = (FakeContainer) { .id = f->next_id++ };
+        *ret_fd = fake_register_fd_obj(f, open("/dev/null", O_RDWR | O_CLOEXEC), FAKE_FD_CONTAINER, (int) c->id);
+        return 0;
+}
+
+static int fake_group_set_container(void *ud, int group_fd, int container_fd) {
+        Fake *f = ud;
+        FakeGroup *g = fake_group_of_fd(f, group_fd);
+        FakeContainer *c = fake_container_of_fd(f, container_fd);
+
+        if (!g || !c)
+                return -EBADF;
+        fake_log(f, "set_container %d", g->id);
+        if (g->set_container_error)
+                return g->set_container_error;
+        if (g->container != 0)
+                return -EINVAL; /* set already */
+        if (!fake_group_is_viable(f, g))
+                return -EPERM;
+        g->container = c->id; /* owned: the blocking domain until the container gets its type1 domain */
+        return 0;
+}
+
+static int fake_container_set_iommu(void *ud, int container_fd) {
+        Fake *f = ud;
+        FakeContainer *c = fake_container_of_fd(f, container_fd);
+        int group = -1;
+
+        if (!c)
+                return -EBADF;
+        FOREACH_ARRAY(g, f->groups, f->n_groups)
+                if (g->container == c->id)
+                        group = g->id;
+        fake_log(f, "set_iommu %d", group);
+        if (f->set_iommu_error)
+                return f->set_iommu_error;
+        if (group < 0)
+                return -EINVAL; /* no group in it */
+        if (c->type1)
+                return -EBUSY; /* has its IOMMU already */
+        c->type1 = true;
+        return 0;
+}
+
+static int fake_container_iova_ranges(void *ud, int container_fd, IovaRange **ret, size_t *ret_n,
+                                      uint64_t *ret_min_page) {
+        Fake *f = ud;
+        FakeContainer *c = fake_container_of_fd(f, container_fd);
+        IovaRange *v;
+
+        if (!c)
+                return -EBADF;
+        if (!c->type1)
+                return -EINVAL; /* VFIO_IOMMU_GET_INFO needs the IOMMU set */
+        assert_non_null(v = calloc(f->n_iova_ranges, sizeof(IovaRange)));
+        memcpy(v, f->iova_ranges, f->n_iova_ranges * sizeof(IovaRange));
+        *ret = v;
+        *ret_n = f->n_iova_ranges;
+        *ret_min_page = f->iova_alignment;
+        return 0;
+}
+
+/* One MAP_DMA of the scratch page (read-only: the kernel op passes no write flag, see the report on
+ * QuarantineOps.container_map). Only the scratch page is ever mapped, one page per call, aligned, and
+ * never over a live mapping (the kernel refuses that with EEXIST). */
+static int fake_container_map(void *ud, int container_fd, const void *va, uint64_t length, uint64_t iova) {
+        Fake *f = ud;
+        FakeContainer *c = fake_container_of_fd(f, container_fd);
+        uint64_t page = f->no_huge ? SCRATCH_SMALL_SIZE : SCRATCH_HUGE_SIZE;
+
+        if (!c)
+                return -EBADF;
+        if (!c->type1)
+                return -EINVAL;
+        if (f->map_error && f->maps_made >= f->map_fail_after)
+                return f->map_error;
+        if (!f->scratch_mem || va != f->scratch_mem)
+                fail_msg("container_map of %p, which is not the scratch page", va);
+        if (length != page || iova % page != 0 || iova % f->iova_alignment != 0)
+                fail_msg("container_map of %" PRIu64 " bytes at 0x%" PRIx64 ": not one aligned scratch page", length,
+                         iova);
+        FOREACH_ARRAY(m, f->maps, f->n_maps)
+                if (m->container == c->id && iova < m->iova + m->length && m->iova < iova + length)
+                        return -EEXIST;
+        if (!GREEDY_REALLOC(f->maps, f->n_maps_allocated, f->n_maps + 1))
+                return -ENOMEM;
+        f->maps[f->n_maps++] = (FakeMap) { .container = c->id, .iova = iova, .length = length };
+        f->maps_made++;
+        return 0;
+}
+
+static int fake_container_unmap_all(void *ud, int container_fd) {
+        Fake *f = ud;
+        FakeContainer *c = fake_container_of_fd(f, container_fd);
+
+        if (!c)
+                return -EBADF;
+        fake_log(f, "unmap_all");
+        fake_unmap_container(f, c->id);
+        return 0;
+}
+
+static int fake_dup(void *ud, int fd, int *ret_fd) {
+        Fake *f = ud;
+        FakeFd *x = fake_fd(f, fd);
+
+        if (!x)
+                return -EBADF;
+        fake_log(f, "dup %s",
+                 x->slot == FAKE_FD_GROUP       ? "group"
+                 : x->slot == FAKE_FD_CONTAINER ? "container"
+                                                : "other");
+        *ret_fd = fake_dup_fd(f, fd);
+        return 0;
+}
+
+/* The last fd of a group node closed: the kernel takes the group out of its container (to its default
+ * domain), and the container, once without groups, loses its type1 domain and its mappings. */
+static void fake_group_last_close(Fake *f, FakeGroup *g) {
+        uint32_t cid = g->container;
+        FakeContainer *c = fake_container(f, cid);
+
+        g->container = 0;
+        if (!c)
+                return;
+        FOREACH_ARRAY(o, f->groups, f->n_groups)
+                if (o->container == cid)
+                        return;
+        c->type1 = false;
+        fake_unmap_container(f, cid);
+}
+
 static void fake_close(void *ud, int fd) {
         Fake *f = ud;
         FakeFd *x = fake_fd(f, fd);
@@ -654,6 +921,18 @@ static void fake_close(void *ud, int fd) {
                 fail_msg("close of fd %d, which the fake did not hand out or which is closed already", fd);
         x->open = false;
         assert_int_equal(close(fd), 0);
+        if (x->slot == FAKE_FD_GROUP) {
+                FakeGroup *g = fake_group(f, x->obj);
+                fake_log(f, "close group %d", x->obj);
+                assert_non_null(g);
+                if (fake_group_fds(f, x->obj) == 0)
+                        fake_group_last_close(f, g);
+                return;
+        }
+        if (x->slot == FAKE_FD_CONTAINER) {
+                fake_log(f, "close container");
+                return;
+        }
         if (x->slot < 0) {
                 fake_log(f, "close iommufd");
                 return;
@@ -701,6 +980,47 @@ static const QuarantineOps fake_ops = {
         .config_write = fake_config_write,
         .close = fake_close,
         .now = fake_now,
+};
+
+/* fake_ops and the legacy backend's */
+static const QuarantineOps fake_ops_legacy = {
+        .driver = fake_driver,
+        .set_driver_override = fake_set_driver_override,
+        .unbind = fake_unbind,
+        .bind = fake_bind,
+        .drivers_probe = fake_drivers_probe,
+        .group_type = fake_group_type,
+        .set_group_type = fake_set_group_type,
+        .iommu_group = fake_iommu_group,
+        .disable_bus_master = fake_disable_bus_master,
+        .enabled = fake_enabled,
+        .group_name = fake_group_name,
+        .iommufd_open = fake_iommufd_open,
+        .ioas_alloc = fake_ioas_alloc,
+        .ioas_iova_ranges = fake_ioas_iova_ranges,
+        .scratch_extend = fake_scratch_extend,
+        .scratch_alloc = fake_scratch_alloc,
+        .scratch_adopt = fake_scratch_adopt,
+        .scratch_release = fake_scratch_release,
+        .cdev_open = fake_cdev_open,
+        .bind_iommufd = fake_bind_iommufd,
+        .attach = fake_attach,
+        .detach = fake_detach,
+        .get_info = fake_get_info,
+        .reset = fake_reset,
+        .config_read = fake_config_read,
+        .config_write = fake_config_write,
+        .close = fake_close,
+        .now = fake_now,
+        .group_open = fake_group_open,
+        .group_viable = fake_group_viable,
+        .container_open = fake_container_open,
+        .group_set_container = fake_group_set_container,
+        .container_set_iommu = fake_container_set_iommu,
+        .container_iova_ranges = fake_container_iova_ranges,
+        .container_map = fake_container_map,
+        .container_unmap_all = fake_container_unmap_all,
+        .dup = fake_dup,
 };
 
 /* ---- the log ---- */
@@ -815,6 +1135,29 @@ static int setup_default_direct(void **state) {
                        "0x0000000000000000 0x0000000000ffffff direct\n"
                        "0x00000000fee00000 0x00000000feefffff msi\n");
         return fixture_setup(state, copy, copy);
+}
+
+/* A legacy engine (VFIO group and container) on the fake. */
+static void legacy_engine_new(const char *root, Fake *f, Engine **ret) {
+        assert_int_equal(engine_new(root, &fake_ops_legacy, f, ret), 0);
+        assert_int_equal(engine_set_kind(*ret, ENGINE_KIND_LEGACY), 0);
+        assert_int_equal((*ret)->kind, ENGINE_KIND_LEGACY);
+}
+
+static int setup_legacy(void **state, const char *name) {
+        Fixture *x;
+
+        (void) fixture_setup(state, snapshot(name), NULL);
+        x = *state;
+        x->e = engine_free(x->e);
+        legacy_engine_new(snapshot(name), &x->fake, &x->e);
+        return 0;
+}
+static int setup_default_legacy(void **state) {
+        return setup_legacy(state, "default");
+}
+static int setup_bridge_legacy(void **state) {
+        return setup_legacy(state, "bridge");
 }
 
 static int teardown(void **state) {
@@ -968,6 +1311,73 @@ static void assert_failed_closed(Fixture *x, const char *slot) {
         assert_null(engine_find(x->e, slot));
         assert_int_equal(fake_slot_fd(&x->fake, s), -EBADF);
         assert_false(s->bound);
+        if (log_find(&x->fake, 0, "disable_bus_master %s", s->slot) < 0) {
+                log_dump(&x->fake);
+                fail_msg("bus mastering of %s was not disabled", s->slot);
+        }
+        assert_false(s->bus_master);
+}
+
+/* legacy: a device the engine holds through its group node. fd is a file of the node of its group, and
+ * container_fd one of the container the group is set to (the group is owned: on the blocking domain, or
+ * on the container's type1 domain). No cdev, no iommufd. blocked: nothing mapped, and if the group is on
+ * the type1 domain, that is said (DEGRADED_PAGING_DOMAIN). scratch-page: the type1 domain with the
+ * scratch page mapped within the cover. */
+static void assert_held_legacy(Fixture *x, const char *slot, QuarantineMode mode) {
+        HeldDevice *h = held(x, slot);
+        FakeSlot *s = slot_of(x, slot);
+        FakeGroup *g = fake_group(&x->fake, s->group);
+        FakeFd *gf, *cf;
+        FakeContainer *c;
+
+        assert_non_null(g);
+        assert_int_equal(h->state, DEVICE_STATE_QUARANTINED);
+        assert_int_equal(h->mode, mode);
+        assert_int_equal(h->group, s->group);
+        assert_non_null(gf = fake_fd(&x->fake, h->fd));
+        assert_int_equal(gf->slot, FAKE_FD_GROUP);
+        assert_int_equal(gf->obj, s->group);
+        assert_non_null(cf = fake_fd(&x->fake, h->container_fd));
+        assert_int_equal(cf->slot, FAKE_FD_CONTAINER);
+        assert_true(g->container != 0);
+        assert_int_equal(cf->obj, g->container);
+        assert_non_null(c = fake_container(&x->fake, g->container));
+        assert_int_equal(h->type1, c->type1);
+        assert_false(s->bound);
+        assert_int_equal(fake_slot_fd(&x->fake, s), -EBADF);
+        assert_int_equal(h->dev_id, 0);
+        assert_int_equal(h->pt_id, 0);
+        if (mode == QUARANTINE_MODE_BLOCKED) {
+                assert_int_equal(h->cover, 0);
+                assert_int_equal(fake_maps(&x->fake, c->id), 0);
+                assert_int_equal(!!(h->degraded & DEGRADED_PAGING_DOMAIN), c->type1);
+                if (c->type1)
+                        assert_int_equal(h->detach_error, -EOPNOTSUPP);
+        } else {
+                assert_true(c->type1);
+                assert_true(h->cover > 0);
+                assert_true(h->cover <= h->cover_wanted);
+                assert_true(fake_maps(&x->fake, c->id) > 0);
+                FOREACH_ARRAY(m, x->fake.maps, x->fake.n_maps)
+                        if (m->container == c->id)
+                                assert_true(m->iova + m->length <= h->cover);
+                assert_false(h->degraded & DEGRADED_PAGING_DOMAIN);
+        }
+        assert_string_equal(strna(s->driver), "vfio-pci");
+        assert_string_equal(strna(s->override), "vfio-pci");
+}
+
+/* legacy fail closed: not held, listed, bus mastering cleared through sysfs, the group not owned. */
+static void assert_failed_closed_legacy(Fixture *x, const char *slot) {
+        FakeSlot *s = slot_of(x, slot);
+
+        if (!strv_contains(x->err.failed, s->slot)) {
+                log_dump(&x->fake);
+                fail_msg("%s is not listed in err->failed", s->slot);
+        }
+        assert_null(engine_find(x->e, slot));
+        assert_int_equal(fake_group_fds(&x->fake, s->group), 0);
+        assert_int_equal(fake_group(&x->fake, s->group)->container, 0);
         if (log_find(&x->fake, 0, "disable_bus_master %s", s->slot) < 0) {
                 log_dump(&x->fake);
                 fail_msg("bus mastering of %s was not disabled", s->slot);
@@ -2893,6 +3303,736 @@ static void test_adopt_orphan(void **state) {
         fake_close(&x->fake, other);
 }
 
+/* ---- the legacy backend: VFIO's group node and container (ENGINE_KIND_LEGACY) ---------------------- */
+
+/* on_bound with a legacy engine: the fd is the group node's (owned by then), one call per member. */
+typedef struct LegacyBound {
+        Fixture *x;
+        char **slots;
+        int fds[8];
+        size_t n;
+} LegacyBound;
+
+static void record_bound_legacy(void *userdata, const char *slot, int fd) {
+        LegacyBound *b = userdata;
+        FakeSlot *s = fake_slot(&b->x->fake, slot);
+        FakeFd *f = fake_fd(&b->x->fake, fd);
+
+        assert_non_null(s);
+        assert_non_null(f);
+        assert_int_equal(f->slot, FAKE_FD_GROUP);
+        assert_int_equal(f->obj, s->group);
+        assert_true(fake_group(&b->x->fake, s->group)->container != 0);
+        fake_log(&b->x->fake, "on_bound %s", slot);
+        assert_true(b->n < ELEMENTSOF(b->fds));
+        b->fds[b->n++] = fd;
+        assert_int_equal(strv_extend(&b->slots, slot), 0);
+}
+
+static FakeContainer *container_of_group(Fixture *x, int group) {
+        FakeContainer *c = fake_container(&x->fake, fake_group(&x->fake, group)->container);
+        assert_non_null(c);
+        return c;
+}
+
+/* The group node is free again: a VMM could open it now. */
+static void assert_group_free(Fixture *x, int group) {
+        int fd = -EBADF;
+
+        assert_int_equal(fake_group_fds(&x->fake, group), 0);
+        assert_int_equal(fake_group(&x->fake, group)->container, 0);
+        assert_int_equal(fake_group_open(&x->fake, group, &fd), 0);
+        fake_close(&x->fake, fd);
+}
+
+/* A group of two endpoints (bridge group 6: 02:01.0 edu, unbound; 02:02.0 on virtio-pci) taken blocked:
+ * one open of the node, one container, one SET_CONTAINER (which is what blocks the group), no type1 domain
+ * and nothing of iommufd; every member its own copies of the two files. */
+static void test_legacy_group_blocked(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **taken = NULL;
+        LegacyBound b = { .x = x };
+        QuarantineRequest req = {
+                .slots = SLOTS("02:01.0", "02:02.0"),
+                .mode = QUARANTINE_MODE_BLOCKED,
+                .on_bound = record_bound_legacy,
+                .userdata = &b,
+        };
+        HeldDevice *h1, *h2;
+
+        slot_of(x, "02:01.0")->bus_master = true;
+        slot_of(x, "02:02.0")->bus_master = true;
+        assert_ok(x, engine_quarantine(x->e, x->t, &req, &taken, &x->err));
+        assert_error_cleared(&x->err);
+        assert_int_equal(strv_length(taken), 2);
+        assert_held_legacy(x, "02:01.0", QUARANTINE_MODE_BLOCKED);
+        assert_held_legacy(x, "02:02.0", QUARANTINE_MODE_BLOCKED);
+
+        assert_int_equal(log_count(&x->fake, 0, "group_open "), 1);
+        assert_int_equal(fake_group(&x->fake, 6)->opens, 1);
+        assert_int_equal(log_count(&x->fake, 0, "container_open"), 1);
+        assert_int_equal(x->fake.n_containers, 1);
+        assert_int_equal(log_count(&x->fake, 0, "set_container "), 1);
+        assert_int_equal(log_count(&x->fake, 0, "set_iommu "), 0);
+        assert_false(container_of_group(x, 6)->type1);
+        assert_int_equal(log_count(&x->fake, 0, "iommufd_open"), 0);
+        assert_int_equal(log_count(&x->fake, 0, "cdev_open "), 0);
+        assert_int_equal(log_count(&x->fake, 0, "bind_iommufd "), 0);
+        assert_int_equal(log_count(&x->fake, 0, "scratch_"), 0);
+        assert_int_equal(x->e->iommufd, -EBADF);
+
+        /* its own files each (stored and closed one by one): copies of the group's two */
+        h1 = held(x, "02:01.0");
+        h2 = held(x, "02:02.0");
+        assert_true(h1->fd != h2->fd);
+        assert_true(h1->container_fd != h2->container_fd);
+        assert_true(h1->fd != h2->container_fd && h2->fd != h1->container_fd);
+        assert_int_equal(log_count(&x->fake, 0, "dup group"), 1);
+        assert_int_equal(log_count(&x->fake, 0, "dup container"), 1);
+        assert_int_equal(fake_group_fds(&x->fake, 6), 2);
+        assert_int_equal(fake_open_fds(&x->fake), 4);
+        assert_null(h1->host_driver);
+        assert_string_equal(strna(h2->host_driver), "virtio-pci");
+
+        /* no device file: bus mastering is cleared through sysfs, once the group is owned */
+        assert_int_equal(b.n, 2);
+        STRV_FOREACH(slot, SLOTS("0000:02:01.0", "0000:02:02.0")) {
+                HeldDevice *h = held(x, *slot);
+                ssize_t owned = log_find(&x->fake, 0, "set_container 6"),
+                        bound = log_find(&x->fake, 0, "on_bound %s", *slot),
+                        cleared = log_find(&x->fake, 0, "disable_bus_master %s", *slot);
+                size_t k;
+
+                assert_true(owned >= 0);
+                assert_true(bound > owned);
+                assert_true(cleared > bound);
+                for (k = 0; k < b.n && !streq(b.slots[k], *slot); k++)
+                        ;
+                assert_true(k < b.n);
+                assert_int_equal(b.fds[k], h->fd);
+                assert_false(slot_of(x, *slot)->bus_master);
+                assert_int_equal(h->bus_master_error, 0);
+                assert_int_equal(h->degraded, 0);
+                assert_false(h->type1);
+                assert_false(h->reset_works);
+        }
+        assert_null(engine_find(x->e, "01:00.0")); /* the bridge stays where it is */
+        /* the request channel is on a device file, which legacy does not have */
+        assert_int_equal(engine_set_request_eventfd(x->e, "02:01.0", 0), -EOPNOTSUPP);
+        strv_free(b.slots);
+}
+
+/* Kernel lockdown refuses the sysfs config write: held anyway, and said. */
+static void test_legacy_bus_master_lockdown(void **state) {
+        Fixture *x = *state;
+
+        x->fake.disable_bus_master_error = -EPERM;
+        slot_of(x, "02:01.0")->bus_master = true;
+        slot_of(x, "02:02.0")->bus_master = true;
+        assert_ok(x, quarantine(x, SLOTS("02:01.0", "02:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_error_cleared(&x->err);
+        STRV_FOREACH(slot, SLOTS("02:01.0", "02:02.0")) {
+                _cleanup_free_ char *why = NULL;
+                HeldDevice *h = held(x, *slot);
+
+                assert_held_legacy(x, *slot, QUARANTINE_MODE_BLOCKED);
+                assert_int_equal(h->degraded, DEGRADED_BUS_MASTER);
+                assert_int_equal(h->bus_master_error, -EPERM);
+                assert_true(slot_of(x, *slot)->bus_master);
+                assert_non_null(why = degradation_explain(h));
+                assert_non_null(strstr(why, "kernel lockdown"));
+        }
+}
+
+/* The group node is open elsewhere (a VMM): busy, and not ours to stop (not failed, bus mastering
+ * untouched). */
+static void test_legacy_group_open_busy(void **state) {
+        Fixture *x = *state;
+
+        fake_group(&x->fake, 1)->open_error = -EBUSY;
+        slot_of(x, "00:02.0")->bus_master = true;
+        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0), -EBUSY, ENGINE_ERROR_BUSY,
+                     "0000:00:02.0", "/dev/vfio/1");
+        assert_false(strv_contains(x->err.failed, "0000:00:02.0"));
+        assert_null(engine_find(x->e, "00:02.0"));
+        assert_int_equal(log_count(&x->fake, 0, "disable_bus_master "), 0);
+        assert_true(slot_of(x, "00:02.0")->bus_master);
+        assert_int_equal(log_count(&x->fake, 0, "container_open"), 0);
+        assert_int_equal(fake_open_fds(&x->fake), 0);
+}
+
+/* No group node (no udev, no CONFIG_VFIO_GROUP): unsupported, and the device failed closed. */
+static void test_legacy_group_open_enoent(void **state) {
+        Fixture *x = *state;
+
+        fake_group(&x->fake, 1)->open_error = -ENOENT;
+        slot_of(x, "00:02.0")->bus_master = true;
+        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0), -ENOENT, ENGINE_ERROR_UNSUPPORTED,
+                     "0000:00:02.0", "CONFIG_VFIO_GROUP");
+        assert_failed_closed_legacy(x, "00:02.0");
+        assert_int_equal(fake_open_fds(&x->fake), 0);
+}
+
+/* VFIO_GROUP_SET_CONTAINER refused: not viable; every member touched failed closed, no file left open. */
+static void test_legacy_set_container_eperm(void **state) {
+        Fixture *x = *state;
+
+        fake_group(&x->fake, 6)->set_container_error = -EPERM;
+        slot_of(x, "02:01.0")->bus_master = true;
+        slot_of(x, "02:02.0")->bus_master = true;
+        assert_error(x, quarantine(x, SLOTS("02:01.0", "02:02.0"), QUARANTINE_MODE_BLOCKED, 0), -EPERM,
+                     ENGINE_ERROR_GROUP_NOT_VIABLE, "0000:02:01.0", "set the container of");
+        assert_failed_closed_legacy(x, "02:01.0");
+        assert_failed_closed_legacy(x, "02:02.0");
+        assert_int_equal(x->e->n_devices, 0);
+        assert_int_equal(fake_open_fds(&x->fake), 0);
+        assert_int_equal(log_count(&x->fake, 0, "container_open"), log_count(&x->fake, 0, "close container"));
+        assert_int_equal(log_count(&x->fake, 0, "group_open "), log_count(&x->fake, 0, "close group "));
+}
+
+/* VFIO_GROUP_GET_STATUS: not viable. Refused before a container is even opened. */
+static void test_legacy_group_not_viable(void **state) {
+        Fixture *x = *state;
+
+        fake_group(&x->fake, 6)->not_viable = true;
+        assert_error(x, quarantine(x, SLOTS("02:01.0", "02:02.0"), QUARANTINE_MODE_BLOCKED, 0), -EBUSY,
+                     ENGINE_ERROR_GROUP_NOT_VIABLE, "0000:02:01.0", "viability");
+        assert_int_equal(log_count(&x->fake, 0, "container_open"), 0);
+        assert_int_equal(log_count(&x->fake, 0, "set_container "), 0);
+        assert_failed_closed_legacy(x, "02:01.0");
+        assert_failed_closed_legacy(x, "02:02.0");
+        assert_int_equal(fake_open_fds(&x->fake), 0);
+}
+
+/* scratch-page: the group's container gets its type1 domain once, and the scratch page is mapped read-only
+ * once per 2 MiB of the cover. blocked again: the mappings go, the group stays on the empty type1 domain
+ * (it cannot leave it without a gap), which is said; scratch-page again maps it again. */
+static void test_legacy_scratch_page(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **bits = NULL;
+        _cleanup_free_ char *why = NULL;
+        FakeContainer *c;
+        uint32_t cid;
+        size_t mark;
+
+        assert_ok(x, quarantine(x, SLOTS("02:01.0", "02:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M64));
+        assert_error_cleared(&x->err);
+        assert_held_legacy(x, "02:01.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_held_legacy(x, "02:02.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_int_equal(log_count(&x->fake, 0, "set_iommu "), 1);
+        assert_log_order(&x->fake, 0, SLOTS("set_container 6", "set_iommu 6"));
+        assert_int_equal(log_count(&x->fake, 0, "scratch_alloc"), 1);
+        c = container_of_group(x, 6);
+        cid = c->id;
+        assert_true(c->type1);
+        assert_int_equal(fake_maps(&x->fake, cid), M64 / SCRATCH_HUGE_SIZE);
+        assert_int_equal(x->fake.maps_made, M64 / SCRATCH_HUGE_SIZE);
+        STRV_FOREACH(slot, SLOTS("02:01.0", "02:02.0")) {
+                HeldDevice *h = held(x, *slot);
+                assert_true(h->type1);
+                assert_int_equal(h->cover, M64);
+                assert_int_equal(h->cover_wanted, M64);
+                assert_int_equal(h->degraded, 0);
+        }
+        assert_int_equal(log_count(&x->fake, 0, "iommufd_open"), 0);
+        assert_int_equal(log_count(&x->fake, 0, "cdev_open "), 0);
+
+        mark = log_len(&x->fake);
+        assert_ok(x, set_mode(x, SLOTS("02:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_error_cleared(&x->err);
+        assert_true(log_count(&x->fake, mark, "unmap_all") >= 1);
+        assert_int_equal(fake_maps(&x->fake, cid), 0);
+        assert_held_legacy(x, "02:01.0", QUARANTINE_MODE_BLOCKED);
+        assert_held_legacy(x, "02:02.0", QUARANTINE_MODE_BLOCKED);
+        /* never off the type1 domain: no gap */
+        assert_true(c->type1);
+        assert_int_equal(fake_group(&x->fake, 6)->container, cid);
+        assert_int_equal(log_count(&x->fake, mark, "close "), 0);
+        assert_int_equal(log_count(&x->fake, mark, "set_container "), 0);
+        STRV_FOREACH(slot, SLOTS("02:01.0", "02:02.0")) {
+                HeldDevice *h = held(x, *slot);
+                assert_true(h->type1);
+                assert_int_equal(h->degraded, DEGRADED_PAGING_DOMAIN);
+                assert_int_equal(h->detach_error, -EOPNOTSUPP);
+                assert_int_equal(h->cover, 0);
+                assert_int_equal(h->cover_wanted, 0);
+        }
+        assert_non_null(why = degradation_explain(held(x, "02:01.0")));
+        assert_non_null(strstr(why, "type1"));
+        assert_int_equal(degradation_to_strv(held(x, "02:01.0")->degraded, &bits), 0);
+        assert_true(strv_contains(bits, "paging-domain"));
+
+        mark = log_len(&x->fake);
+        assert_ok(x, set_mode(x, SLOTS("02:01.0"), QUARANTINE_MODE_SCRATCH_PAGE, M64));
+        assert_error_cleared(&x->err);
+        assert_int_equal(log_count(&x->fake, mark, "set_iommu "), 0);
+        assert_int_equal(fake_maps(&x->fake, cid), M64 / SCRATCH_HUGE_SIZE);
+        assert_held_legacy(x, "02:01.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_held_legacy(x, "02:02.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_int_equal(held(x, "02:01.0")->degraded, 0);
+        assert_int_equal(held(x, "02:02.0")->degraded, 0);
+        assert_int_equal(held(x, "02:02.0")->cover, M64);
+}
+
+/* type1 refuses a paging domain (unsafe interrupts): said, and the group stays blocked. */
+static void test_legacy_set_iommu_eperm(void **state) {
+        Fixture *x = *state;
+
+        x->fake.set_iommu_error = -EPERM;
+        assert_error(x, quarantine(x, SLOTS("02:01.0", "02:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16), -EPERM,
+                     ENGINE_ERROR_UNSAFE_INTERRUPTS, "0000:02:01.0", "allow_unsafe_interrupts");
+        assert_null(x->err.failed);
+        STRV_FOREACH(slot, SLOTS("02:01.0", "02:02.0")) {
+                assert_held_legacy(x, *slot, QUARANTINE_MODE_BLOCKED);
+                assert_false(held(x, *slot)->type1);
+                assert_int_equal(held(x, *slot)->degraded, 0);
+        }
+        assert_false(container_of_group(x, 6)->type1);
+        assert_int_equal(x->fake.n_maps, 0);
+
+        assert_error(x, set_mode(x, SLOTS("02:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16), -EPERM,
+                     ENGINE_ERROR_UNSAFE_INTERRUPTS, "0000:02:01.0", "stays blocked");
+        assert_held_legacy(x, "02:01.0", QUARANTINE_MODE_BLOCKED);
+        assert_held_legacy(x, "02:02.0", QUARANTINE_MODE_BLOCKED);
+}
+
+/* A map fails part way (type1's dma_entry_limit): scratch-page with the cover that was reached, said;
+ * a larger cover later goes on from there without mapping anything twice. */
+static void test_legacy_map_fails(void **state) {
+        Fixture *x = *state;
+        _cleanup_free_ char *why = NULL;
+        HeldDevice *h;
+        uint32_t cid;
+
+        x->fake.map_error = -ENOSPC;
+        x->fake.map_fail_after = 3;
+        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M64), -ENOSPC,
+                     ENGINE_ERROR_SYSTEM, "0000:00:02.0", "dma_entry_limit");
+        assert_null(x->err.failed);
+        h = held(x, "00:02.0");
+        assert_held_legacy(x, "00:02.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        cid = container_of_group(x, 1)->id;
+        assert_int_equal(fake_maps(&x->fake, cid), 3);
+        assert_int_equal(h->cover, 3 * SCRATCH_HUGE_SIZE);
+        assert_int_equal(h->cover_wanted, M64);
+        assert_int_equal(h->degraded, DEGRADED_SCRATCH_COVER);
+        assert_non_null(why = degradation_explain(h));
+        assert_non_null(strstr(why, "first 6 MiB of the 64 MiB"));
+
+        x->fake.map_error = 0;
+        assert_ok(x, set_mode(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, 2 * M64));
+        assert_held_legacy(x, "00:02.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_int_equal(fake_maps(&x->fake, cid), 2 * M64 / SCRATCH_HUGE_SIZE);
+        assert_int_equal(x->fake.maps_made, 2 * M64 / SCRATCH_HUGE_SIZE);
+        assert_int_equal(h->cover, 2 * M64);
+        assert_int_equal(h->degraded, 0);
+}
+
+/* A member taken while its group is held already (its files were lost, say): it gets copies of the
+ * group's files, and what is true of the group is true of it: on the empty type1 domain in blocked
+ * mode, or mapped in scratch-page mode. */
+static void test_legacy_mate_taken_later(void **state) {
+        Fixture *x = *state;
+        uint32_t cid;
+        size_t mark;
+
+        assert_ok(x, quarantine(x, SLOTS("02:01.0", "02:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        assert_ok(x, set_mode(x, SLOTS("02:01.0"), QUARANTINE_MODE_BLOCKED, 0));
+        cid = container_of_group(x, 6)->id;
+        engine_forget(x->e, "02:02.0");
+        assert_int_equal(fake_group(&x->fake, 6)->container, cid); /* the mate's files still hold it */
+
+        mark = log_len(&x->fake);
+        assert_ok(x, quarantine(x, SLOTS("02:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_int_equal(log_count(&x->fake, mark, "group_open "), 0);
+        assert_int_equal(log_count(&x->fake, mark, "dup group"), 1);
+        assert_int_equal(log_count(&x->fake, mark, "dup container"), 1);
+        assert_held_legacy(x, "02:01.0", QUARANTINE_MODE_BLOCKED);
+        assert_held_legacy(x, "02:02.0", QUARANTINE_MODE_BLOCKED);
+        assert_true(held(x, "02:02.0")->type1);
+        assert_int_equal(held(x, "02:02.0")->degraded, DEGRADED_PAGING_DOMAIN);
+
+        /* the same, in scratch-page mode: nothing mapped twice, no second type1 domain */
+        assert_ok(x, set_mode(x, SLOTS("02:01.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        engine_forget(x->e, "02:02.0");
+        mark = log_len(&x->fake);
+        assert_ok(x, quarantine(x, SLOTS("02:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        assert_int_equal(log_count(&x->fake, mark, "set_iommu "), 0);
+        assert_int_equal(fake_maps(&x->fake, cid), M16 / SCRATCH_HUGE_SIZE);
+        assert_held_legacy(x, "02:01.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_held_legacy(x, "02:02.0", QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_int_equal(held(x, "02:02.0")->cover, M16);
+        assert_int_equal(held(x, "02:02.0")->degraded, 0);
+}
+
+/* Release to a guest closes every file of the group: the group is free (its node can be opened, its
+ * type1 domain and mappings are gone); the devices stay on vfio-pci. */
+static void test_legacy_release_guest(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **released = NULL;
+        FakeContainer *c;
+        size_t mark;
+
+        assert_ok(x, quarantine(x, SLOTS("02:01.0", "02:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        c = container_of_group(x, 6);
+        assert_true(fake_maps(&x->fake, c->id) > 0);
+        mark = log_len(&x->fake);
+        x->fake.now = 500;
+        assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("02:01.0"), &released, &x->err));
+        assert_error_cleared(&x->err);
+        assert_int_equal(strv_length(released), 2);
+        STRV_FOREACH(slot, SLOTS("02:01.0", "02:02.0")) {
+                HeldDevice *h = held(x, *slot);
+                assert_int_equal(h->state, DEVICE_STATE_RELEASED);
+                assert_int_equal(h->fd, -EBADF);
+                assert_int_equal(h->container_fd, -EBADF);
+                assert_false(h->type1);
+                assert_int_equal(h->cover, 0);
+                assert_int_equal(h->since, 500);
+                assert_string_equal(strna(slot_of(x, *slot)->driver), "vfio-pci");
+                assert_string_equal(strna(slot_of(x, *slot)->override), "vfio-pci");
+        }
+        assert_int_equal(log_count(&x->fake, mark, "close group 6"), 2);
+        assert_int_equal(log_count(&x->fake, mark, "close container"), 2);
+        assert_int_equal(fake_open_fds(&x->fake), 0);
+        assert_false(c->type1);
+        assert_int_equal(fake_maps(&x->fake, c->id), 0);
+        assert_group_free(x, 6);
+}
+
+/* Release to the host: the files are closed before vfio-pci is unbound (the fake fails otherwise), and
+ * the host driver is bound again. */
+static void test_legacy_release_host(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **released = NULL;
+        uint32_t cid;
+        size_t mark;
+
+        assert_ok(x, quarantine(x, SLOTS("02:01.0", "02:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        cid = container_of_group(x, 6)->id;
+        mark = log_len(&x->fake);
+        assert_ok(x, engine_release_host(x->e, x->t, SLOTS("02:02.0"), &released, &x->err));
+        assert_error_cleared(&x->err);
+        assert_int_equal(strv_length(released), 2);
+        assert_log_order(&x->fake, mark,
+                         SLOTS("override 0000:02:01.0 (null)", "override 0000:02:02.0 (null)", "close group 6",
+                               "close group 6", "unbind 0000:02:01.0 vfio-pci", "unbind 0000:02:02.0 vfio-pci",
+                               "bind 0000:02:02.0 virtio-pci"));
+        assert_int_equal(log_count(&x->fake, mark, "close container"), 2);
+        assert_int_equal(x->e->n_devices, 0);
+        assert_int_equal(fake_open_fds(&x->fake), 0);
+        assert_int_equal(fake_maps(&x->fake, cid), 0);
+        assert_string_equal(strna(slot_of(x, "02:02.0")->driver), "virtio-pci");
+        assert_null(slot_of(x, "02:01.0")->driver);
+        assert_null(slot_of(x, "02:01.0")->override);
+        assert_null(slot_of(x, "02:02.0")->override);
+        assert_group_free(x, 6);
+}
+
+static void store_put_container(FdStore *s, const char *slot, int fd) {
+        char name[32];
+        engine_fdname_container_for_slot(slot, name);
+        store_put(s, name, fd);
+}
+
+/* Each quarantined device's two files, as the daemon stores them. */
+static void store_put_legacy(Fixture *x, FdStore *s) {
+        FOREACH_ARRAY(h, x->e->devices, x->e->n_devices) {
+                if (h->state != DEVICE_STATE_QUARANTINED)
+                        continue;
+                store_put_slot(s, h->slot, fake_dup_fd(&x->fake, h->fd));
+                store_put_container(s, h->slot, fake_dup_fd(&x->fake, h->container_fd));
+        }
+}
+
+static int store_fd(const FdStore *s, const char *name) {
+        for (size_t i = 0; i < s->n; i++)
+                if (streq(s->names[i], name))
+                        return s->fds[i];
+        fail_msg("%s is not in the store", name);
+        return -EBADF;
+}
+
+/* The state says it is legacy, and per device whether its group is on the type1 domain; adopting it
+ * gives every device back its group file and its container, and touches nothing. */
+static void test_legacy_persist_roundtrip(void **state) {
+        Fixture *x = *state;
+        _cleanup_strv_free_ char **lost = NULL, **lost2 = NULL;
+        _cleanup_free_ char *text = NULL, *before = NULL, *after = NULL;
+        FdStore store = {}, store2 = {};
+        QuarantineRequest req = { .slots = SLOTS("00:04.0"), .mode = QUARANTINE_MODE_BLOCKED };
+        json_object *j, *devs, *empty;
+        Engine *other = NULL;
+        size_t mark;
+        char name[32];
+
+        x->fake.now = 100;
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        x->fake.now = 200;
+        assert_ok(x, quarantine(x, SLOTS("00:04.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        x->fake.now = 300;
+        assert_ok(x, quarantine(x, SLOTS("00:05.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        assert_ok(x, set_mode(x, SLOTS("00:05.0"), QUARANTINE_MODE_BLOCKED, 0)); /* on the empty type1 domain */
+        assert_ok(x, quarantine(x, SLOTS("00:03.0"), QUARANTINE_MODE_BLOCKED, 0));
+        x->fake.now = 400;
+        assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("00:03.0"), NULL, &x->err));
+
+        text = json_text(x->e, "kind");
+        assert_string_equal(text, "\"legacy\"");
+        j = json_state(x->e);
+        assert_true(json_object_object_get_ex(j, "devices", &devs));
+        assert_int_equal(json_object_array_length(devs), 4);
+        for (size_t i = 0; i < json_object_array_length(devs); i++) {
+                json_object *d = json_object_array_get_idx(devs, i), *slot, *type1;
+                assert_true(json_object_object_get_ex(d, "slot", &slot));
+                assert_true(json_object_object_get_ex(d, "type1", &type1));
+                assert_true(json_object_is_type(type1, json_type_boolean));
+                assert_int_equal(json_object_get_boolean(type1), held(x, json_object_get_string(slot))->type1);
+        }
+        assert_false(held(x, "00:02.0")->type1);
+        assert_true(held(x, "00:04.0")->type1);
+        assert_true(held(x, "00:05.0")->type1);
+
+        store_put_legacy(x, &store);
+        assert_int_equal(store.n, 6);
+        legacy_engine_new(snapshot("default"), &x->fake, &x->adopted);
+        mark = log_len(&x->fake);
+        assert_int_equal(engine_adopt(x->adopted, j, store_lookup, &store, &lost), 0);
+        assert_int_equal(strv_length(lost), 0);
+        assert_int_equal(log_len(&x->fake), mark); /* adopting touches nothing */
+        before = json_text(x->e, "devices");
+        after = json_text(x->adopted, "devices");
+        assert_string_equal(after, before);
+        assert_int_equal(x->adopted->n_devices, 4);
+        assert_int_equal(x->adopted->iommufd, -EBADF);
+        FOREACH_ARRAY(h, x->e->devices, x->e->n_devices) {
+                HeldDevice *a = engine_find(x->adopted, h->slot);
+                assert_non_null(a);
+                assert_int_equal(a->state, h->state);
+                assert_int_equal(a->mode, h->mode);
+                assert_int_equal(a->type1, h->type1);
+                assert_int_equal(a->cover, h->cover);
+                assert_int_equal(a->degraded, h->degraded);
+                assert_int_equal(a->detach_error, h->detach_error);
+                if (h->state != DEVICE_STATE_QUARANTINED) {
+                        assert_int_equal(a->fd, -EBADF);
+                        assert_int_equal(a->container_fd, -EBADF);
+                        continue;
+                }
+                engine_fdname_for_slot(h->slot, name);
+                assert_int_equal(a->fd, store_fd(&store, name));
+                engine_fdname_container_for_slot(h->slot, name);
+                assert_int_equal(a->container_fd, store_fd(&store, name));
+        }
+        assert_int_equal(engine_find(x->adopted, "00:04.0")->mode, QUARANTINE_MODE_SCRATCH_PAGE);
+        assert_int_equal(engine_find(x->adopted, "00:05.0")->degraded, DEGRADED_PAGING_DOMAIN);
+        assert_true(strv_contains(store.asked, "vfioc-0000-00-04.0"));
+        assert_false(strv_contains(store.asked, "vfio-0000-00-03.0"));
+        assert_false(strv_contains(store.asked, "vfioc-0000-00-03.0"));
+
+        /* the adopted container is the group's: blocked unmaps the scratch page through it */
+        mark = log_len(&x->fake);
+        assert_int_equal(engine_set_mode(x->adopted, x->t, &req, &x->err), 0);
+        assert_int_equal(log_count(&x->fake, mark, "unmap_all"), 1);
+        assert_int_equal(fake_maps(&x->fake, container_of_group(x, 3)->id), 0);
+        assert_int_equal(engine_find(x->adopted, "00:04.0")->degraded, DEGRADED_PAGING_DOMAIN);
+
+        /* an engine set up for iommufd (the --backend= changed) takes back what legacy held, as legacy */
+        store_put_legacy(x, &store2);
+        assert_int_equal(engine_new(snapshot("default"), &fake_ops_legacy, &x->fake, &other), 0);
+        assert_int_equal(other->kind, ENGINE_KIND_IOMMUFD);
+        mark = log_len(&x->fake);
+        assert_int_equal(engine_adopt(other, j, store_lookup, &store2, &lost2), 0);
+        assert_int_equal(strv_length(lost2), 0);
+        assert_int_equal(other->kind, ENGINE_KIND_LEGACY);
+        assert_int_equal(log_len(&x->fake), mark);
+        assert_int_equal(other->n_devices, 4);
+        assert_int_equal(engine_find(other, "00:04.0")->fd, store_fd(&store2, "vfio-0000-00-04.0"));
+        assert_int_equal(engine_find(other, "00:04.0")->container_fd, store_fd(&store2, "vfioc-0000-00-04.0"));
+        assert_true(engine_find(other, "00:04.0")->type1);
+        other = engine_free(other);
+
+        /* ... but with nothing held, the engine's own kind stays */
+        assert_int_equal(engine_new(snapshot("default"), &fake_ops_legacy, &x->fake, &other), 0);
+        assert_int_equal(engine_set_kind(other, ENGINE_KIND_LEGACY), 0);
+        assert_int_equal(engine_to_json(other, &empty), 0);
+        other = engine_free(other);
+        assert_int_equal(engine_new(snapshot("default"), &fake_ops_legacy, &x->fake, &other), 0);
+        assert_int_equal(engine_adopt(other, empty, store_lookup, &store2, NULL), 0);
+        assert_int_equal(other->kind, ENGINE_KIND_IOMMUFD);
+        other = engine_free(other);
+        json_object_put(empty);
+
+        json_object_put(j);
+        store_done(&store);
+        store_done(&store2);
+}
+
+/* An iommufd engine's state has no "type1". */
+static void test_legacy_json_iommufd_no_type1(void **state) {
+        Fixture *x = *state;
+        _cleanup_free_ char *kind = NULL, *devs = NULL;
+
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        kind = json_text(x->e, "kind");
+        assert_string_equal(kind, "\"iommufd\"");
+        devs = json_text(x->e, "devices");
+        assert_null(strstr(devs, "type1"));
+}
+
+/* The kind changes only with ops that can do it, and only while nothing is held. */
+static void test_legacy_set_kind(void **state) {
+        Fixture *x = *state;
+
+        assert_int_equal(engine_set_kind(x->e, ENGINE_KIND_LEGACY), -EOPNOTSUPP); /* fake_ops: no group_open */
+        assert_int_equal(x->e->kind, ENGINE_KIND_IOMMUFD);
+        assert_int_equal(engine_set_kind(x->e, _ENGINE_KIND_MAX), -EINVAL);
+        assert_int_equal(engine_set_kind(x->e, _ENGINE_KIND_INVALID), -EINVAL);
+        assert_int_equal(engine_set_kind(x->e, ENGINE_KIND_IOMMUFD), 0);
+
+        x->e = engine_free(x->e);
+        legacy_engine_new(snapshot("default"), &x->fake, &x->e);
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_int_equal(engine_set_kind(x->e, ENGINE_KIND_IOMMUFD), -EBUSY);
+        assert_int_equal(x->e->kind, ENGINE_KIND_LEGACY);
+        assert_int_equal(engine_set_kind(x->e, ENGINE_KIND_LEGACY), 0); /* no change */
+        assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("00:02.0"), NULL, &x->err));
+        assert_int_equal(engine_set_kind(x->e, ENGINE_KIND_IOMMUFD), -EBUSY); /* released, still known */
+        assert_ok(x, engine_release_host(x->e, x->t, SLOTS("00:02.0"), NULL, &x->err));
+        assert_int_equal(x->e->n_devices, 0);
+        assert_int_equal(engine_set_kind(x->e, ENGINE_KIND_IOMMUFD), 0);
+        assert_int_equal(x->e->kind, ENGINE_KIND_IOMMUFD);
+
+        for (EngineKind k = 0; k < _ENGINE_KIND_MAX; k++)
+                assert_int_equal(engine_kind_from_string(engine_kind_to_string(k)), k);
+        assert_string_equal(engine_kind_to_string(ENGINE_KIND_LEGACY), "legacy");
+        assert_int_equal(engine_kind_from_string("vfio"), _ENGINE_KIND_INVALID);
+}
+
+/* A group file no state describes: held blocked, without its container; whether the group is on a type1
+ * domain nobody knows, which is said. Nothing is called on it. */
+static void test_legacy_adopt_orphan(void **state) {
+        Fixture *x = *state;
+        _cleanup_free_ char *why = NULL;
+        HeldDevice *h;
+        int fd;
+
+        fd = fake_register_fd_obj(&x->fake, open("/dev/null", O_RDWR | O_CLOEXEC), FAKE_FD_GROUP, 1);
+        assert_int_equal(engine_adopt_orphan(x->e, "0000:00:02.0", 1, fd), 0);
+        assert_int_equal(log_len(&x->fake), 0);
+        h = held(x, "00:02.0");
+        assert_int_equal(h->fd, fd);
+        assert_int_equal(h->container_fd, -EBADF);
+        assert_int_equal(h->state, DEVICE_STATE_QUARANTINED);
+        assert_int_equal(h->mode, QUARANTINE_MODE_BLOCKED);
+        assert_int_equal(h->degraded, DEGRADED_PAGING_DOMAIN);
+        assert_int_equal(h->detach_error, -EOPNOTSUPP);
+        assert_non_null(why = degradation_explain(h));
+        assert_non_null(strstr(why, "type1"));
+        /* without its container it cannot get a scratch page */
+        assert_error(x, set_mode(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16), -EBADF, ENGINE_ERROR_SYSTEM,
+                     "0000:00:02.0", "container");
+        assert_int_equal(h->mode, QUARANTINE_MODE_BLOCKED);
+}
+
+/* The container got its type1 domain but not one page is mapped (the first map, or reading the IOVA
+ * ranges, failed): the group is on an empty paging domain while the device is said to be blocked. */
+static void test_legacy_first_map_fails_paging_said(void **state) {
+        Fixture *x = *state;
+        HeldDevice *h;
+
+        x->fake.map_error = -ENOSPC;
+        x->fake.map_fail_after = 0;
+        assert_error(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M64), -ENOSPC,
+                     ENGINE_ERROR_SYSTEM, "0000:00:02.0", "dma_entry_limit");
+        h = held(x, "00:02.0");
+        assert_true(container_of_group(x, 1)->type1);
+        assert_true(h->type1);
+        assert_int_equal(h->mode, QUARANTINE_MODE_BLOCKED);
+        assert_held_legacy(x, "00:02.0", QUARANTINE_MODE_BLOCKED); /* DEGRADED_PAGING_DOMAIN, -EOPNOTSUPP */
+}
+
+/* Taken again after a release, the group is on the blocking domain: what was said about the type1 domain
+ * of the previous hold is no longer true. */
+static void test_legacy_requarantine_clears_paging(void **state) {
+        Fixture *x = *state;
+
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, M16));
+        assert_ok(x, set_mode(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_int_equal(held(x, "00:02.0")->degraded, DEGRADED_PAGING_DOMAIN);
+        assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("00:02.0"), NULL, &x->err));
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_false(container_of_group(x, 1)->type1);
+        assert_held_legacy(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
+        assert_int_equal(held(x, "00:02.0")->degraded, 0);
+}
+
+static void make_file(const char *dir, const char *rel) {
+        _cleanup_free_ char *p = NULL;
+        int fd;
+
+        assert_true(asprintf(&p, "%s%s", dir, rel) >= 0);
+        fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(close(fd), 0);
+}
+
+static void make_dir(const char *dir, const char *rel) {
+        _cleanup_free_ char *p = NULL;
+
+        assert_true(asprintf(&p, "%s%s", dir, rel) >= 0);
+        assert_int_equal(mkdir(p, 0755), 0);
+}
+
+static void assert_detect(const char *dev, const char *root, EngineKind want, const char *reason) {
+        _cleanup_free_ char *why = NULL;
+        EngineKind k = _ENGINE_KIND_INVALID;
+
+        assert_int_equal(engine_kind_detect(dev, root, &k, &why), 0);
+        assert_int_equal(k, want);
+        assert_string_equal(why, reason);
+}
+
+/* Which interface this kernel has, from /dev and sysfs (temporary directories standing in for both). */
+static void test_engine_kind_detect(void **state) {
+        char tmp[] = "/tmp/isolate-kind.XXXXXX";
+        _cleanup_free_ char *dev = NULL, *root = NULL, *reason = NULL;
+
+        assert_non_null(mkdtemp(tmp));
+        assert_true(asprintf(&dev, "%s/dev", tmp) >= 0);
+        assert_true(asprintf(&root, "%s/root", tmp) >= 0);
+        make_dir(dev, "");
+        make_dir(dev, "/vfio");
+        make_dir(root, "");
+        make_dir(root, "/sys");
+        make_dir(root, "/sys/class");
+
+        /* neither */
+        assert_true(asprintf(&reason, "neither iommufd nor %s/vfio/vfio exists (is vfio-pci loaded?)", dev) >= 0);
+        assert_detect(dev, root, ENGINE_KIND_IOMMUFD, reason);
+
+        /* only VFIO's container: legacy */
+        make_file(dev, "/vfio/vfio");
+        assert_detect(dev, root, ENGINE_KIND_LEGACY,
+                      "/dev/iommu is missing: this kernel has no iommufd (CONFIG_IOMMUFD, or the iommufd module is not "
+                      "loaded), so devices are held through VFIO's legacy group and container interface");
+
+        /* /dev/iommu, but no VFIO device cdev class: legacy */
+        make_file(dev, "/iommu");
+        assert_detect(dev, root, ENGINE_KIND_LEGACY,
+                      "the VFIO device cdev class is missing: this kernel has no VFIO device cdev "
+                      "(CONFIG_VFIO_DEVICE_CDEV), so devices are held through VFIO's legacy group and container "
+                      "interface");
+
+        /* both: iommufd */
+        make_dir(root, "/sys/class/vfio-dev");
+        reason = mfree(reason);
+        assert_true(asprintf(&reason, "%s/iommu and the VFIO device cdev exist", dev) >= 0);
+        assert_detect(dev, root, ENGINE_KIND_IOMMUFD, reason);
+
+        assert_int_equal(run_cmd("rm -rf -- '%s'%s", tmp, ""), 0);
+}
+
 static void test_device_state_strings(void **state) {
         for (DeviceState s = 0; s < _DEVICE_STATE_MAX; s++)
                 assert_int_equal(device_state_from_string(device_state_to_string(s)), s);
@@ -3013,6 +4153,26 @@ int main(void) {
                 T(test_persist_adopt_old_blocked_detaches, setup_default),
                 T(test_persist_adopt_old_blocked_detach_fails_degraded, setup_default),
                 T(test_adopt_orphan, setup_default),
+
+                T(test_legacy_group_blocked, setup_bridge_legacy),
+                T(test_legacy_bus_master_lockdown, setup_bridge_legacy),
+                T(test_legacy_group_open_busy, setup_default_legacy),
+                T(test_legacy_group_open_enoent, setup_default_legacy),
+                T(test_legacy_set_container_eperm, setup_bridge_legacy),
+                T(test_legacy_group_not_viable, setup_bridge_legacy),
+                T(test_legacy_scratch_page, setup_bridge_legacy),
+                T(test_legacy_set_iommu_eperm, setup_bridge_legacy),
+                T(test_legacy_map_fails, setup_default_legacy),
+                T(test_legacy_mate_taken_later, setup_bridge_legacy),
+                T(test_legacy_release_guest, setup_bridge_legacy),
+                T(test_legacy_release_host, setup_bridge_legacy),
+                T(test_legacy_persist_roundtrip, setup_default_legacy),
+                T(test_legacy_json_iommufd_no_type1, setup_default),
+                T(test_legacy_set_kind, setup_default),
+                T(test_legacy_adopt_orphan, setup_default_legacy),
+                cmocka_unit_test(test_engine_kind_detect),
+                T(test_legacy_first_map_fails_paging_said, setup_default_legacy),
+                T(test_legacy_requarantine_clears_paging, setup_default_legacy),
 
                 cmocka_unit_test(test_device_state_strings),
         };
