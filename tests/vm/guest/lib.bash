@@ -50,6 +50,8 @@ daemon_pid() { systemctl show -P MainPID isolated; }
 
 # A device with an in-kernel host driver for edu: pci-stub (DMA-managed).
 bind_stub() {
+    # (a module on Debian's kernel: driver_override does not load it)
+    [ -d /sys/bus/pci/drivers/pci-stub ] || modprobe pci-stub
     echo pci-stub > "/sys/bus/pci/devices/$1/driver_override"
     echo "$1" > /sys/bus/pci/drivers_probe
     [ "$(driver_of "$1")" = pci-stub ]
