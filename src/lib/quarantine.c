@@ -119,7 +119,8 @@ int degradation_to_strv(unsigned degraded, char ***ret) {
         if (((degraded & DEGRADED_GROUP_TYPE) && strv_extend(&l, "group-type") < 0) ||
             ((degraded & DEGRADED_BUS_MASTER) && strv_extend(&l, "bus-master") < 0) ||
             ((degraded & DEGRADED_SCRATCH_COVER) && strv_extend(&l, "scratch-cover") < 0) ||
-            ((degraded & DEGRADED_PAGING_DOMAIN) && strv_extend(&l, "paging-domain") < 0))
+            ((degraded & DEGRADED_PAGING_DOMAIN) && strv_extend(&l, "paging-domain") < 0) ||
+            ((degraded & DEGRADED_ATS) && strv_extend(&l, "ats") < 0))
                 return -ENOMEM;
         *ret = TAKE_PTR(l);
         return 0;
@@ -166,6 +167,14 @@ char *degradation_explain(const HeldDevice *h) {
                              "(detaching it failed: %s): DMA faults, but an ATS device may still use "
                              "translations it cached",
                              strerror(-h->detach_error)) < 0 ||
+                    strv_consume(&l, s) < 0)
+                        return NULL;
+        }
+        if (h->degraded & DEGRADED_ATS) {
+                if (asprintf(&s, "%s",
+                             "ATS is still enabled on it although it is blocked: the kernel put its group on an "
+                             "empty paging domain, not a blocking one (an IOMMU driver without a blocking domain, "
+                             "as VT-d on Linux 6.1), so it may still send requests with translations it cached") < 0 ||
                     strv_consume(&l, s) < 0)
                         return NULL;
         }
@@ -383,6 +392,27 @@ static int k_container_map(void *ud, int cfd, const void *va, uint64_t length, u
 static int k_container_unmap_all(void *ud, int cfd) {
         return vfio_type1_unmap_all(cfd);
 }
+static int k_ats_enabled(void *ud, const char *slot, unsigned offset, bool *ret) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        uint16_t ctrl;
+        ssize_t n;
+
+        assert(ret);
+
+        if (asprintf(&path, "%s/sys/bus/pci/devices/%s/config", strempty(ud), slot) < 0)
+                return -ENOMEM;
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        n = pread(fd, &ctrl, sizeof(ctrl), (off_t) offset + 6); /* PCI_ATS_CTRL */
+        if (n < 0)
+                return negative_errno();
+        if (n != sizeof(ctrl))
+                return -ENODATA; /* extended config space not readable */
+        *ret = ctrl & 0x8000;
+        return 0;
+}
 static int k_dup(void *ud, int fd, int *ret_fd) {
         int n = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         if (n < 0)
@@ -431,6 +461,7 @@ const QuarantineOps quarantine_ops_kernel = {
         .container_map = k_container_map,
         .container_unmap_all = k_container_unmap_all,
         .dup = k_dup,
+        .ats_enabled = k_ats_enabled,
 };
 
 /* ---- engine ----------------------------------------------------------------------------- */
@@ -883,6 +914,27 @@ static int attach_scratch(Engine *e, const Topology *t, HeldDevice *h, uint64_t 
         FOREACH_ARRAY(m, (e)->devices, (e)->n_devices)                                                                 \
                 if ((m) == (h) || ((m)->group >= 0 && (m)->group == (h)->group && (m)->fd >= 0))
 
+/* Blocked must leave ATS off (the kernel's blocking domain disables it). Where the kernel substitutes an
+ * empty paging domain (an IOMMU driver without a blocking domain), ATS stays on: say so, from what the
+ * device's own ATS control register says. An unreadable register says nothing. */
+static void note_ats(Engine *e, const Topology *t, HeldDevice *h) {
+        const PciDevice *d;
+        bool on = false;
+
+        assert(e);
+        assert(h);
+
+        if (h->mode != QUARANTINE_MODE_BLOCKED) {
+                h->degraded &= ~DEGRADED_ATS; /* scratch-page turns ATS on by design (its rule accepts it) */
+                return;
+        }
+        d = find_pci(t, h->slot);
+        if (!e->ops->ats_enabled || !d || !d->has_ats || d->ats_offset == 0 ||
+            e->ops->ats_enabled(e->ops_data, h->slot, d->ats_offset, &on) < 0)
+                return;
+        SET_FLAG(h->degraded, DEGRADED_ATS, on);
+}
+
 static int legacy_attach_scratch(Engine *e, const Topology *t, HeldDevice *h, uint64_t cover, EngineError *err);
 static int legacy_detach(Engine *e, HeldDevice *h, EngineError *err);
 static int take_member_legacy(Engine *e, const Topology *t, Member *m, const QuarantineRequest *req, EngineError *err);
@@ -925,7 +977,7 @@ static int attach_mode(Engine *e, const Topology *t, HeldDevice *h, const Quaran
                                 return r; /* still blocked */
                         h->mode = mode;
                         h->cover_wanted = cover;
-                        h->degraded &= ~DEGRADED_PAGING_DOMAIN;
+                        h->degraded &= ~(DEGRADED_PAGING_DOMAIN | DEGRADED_ATS);
                         SET_FLAG(h->degraded, DEGRADED_SCRATCH_COVER, h->cover < cover);
                         return r;
                 }
@@ -965,6 +1017,7 @@ static int attach_mode(Engine *e, const Topology *t, HeldDevice *h, const Quaran
         }
         h->pt_id = pt;
         h->mode = mode;
+        note_ats(e, t, h);
         return 0;
 }
 
@@ -1197,6 +1250,7 @@ static int take_member(Engine *e, const Topology *t, Member *m, const Quarantine
                 (void) e->ops->reset(e->ops_data, h->fd); /* best effort: the quarantine does not depend on it */
         (void) ensure_bus_master_off(e, h);               /* recorded in h->degraded */
 
+        note_ats(e, t, h);
         /* If the attach fails, the device stays held on the blocking domain, and the error says why. */
         if (req->mode != QUARANTINE_MODE_BLOCKED)
                 return attach_mode(e, t, h, req, err);
@@ -1460,6 +1514,7 @@ static int take_member_legacy(Engine *e, const Topology *t, Member *m, const Qua
                 h->degraded |= mate->degraded & DEGRADED_PAGING_DOMAIN;
                 h->detach_error = mate->detach_error;
         }
+        note_ats(e, t, h);
         if (req->mode != QUARANTINE_MODE_BLOCKED || (mate && mate->mode != QUARANTINE_MODE_BLOCKED))
                 return attach_mode(e, t, h, req, err);
         return 0;

@@ -168,6 +168,8 @@ typedef struct QuarantineOps {
         int (*container_map)(void *ud, int container_fd, const void *va, uint64_t length, uint64_t iova);
         int (*container_unmap_all)(void *ud, int container_fd);
         int (*dup)(void *ud, int fd, int *ret_fd);
+        /* Whether the ATS Enable bit is set in the ATS capability at offset (sysfs config). Optional. */
+        int (*ats_enabled)(void *ud, const char *slot, unsigned offset, bool *ret);
 } QuarantineOps;
 
 extern const QuarantineOps quarantine_ops_kernel;
@@ -178,6 +180,7 @@ typedef enum Degradation {
         DEGRADED_GROUP_TYPE = 1 << 0,    /* its identity default domain could not be switched to DMA */
         DEGRADED_BUS_MASTER = 1 << 1,    /* bus mastering could not be cleared (or read back) */
         DEGRADED_SCRATCH_COVER = 1 << 2, /* scratch-page: the cover was cut short of what was asked */
+        DEGRADED_ATS = 1 << 4,           /* blocked, and ATS is still enabled (not a real blocking domain) */
         DEGRADED_PAGING_DOMAIN = 1 << 3, /* blocked, but left on an empty paging domain (detach failed, or
                                           * legacy: a group cannot leave its type1 domain without a gap) */
 } Degradation;

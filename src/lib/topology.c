@@ -260,6 +260,7 @@ static void device_read_config(struct pci_dev *p, PciDevice *d) {
         cap = pci_find_cap(p, PCI_EXT_CAP_ID_ATS, PCI_CAP_EXTENDED);
         if (cap) {
                 d->has_ats = true;
+                d->ats_offset = (uint16_t) cap->addr;
                 d->ats_enabled = pci_read_word(p, (int) cap->addr + PCI_ATS_CTRL) & 0x8000;
         }
         d->has_pri = pci_find_cap(p, PCI_EXT_CAP_ID_PRI, PCI_CAP_EXTENDED);

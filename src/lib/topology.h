@@ -108,6 +108,7 @@ typedef struct PciDevice {
         bool has_acs;
         uint16_t acs_cap, acs_ctrl;
         bool has_ats, ats_enabled;
+        uint16_t ats_offset; /* the ATS capability in config space (0: none found) */
         bool has_pri, has_pasid;
         bool has_dsn;
         uint64_t dsn;

@@ -15,6 +15,12 @@
  * in which order). A scripted mock would have pinned the exact call sequence of dozens of calls per
  * quarantine; what matters is what the engine achieved and in which order, which the fake checks.
  *
+ * The legacy backend (VFIO's group node and container, fake_ops_legacy) has its model too: per group
+ * whether its node is open (once at a time; dups share the open file) and which container it is set to
+ * (owned: blocked), per container whether it has its type1 domain, and the scratch mappings in it. The
+ * last close of a group node gives the group back (out of its container, which then loses its type1
+ * domain and its mappings).
+ *
  * The fds the fake hands out are real (/dev/null, a character device, as engine_adopt() checks), and
  * every test ends (teardown) by checking that none of them is still open. */
 
@@ -70,6 +76,7 @@ typedef struct FakeSlot {
         int override_set_error;   /* setting its driver_override (to a driver) fails */
         int config_write_error;   /* writes through the VFIO config region fail */
         bool bus_master_sticky;   /* ... or "succeed" and the bit stays set (read back) */
+        bool ats_on;              /* its ATS Enable bit reads set (a kernel without a blocking domain) */
 } FakeSlot;
 
 typedef struct FakeGroup {
@@ -951,6 +958,17 @@ static uint64_t fake_now(void *ud) {
         return f->now;
 }
 
+static int fake_ats_enabled(void *ud, const char *slot, unsigned offset, bool *ret) {
+        Fake *f = ud;
+        FakeSlot *s = fake_slot(f, slot);
+
+        assert_non_null(s);
+        assert_true(offset >= 0x100); /* an extended capability */
+        fake_log(f, "ats_enabled %s", s->slot);
+        *ret = s->ats_on;
+        return 0;
+}
+
 static const QuarantineOps fake_ops = {
         .driver = fake_driver,
         .set_driver_override = fake_set_driver_override,
@@ -979,6 +997,7 @@ static const QuarantineOps fake_ops = {
         .config_read = fake_config_read,
         .config_write = fake_config_write,
         .close = fake_close,
+        .ats_enabled = fake_ats_enabled,
         .now = fake_now,
 };
 
@@ -1011,6 +1030,7 @@ static const QuarantineOps fake_ops_legacy = {
         .config_read = fake_config_read,
         .config_write = fake_config_write,
         .close = fake_close,
+        .ats_enabled = fake_ats_enabled,
         .now = fake_now,
         .group_open = fake_group_open,
         .group_viable = fake_group_viable,
@@ -2812,6 +2832,38 @@ static void test_ats_scratch_accepted(void **state) {
         assert_int_equal(held(x, "03:00.0")->cover, M64);
 }
 
+/* Blocked where the kernel's "blocking" domain is an empty paging domain (VT-d on Linux 6.1): the device
+ * keeps ATS on, which is said (from its ATS control register), and unsaid once it is off again. */
+static void test_ats_still_enabled_in_blocked(void **state) {
+        Fixture *x = *state;
+        _cleanup_free_ char *why = NULL, **what = NULL;
+        QuarantineRequest req = {
+                .slots = SLOTS("03:00.0"),
+                .mode = QUARANTINE_MODE_SCRATCH_PAGE,
+                .cover = M16,
+                .ats_accept = SLOTS("0000:03:00.0"),
+        };
+
+        fake_slot(&x->fake, "0000:03:00.0")->ats_on = true;
+        assert_ok(x, quarantine(x, SLOTS("03:00.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_true(log_find(&x->fake, 0, "ats_enabled 0000:03:00.0") >= 0);
+        assert_int_equal(held(x, "03:00.0")->degraded, DEGRADED_ATS);
+        assert_non_null(why = degradation_explain(held(x, "03:00.0")));
+        assert_non_null(strstr(why, "ATS is still enabled"));
+        assert_int_equal(degradation_to_strv(DEGRADED_ATS, &what), 0);
+        assert_string_equal(what[0], "ats");
+        strv_free(what);
+        what = NULL;
+
+        /* scratch-page (ATS accepted) has ATS on by design: not a degradation */
+        assert_ok(x, engine_set_mode(x->e, x->t, &req, &x->err));
+        assert_int_equal(held(x, "03:00.0")->degraded, 0);
+        /* back in blocked, where the register now reads off */
+        fake_slot(&x->fake, "0000:03:00.0")->ats_on = false;
+        assert_ok(x, set_mode(x, SLOTS("03:00.0"), QUARANTINE_MODE_BLOCKED, 0));
+        assert_int_equal(held(x, "03:00.0")->degraded, 0);
+}
+
 /* A group moves as a whole: one member with ATS, not accepted, keeps the whole group blocked, for a
  * switch of held devices and for a fresh quarantine alike. */
 static void test_ats_group_set_mode_refused_whole(void **state) {
@@ -4133,6 +4185,7 @@ int main(void) {
                 T(test_set_mode_detach_fails, setup_default),
                 T(test_ats_scratch_refused, setup_bridge),
                 T(test_ats_scratch_accepted, setup_bridge),
+                T(test_ats_still_enabled_in_blocked, setup_bridge),
                 T(test_ats_group_set_mode_refused_whole, setup_bridge),
                 T(test_ats_group_quarantine_refused_whole, setup_bridge),
                 T(test_bus_master_vfio_clear_fails, setup_default),
