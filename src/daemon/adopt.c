@@ -129,7 +129,12 @@ static int reconcile_store(Manager *m, FdTable *t, char ***ret_removed) {
                         }
                         log_warning_errno(r, "Cannot take back the stored file descriptor '%s', dropping it: %m",
                                           t->names[i]);
-                } else
+                } else if (strneq(t->names[i], "vfioc-", 6))
+                        /* a legacy container whose group file did not come back: it holds nothing alone */
+                        log_warning("Dropping '%s' from the file descriptor store: the group file it belongs with "
+                                    "was not taken back.",
+                                    t->names[i]);
+                else
                         log_warning("Dropping '%s' from the file descriptor store: no device of this machine.",
                                     t->names[i]);
                 if (!strv_contains(removed, t->names[i]) && strv_extend(&removed, t->names[i]) < 0)
