@@ -257,7 +257,7 @@ static void check_legacy_vfio(Collector *c) {
                 "maps the zeroed page read-only through type1 (each 2 MiB of cover is a mapping of its own, "
                 "pinned and counted as locked memory each time); the stored group files keep the quarantine "
                 "across a crash of isolated. What is weaker: where the IOMMU driver has no blocking domain "
-                "(VT-d on Linux 6.1, for one) the kernel substitutes an empty paging domain, on which ATS "
+                "(VT-d and AMD-Vi on Linux 6.1) the kernel substitutes an empty paging domain, on which ATS "
                 "stays enabled, so an ATS device may still use translations it cached; a group cannot go from "
                 "scratch-page back to the blocking domain without a moment on its default domain, so it stays "
                 "on an empty paging domain (status says \"paging-domain\"); isolated opens no device file, so "

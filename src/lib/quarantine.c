@@ -171,10 +171,12 @@ char *degradation_explain(const HeldDevice *h) {
                         return NULL;
         }
         if (h->degraded & DEGRADED_ATS) {
-                if (asprintf(&s, "%s",
-                             "ATS is still enabled on it although it is blocked: the kernel put its group on an "
-                             "empty paging domain, not a blocking one (an IOMMU driver without a blocking domain, "
-                             "as VT-d on Linux 6.1), so it may still send requests with translations it cached") < 0 ||
+                if (asprintf(
+                            &s, "%s",
+                            "ATS is still enabled on it although it is blocked: the kernel put its group on an "
+                            "empty paging domain, not a blocking one (an IOMMU driver without a blocking domain, "
+                            "as VT-d and AMD-Vi on Linux 6.1), so it may still send requests with translations it cached") <
+                            0 ||
                     strv_consume(&l, s) < 0)
                         return NULL;
         }
