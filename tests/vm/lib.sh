@@ -40,3 +40,15 @@ vm_debian_kernel_pkg() {
     [ -n "$p" ] || vm_die "linux-image-amd64 $meta depends on no linux-image-VERSION package"
     echo "$p"
 }
+
+# vm_lock NAME: holds an exclusive lock NAME in the cache until the script exits (fd 9).
+vm_lock() {
+    local cache
+    cache=$(vm_cache_dir)
+    mkdir -p "$cache"
+    exec 9>"$cache/.lock-$1"
+    if ! flock -n 9; then
+        vm_log "waiting for another run that builds $1"
+        flock 9
+    fi
+}
