@@ -430,12 +430,22 @@ static int capture_host(Capture *c) {
                         return r;
         }
         STRV_FOREACH(m, (char **) modules) {
-                _cleanup_free_ char *rel = NULL;
+                _cleanup_free_ char *rel = NULL, *from = NULL, *to = NULL;
                 if (asprintf(&rel, "/sys/module/%s/parameters", *m) < 0)
                         return -ENOMEM;
                 r = copy_dir_files(c, rel);
                 if (r < 0)
                         return r;
+                /* A loaded module without parameters (vfio on Linux 6.1 without NOIOMMU) is loaded all
+                 * the same: the topology tells the kernel's VFIO from its directory. */
+                if (asprintf(&from, "%s/sys/module/%s", c->src, *m) < 0 ||
+                    asprintf(&to, "%s/sys/module/%s", c->dst, *m) < 0)
+                        return -ENOMEM;
+                if (access(from, F_OK) >= 0) {
+                        r = mkdir_p(to, 0755);
+                        if (r < 0)
+                                return fail(c, r, to);
+                }
         }
         return 0;
 }

@@ -223,7 +223,11 @@ static void device_read_vfio(const char *root, PciDevice *d) {
                 return;
         while ((de = readdir(dir)))
                 if (strneq(de->d_name, "vfio", 4)) {
-                        d->vfio_dev = strdup(de->d_name);
+                        /* Linux 6.1 to 6.5 have the vfio-dev class device but no device cdev: no "dev" */
+                        _cleanup_free_ char *dev =
+                                rootf(root, "/sys/bus/pci/devices/%s/vfio-dev/%s/dev", d->slot, de->d_name);
+                        if (dev && access(dev, F_OK) >= 0)
+                                d->vfio_dev = strdup(de->d_name);
                         return;
                 }
 }

@@ -433,6 +433,42 @@ static void test_capture_iommu_link(void **state) {
         snapshot_remove(root);
 }
 
+/* Debian's 6.1: vfio is loaded but has no parameters (no CONFIG_VFIO_NOIOMMU), iommufd does not exist,
+ * and vfio-dev/vfioN exists without a device cdev ("dev"). The live topology and its capture agree: the
+ * kernel has no iommufd (not "unknown"), and the function has no VFIO device file. */
+static void test_capture_legacy_vfio(void **state) {
+        char *root = snapshot_copy("default-vfio"), *dir = NULL, *cap = NULL;
+        CaptureReport report = {};
+        char *failed = NULL;
+        Topology *t;
+
+        snapshot_rmtree(root, "/sys/module/iommufd");
+        snapshot_rmtree(root, "/sys/module/vfio/parameters");
+        snapshot_unlink(root, "/sys/devices/pci0000:00/0000:00:03.0/vfio-dev/vfio0/dev");
+        t = load(root);
+        assert_int_equal(t->host.iommufd, TRISTATE_NO);
+        assert_null(dev(t, "00:03.0")->vfio_dev);
+        assert_string_equal(dev(t, "00:03.0")->driver, "vfio-pci");
+        topology_free(t);
+
+        dir = strdup("/tmp/isolate-test.XXXXXX");
+        assert_non_null(dir);
+        assert_non_null(mkdtemp(dir));
+        assert_int_equal(asprintf(&cap, "%s/capture", dir), (int) strlen(dir) + strlen("/capture"));
+        assert_int_equal(capture_snapshot(root, cap, "test", &report, &failed), 0);
+        assert_null(failed);
+        capture_report_done(&report);
+
+        t = load(cap);
+        assert_int_equal(t->host.iommufd, TRISTATE_NO);
+        assert_null(dev(t, "00:03.0")->vfio_dev);
+        topology_free(t);
+
+        free(cap);
+        snapshot_remove(dir);
+        snapshot_remove(root);
+}
+
 static void test_unprivileged_config(void **state) {
         /* An unprivileged reader sees 64 bytes of config space: capabilities are unknown, not absent. */
         char *root = snapshot_copy("bridge");
@@ -536,6 +572,7 @@ int main(void) {
                 cmocka_unit_test(test_arm64_interrupt_names),
                 cmocka_unit_test(test_note_isolated_msi),
                 cmocka_unit_test(test_capture_iommu_link),
+                cmocka_unit_test(test_capture_legacy_vfio),
                 cmocka_unit_test(test_unprivileged_config),
                 cmocka_unit_test(test_not_a_snapshot),
                 cmocka_unit_test(test_broken_snapshot),
