@@ -1231,6 +1231,10 @@ static int take_member(Engine *e, const Topology *t, Member *m, const Quarantine
         h->group = m->group;
         h->mode = QUARANTINE_MODE_BLOCKED;
         h->pt_id = 0;
+        /* what was said about an earlier hold (released since) is not true of this one */
+        h->cover = h->cover_wanted = 0;
+        h->degraded &= ~(unsigned) (DEGRADED_PAGING_DOMAIN | DEGRADED_SCRATCH_COVER);
+        h->detach_error = 0;
         h->state = DEVICE_STATE_QUARANTINED;
         h->since = e->ops->now(e->ops_data);
         if (added) {
@@ -1509,8 +1513,9 @@ static int take_member_legacy(Engine *e, const Topology *t, Member *m, const Qua
         SET_FLAG(h->degraded, DEGRADED_BUS_MASTER, r < 0);
 
         /* what was said about an earlier hold's type1 domain is not true of a fresh container */
-        h->degraded &= ~DEGRADED_PAGING_DOMAIN;
+        h->degraded &= ~(unsigned) (DEGRADED_PAGING_DOMAIN | DEGRADED_SCRATCH_COVER);
         h->detach_error = 0;
+        h->cover_wanted = 0;
         if (mate && mate->type1 && req->mode == QUARANTINE_MODE_BLOCKED) {
                 /* its group is on the type1 domain already: what is true for the group is true for it */
                 h->degraded |= mate->degraded & DEGRADED_PAGING_DOMAIN;

@@ -4004,6 +4004,39 @@ static void test_legacy_first_map_fails_paging_said(void **state) {
         assert_held_legacy(x, "00:02.0", QUARANTINE_MODE_BLOCKED); /* DEGRADED_PAGING_DOMAIN, -EOPNOTSUPP */
 }
 
+/* A fresh hold after a release is blocked and maps nothing: the cut cover of the earlier hold (and the
+ * cover it asked for) is not true of it. (legacy; the iommufd take_member has the same stale fields) */
+static void test_legacy_requarantine_clears_scratch_cover(void **state) {
+        Fixture *x = *state;
+        HeldDevice *h;
+
+        x->fake.no_huge = true;
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, UINT64_C(1) << 30));
+        assert_int_equal(held(x, "00:02.0")->degraded, DEGRADED_SCRATCH_COVER);
+        assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("00:02.0"), NULL, &x->err));
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        h = held(x, "00:02.0");
+        assert_held_legacy(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
+        assert_int_equal(h->degraded, 0);
+        assert_int_equal(h->cover_wanted, 0);
+}
+
+/* The same on iommufd. */
+static void test_requarantine_clears_scratch_cover(void **state) {
+        Fixture *x = *state;
+        HeldDevice *h;
+
+        x->fake.no_huge = true;
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, UINT64_C(1) << 30));
+        assert_int_equal(held(x, "00:02.0")->degraded, DEGRADED_SCRATCH_COVER);
+        assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("00:02.0"), NULL, &x->err));
+        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
+        h = held(x, "00:02.0");
+        assert_quarantined(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
+        assert_int_equal(h->degraded, 0);
+        assert_int_equal(h->cover_wanted, 0);
+}
+
 /* Taken again after a release, the group is on the blocking domain: what was said about the type1 domain
  * of the previous hold is no longer true. */
 static void test_legacy_requarantine_clears_paging(void **state) {
@@ -4226,6 +4259,8 @@ int main(void) {
                 cmocka_unit_test(test_engine_kind_detect),
                 T(test_legacy_first_map_fails_paging_said, setup_default_legacy),
                 T(test_legacy_requarantine_clears_paging, setup_default_legacy),
+                T(test_legacy_requarantine_clears_scratch_cover, setup_default_legacy),
+                T(test_requarantine_clears_scratch_cover, setup_default),
 
                 cmocka_unit_test(test_device_state_strings),
         };
