@@ -388,8 +388,8 @@ static int k_container_set_iommu(void *ud, int cfd) {
 static int k_container_iova_ranges(void *ud, int cfd, IovaRange **ret, size_t *ret_n, uint64_t *ret_min_page) {
         return vfio_type1_iova_ranges(cfd, ret, ret_n, ret_min_page);
 }
-static int k_container_map(void *ud, int cfd, const void *va, uint64_t length, uint64_t iova) {
-        return vfio_type1_map(cfd, va, length, iova, false);
+static int k_container_map(void *ud, int cfd, const void *va, uint64_t length, uint64_t iova, bool writable) {
+        return vfio_type1_map(cfd, va, length, iova, writable);
 }
 static int k_container_unmap_all(void *ud, int cfd) {
         return vfio_type1_unmap_all(cfd);
@@ -1285,7 +1285,8 @@ static int legacy_map_scratch(Engine *e, int cfd, uint64_t from, uint64_t cover,
                 hi = MIN(allowed[i].last, cover - 1);
                 lo = (lo + granule - 1) & ~(granule - 1);
                 for (uint64_t iova = lo; iova >= lo && iova + granule - 1 <= hi; iova += granule) {
-                        r = e->ops->container_map(e->ops_data, cfd, e->scratch.va, granule, iova);
+                        /* read-only: a device's write faults, and the page stays zero */
+                        r = e->ops->container_map(e->ops_data, cfd, e->scratch.va, granule, iova, false);
                         e->scratch.ioctls++;
                         if (e->scratch.keepalive && e->scratch.ioctls % 64 == 0)
                                 e->scratch.keepalive(e->scratch.keepalive_userdata);

@@ -165,7 +165,7 @@ typedef struct QuarantineOps {
         int (*container_set_iommu)(void *ud, int container_fd);
         int (*container_iova_ranges)(void *ud, int container_fd, IovaRange **ret, size_t *ret_n,
                                      uint64_t *ret_min_page);
-        int (*container_map)(void *ud, int container_fd, const void *va, uint64_t length, uint64_t iova);
+        int (*container_map)(void *ud, int container_fd, const void *va, uint64_t length, uint64_t iova, bool writable);
         int (*container_unmap_all)(void *ud, int container_fd);
         int (*dup)(void *ud, int fd, int *ret_fd);
         /* Whether the ATS Enable bit is set in the ATS capability at offset (sysfs config). Optional. */

@@ -853,7 +853,8 @@ static int fake_container_iova_ranges(void *ud, int container_fd, IovaRange **re
 /* One MAP_DMA of the scratch page (read-only: the kernel op passes no write flag, see the report on
  * QuarantineOps.container_map). Only the scratch page is ever mapped, one page per call, aligned, and
  * never over a live mapping (the kernel refuses that with EEXIST). */
-static int fake_container_map(void *ud, int container_fd, const void *va, uint64_t length, uint64_t iova) {
+static int fake_container_map(void *ud, int container_fd, const void *va, uint64_t length, uint64_t iova,
+                              bool writable) {
         Fake *f = ud;
         FakeContainer *c = fake_container_of_fd(f, container_fd);
         uint64_t page = f->no_huge ? SCRATCH_SMALL_SIZE : SCRATCH_HUGE_SIZE;
@@ -866,6 +867,8 @@ static int fake_container_map(void *ud, int container_fd, const void *va, uint64
                 return f->map_error;
         if (!f->scratch_mem || va != f->scratch_mem)
                 fail_msg("container_map of %p, which is not the scratch page", va);
+        if (writable)
+                fail_msg("container_map of the scratch page writable at 0x%" PRIx64 ": a device could write it", iova);
         if (length != page || iova % page != 0 || iova % f->iova_alignment != 0)
                 fail_msg("container_map of %" PRIu64 " bytes at 0x%" PRIx64 ": not one aligned scratch page", length,
                          iova);
