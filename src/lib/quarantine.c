@@ -2176,7 +2176,7 @@ int engine_adopt(Engine *e, json_object *state, int (*fd_lookup)(void *ud, const
          * taken from now on, and only once nothing is held). */
         if (state && jstr(state, "kind") && engine_kind_from_string(jstr(state, "kind")) >= 0 &&
             json_object_object_get_ex(state, "devices", &devs) && json_object_array_length(devs) > 0)
-                e->kind = engine_kind_from_string(jstr(state, "kind"));
+                (void) engine_set_kind(e, engine_kind_from_string(jstr(state, "kind"))); /* not with ops lacking it */
         devs = NULL;
         fd = fd_lookup(ud, ENGINE_FDNAME_IOMMUFD);
         if (fd >= 0)
