@@ -75,3 +75,16 @@ dmar_lines_since() { dmesg | tail -n +"$(( $1 + 1 ))" | grep "DMAR: \[DMA" || tr
 # The PID that owns org.isolate1 on the bus ("" if nobody), and "owned, by another process than PID".
 bus_pid() { busctl status org.isolate1 2>/dev/null | sed -n 's/^PID=//p'; }
 bus_pid_is_not() { local p; p=$(bus_pid); [ -n "$p" ] && [ "$p" != "$1" ]; }
+# The VFIO files a process holds: device cdevs (iommufd backend) and group nodes (legacy backend), by the
+# link's tail (a file taken back from the fd store was opened in the previous instance's private /dev, so
+# its link has no /dev prefix as seen from here). With a SLOT: only those of that function (its cdev, or
+# its group's node).
+vfio_files() {
+    local pid=$1 slot=${2:-} re='vfio/(devices/vfio[0-9]+|[0-9]+)$' cdev group
+    if [ -n "$slot" ]; then
+        cdev=$(basename "$(ls -d /sys/bus/pci/devices/"$slot"/vfio-dev/vfio* 2>/dev/null | head -n1)" 2>/dev/null)
+        group=$(basename "$(readlink /sys/bus/pci/devices/"$slot"/iommu_group)")
+        re="vfio/(devices/${cdev:-none}|$group)\$"
+    fi
+    ls -l /proc/"$pid"/fd 2>/dev/null | grep -cE -- "-> .*$re" || true
+}

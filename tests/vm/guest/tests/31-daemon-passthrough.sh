@@ -1,5 +1,6 @@
 #!/bin/bash
 # topologies: passthrough
+# kernels: project debian
 # iommu=pt (identity default domains): an unowned device reaches all of RAM. isolated turns the group
 # to DMA on entry, so that neither a kill -9 (the fds stay in systemd's store) nor a clean stop (the
 # store is emptied on systemd 252) gives the device memory again.

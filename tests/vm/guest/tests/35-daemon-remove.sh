@@ -1,5 +1,6 @@
 #!/bin/bash
 # topologies: default
+# kernels: project debian
 # Removal of a held device (hot-unplug, or an admin's "remove"): the kernel's vfio-pci remove waits until
 # every VFIO file of the device is closed and asks the holder through the device request channel. isolated
 # must let that one device go at once (the removal completes, nothing hangs), drop it from its fd store and
@@ -16,9 +17,7 @@ if [ "$(driver_of $EDU)" != vfio-pci ]; then
 fi
 require "$EDU quarantined" bash -c "isolatectl quarantine $EDU >/dev/null 2>&1 || true; [ \"\$(isolatectl --json=short status $EDU | jq -r '.[0].state')\" = quarantined ]"
 pid=$(daemon_pid)
-# (a file taken back from the fd store was opened in the previous instance's private /dev: its link has
-# no /dev prefix as seen from here)
-vfio_fds() { ls -l /proc/"$1"/fd 2>/dev/null | grep -cE 'vfio/devices/vfio[0-9]+$' || true; }
+vfio_fds() { vfio_files "$1"; } # its device cdevs, or its group nodes on the legacy backend
 held_before=$(vfio_fds "$pid")
 require "isolated holds a VFIO file ($held_before)" [ "$held_before" -ge 1 ]
 

@@ -1,5 +1,6 @@
 #!/bin/bash
 # topologies: default
+# kernels: project debian
 # A device released to a guest leaves vfio-pci behind isolated's back (an admin's unbind, a management
 # tool's reattach after the VMM closed it): it is between owners again. isolated forgets the release and
 # takes it back into quarantine at once; it must not stay driverless and unwatched, nor be counted
@@ -24,8 +25,8 @@ echo "== vfio-pci unbound from the released device (nobody has it open)"
 echo $EDU > /sys/bus/pci/drivers/vfio-pci/unbind
 check "$EDU is quarantined again" wait_for 15 is_state $EDU quarantined
 check "  on vfio-pci, held by isolated" [ "$(driver_of $EDU)" = vfio-pci ]
-check "  isolated holds a VFIO file of it" bash -c \
-    "ls -l /proc/$pid/fd | grep -qE \"vfio/devices/\$(basename /sys/bus/pci/devices/$EDU/vfio-dev/vfio*)\$\""
+check "  isolated holds a VFIO file of it (its cdev, or its group's node on the legacy backend)" \
+    [ "$(vfio_files "$pid" $EDU)" -ge 1 ]
 check "the same isolated" [ "$(daemon_pid)" = "$pid" ]
 journalctl -u isolated -o cat | grep -F "$EDU" | tail -n 2 | sed 's/^/  journal: /' || true
 finish

@@ -1,5 +1,6 @@
 #!/bin/bash
 # topologies: default amd lockdown
+# kernels: project debian
 # The libvirt hook against isolated, as libvirt runs it (/etc/libvirt/hooks/qemu.d/isolate with the
 # domain XML on stdin): an allowed device is released at prepare/begin and taken back at release/end;
 # a domain asking for a denied device cannot start, and nothing of it is released.

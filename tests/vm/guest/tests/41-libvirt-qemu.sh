@@ -1,5 +1,6 @@
 #!/bin/bash
 # topologies: default
+# kernels: project debian
 # Real libvirt (libvirtd 9.0 of Debian 12) and QEMU (7.2, TCG inside the guest) with the installed hook
 # /etc/libvirt/hooks/qemu.d/isolate: a domain with a managed='no' hostdev the policy allows starts, QEMU
 # holds the device's VFIO files while isolated reports it released, and it is back in quarantine after
