@@ -779,8 +779,9 @@ static int ensure_iommufd(Engine *e, EngineError *err) {
         if (r == -ENOENT)
                 return engine_fail(err, ENGINE_ERROR_UNSUPPORTED, r, NULL,
                                    "/dev/iommu does not exist: the kernel is built without iommufd "
-                                   "(CONFIG_IOMMUFD), which isolate needs (Linux 6.6 or newer), or the iommufd "
-                                   "module is not loaded (modules-load.d/isolate.conf loads it at boot).");
+                                   "(CONFIG_IOMMUFD, Linux 6.6 or newer), or the iommufd module is not loaded "
+                                   "(modules-load.d/isolate.conf loads it at boot). isolated --backend=legacy holds "
+                                   "devices through VFIO's group interface instead.");
         if (r < 0)
                 return engine_fail(err, ENGINE_ERROR_SYSTEM, r, NULL, "Failed to open /dev/iommu: %s.", strerror(-r));
         return 0;
@@ -1201,7 +1202,8 @@ static int take_member(Engine *e, const Topology *t, Member *m, const Quarantine
         if (r == -ENOENT)
                 return engine_fail(err, ENGINE_ERROR_UNSUPPORTED, r, m->slot,
                                    "%s has no VFIO device cdev (/sys/bus/pci/devices/%s/vfio-dev): the kernel lacks "
-                                   "CONFIG_VFIO_DEVICE_CDEV (Linux 6.6 or newer is needed).",
+                                   "CONFIG_VFIO_DEVICE_CDEV (Linux 6.6 or newer). isolated --backend=legacy holds "
+                                   "devices through VFIO's group interface instead.",
                                    m->slot, m->slot);
         if (r < 0)
                 return engine_fail(err, ENGINE_ERROR_SYSTEM, r, m->slot, "Failed to open the VFIO cdev of %s: %s.",
