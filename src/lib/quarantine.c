@@ -1182,6 +1182,38 @@ static int check_noiommu(Engine *e, const Member *m, EngineError *err) {
         return 0;
 }
 
+/* A member's file now holds it on the blocking domain (bound to the iommufd, or its group claimed in a
+ * container): blocked mode, with what the plan knows of it, and nothing said of an earlier hold (released
+ * since) that is not true of this one. The file goes to the caller (on_bound) at once. */
+static int held_enter(Engine *e, HeldDevice *h, Member *m, const QuarantineRequest *req, bool added) {
+        assert(e);
+        assert(h);
+        assert(m);
+        assert(req);
+
+        h->group = m->group;
+        h->mode = QUARANTINE_MODE_BLOCKED;
+        h->pt_id = 0;
+        h->cover = h->cover_wanted = 0;
+        h->degraded &= ~(unsigned) (DEGRADED_PAGING_DOMAIN | DEGRADED_SCRATCH_COVER);
+        h->detach_error = 0;
+        h->state = DEVICE_STATE_QUARANTINED;
+        h->since = e->ops->now(e->ops_data);
+        if (added) {
+                h->host_driver = m->host_driver ? strdup(m->host_driver) : NULL;
+                if (m->host_driver && !h->host_driver)
+                        return -ENOMEM;
+        }
+        if (m->group_type_changed)
+                h->group_type_changed = true;
+        h->group_type_error = m->group_type_error;
+        SET_FLAG(h->degraded, DEGRADED_GROUP_TYPE, m->group_type_error < 0);
+        m->taken = true;
+        if (req->on_bound)
+                req->on_bound(req->userdata, h->slot, h->fd);
+        return 0;
+}
+
 /* Takes one member that is on vfio-pci: open, bind, hand the fd to the caller, attach. */
 static int take_member(Engine *e, const Topology *t, Member *m, const QuarantineRequest *req, EngineError *err) {
         HeldDevice *h = engine_find(e, m->slot);
@@ -1230,27 +1262,9 @@ static int take_member(Engine *e, const Topology *t, Member *m, const Quarantine
                 return r;
         }
         /* Bound: the group is on the kernel's blocking domain now, which is blocked mode. */
-        h->group = m->group;
-        h->mode = QUARANTINE_MODE_BLOCKED;
-        h->pt_id = 0;
-        /* what was said about an earlier hold (released since) is not true of this one */
-        h->cover = h->cover_wanted = 0;
-        h->degraded &= ~(unsigned) (DEGRADED_PAGING_DOMAIN | DEGRADED_SCRATCH_COVER);
-        h->detach_error = 0;
-        h->state = DEVICE_STATE_QUARANTINED;
-        h->since = e->ops->now(e->ops_data);
-        if (added) {
-                h->host_driver = m->host_driver ? strdup(m->host_driver) : NULL;
-                if (m->host_driver && !h->host_driver)
-                        return -ENOMEM;
-        }
-        if (m->group_type_changed)
-                h->group_type_changed = true;
-        h->group_type_error = m->group_type_error;
-        SET_FLAG(h->degraded, DEGRADED_GROUP_TYPE, m->group_type_error < 0);
-        m->taken = true;
-        if (req->on_bound)
-                req->on_bound(req->userdata, h->slot, h->fd);
+        r = held_enter(e, h, m, req, added);
+        if (r < 0)
+                return r;
 
         if (e->ops->get_info(e->ops_data, h->fd, &flags) >= 0)
                 h->reset_works = flags & VFIO_DEVICE_FLAGS_RESET;
@@ -1487,27 +1501,14 @@ static int take_member_legacy(Engine *e, const Topology *t, Member *m, const Qua
         }
         h->fd = gfd;
         h->container_fd = cfd;
-        h->group = m->group;
-        h->mode = QUARANTINE_MODE_BLOCKED;
-        h->pt_id = 0;
         h->dev_id = 0;
+        h->reset_works = false;
+        r = held_enter(e, h, m, req, added);
+        if (r < 0)
+                return r;
+        /* a mate's group may be on the container's type1 domain already: what is true of the group is true of it */
         h->type1 = mate ? mate->type1 : false;
         h->cover = mate ? mate->cover : 0;
-        h->state = DEVICE_STATE_QUARANTINED;
-        h->since = e->ops->now(e->ops_data);
-        h->reset_works = false;
-        if (added) {
-                h->host_driver = m->host_driver ? strdup(m->host_driver) : NULL;
-                if (m->host_driver && !h->host_driver)
-                        return -ENOMEM;
-        }
-        if (m->group_type_changed)
-                h->group_type_changed = true;
-        h->group_type_error = m->group_type_error;
-        SET_FLAG(h->degraded, DEGRADED_GROUP_TYPE, m->group_type_error < 0);
-        m->taken = true;
-        if (req->on_bound)
-                req->on_bound(req->userdata, h->slot, h->fd);
 
         /* No VFIO device file here: vfio-pci has not enabled the device, and whatever bus mastering the
          * previous owner left on is cleared through sysfs (which kernel lockdown refuses: recorded). */
@@ -1515,12 +1516,7 @@ static int take_member_legacy(Engine *e, const Topology *t, Member *m, const Qua
         h->bus_master_error = MIN(r, 0);
         SET_FLAG(h->degraded, DEGRADED_BUS_MASTER, r < 0);
 
-        /* what was said about an earlier hold's type1 domain is not true of a fresh container */
-        h->degraded &= ~(unsigned) (DEGRADED_PAGING_DOMAIN | DEGRADED_SCRATCH_COVER);
-        h->detach_error = 0;
-        h->cover_wanted = 0;
         if (mate && mate->type1 && req->mode == QUARANTINE_MODE_BLOCKED) {
-                /* its group is on the type1 domain already: what is true for the group is true for it */
                 h->degraded |= mate->degraded & DEGRADED_PAGING_DOMAIN;
                 h->detach_error = mate->detach_error;
         }
