@@ -972,69 +972,24 @@ static int fake_ats_enabled(void *ud, const char *slot, unsigned offset, bool *r
         return 0;
 }
 
-static const QuarantineOps fake_ops = {
-        .driver = fake_driver,
-        .set_driver_override = fake_set_driver_override,
-        .unbind = fake_unbind,
-        .bind = fake_bind,
-        .drivers_probe = fake_drivers_probe,
-        .group_type = fake_group_type,
-        .set_group_type = fake_set_group_type,
-        .iommu_group = fake_iommu_group,
-        .disable_bus_master = fake_disable_bus_master,
-        .enabled = fake_enabled,
-        .group_name = fake_group_name,
-        .iommufd_open = fake_iommufd_open,
-        .ioas_alloc = fake_ioas_alloc,
-        .ioas_iova_ranges = fake_ioas_iova_ranges,
-        .scratch_extend = fake_scratch_extend,
-        .scratch_alloc = fake_scratch_alloc,
-        .scratch_adopt = fake_scratch_adopt,
-        .scratch_release = fake_scratch_release,
-        .cdev_open = fake_cdev_open,
-        .bind_iommufd = fake_bind_iommufd,
-        .attach = fake_attach,
-        .detach = fake_detach,
-        .get_info = fake_get_info,
-        .reset = fake_reset,
-        .config_read = fake_config_read,
-        .config_write = fake_config_write,
-        .close = fake_close,
-        .ats_enabled = fake_ats_enabled,
-        .now = fake_now,
-};
+/* The fake kernel's operations that both backends use. */
+#define FAKE_OPS_COMMON                                                                                                \
+        .driver = fake_driver, .set_driver_override = fake_set_driver_override, .unbind = fake_unbind,                 \
+        .bind = fake_bind, .drivers_probe = fake_drivers_probe, .group_type = fake_group_type,                         \
+        .set_group_type = fake_set_group_type, .iommu_group = fake_iommu_group,                                        \
+        .disable_bus_master = fake_disable_bus_master, .enabled = fake_enabled, .group_name = fake_group_name,         \
+        .iommufd_open = fake_iommufd_open, .ioas_alloc = fake_ioas_alloc, .ioas_iova_ranges = fake_ioas_iova_ranges,   \
+        .scratch_extend = fake_scratch_extend, .scratch_alloc = fake_scratch_alloc,                                    \
+        .scratch_adopt = fake_scratch_adopt, .scratch_release = fake_scratch_release, .cdev_open = fake_cdev_open,     \
+        .bind_iommufd = fake_bind_iommufd, .attach = fake_attach, .detach = fake_detach, .get_info = fake_get_info,    \
+        .reset = fake_reset, .config_read = fake_config_read, .config_write = fake_config_write, .close = fake_close,  \
+        .ats_enabled = fake_ats_enabled, .now = fake_now
+
+static const QuarantineOps fake_ops = { FAKE_OPS_COMMON };
 
 /* fake_ops and the legacy backend's */
 static const QuarantineOps fake_ops_legacy = {
-        .driver = fake_driver,
-        .set_driver_override = fake_set_driver_override,
-        .unbind = fake_unbind,
-        .bind = fake_bind,
-        .drivers_probe = fake_drivers_probe,
-        .group_type = fake_group_type,
-        .set_group_type = fake_set_group_type,
-        .iommu_group = fake_iommu_group,
-        .disable_bus_master = fake_disable_bus_master,
-        .enabled = fake_enabled,
-        .group_name = fake_group_name,
-        .iommufd_open = fake_iommufd_open,
-        .ioas_alloc = fake_ioas_alloc,
-        .ioas_iova_ranges = fake_ioas_iova_ranges,
-        .scratch_extend = fake_scratch_extend,
-        .scratch_alloc = fake_scratch_alloc,
-        .scratch_adopt = fake_scratch_adopt,
-        .scratch_release = fake_scratch_release,
-        .cdev_open = fake_cdev_open,
-        .bind_iommufd = fake_bind_iommufd,
-        .attach = fake_attach,
-        .detach = fake_detach,
-        .get_info = fake_get_info,
-        .reset = fake_reset,
-        .config_read = fake_config_read,
-        .config_write = fake_config_write,
-        .close = fake_close,
-        .ats_enabled = fake_ats_enabled,
-        .now = fake_now,
+        FAKE_OPS_COMMON,
         .group_open = fake_group_open,
         .group_viable = fake_group_viable,
         .container_open = fake_container_open,
