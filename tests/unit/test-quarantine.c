@@ -3963,9 +3963,8 @@ static void test_legacy_first_map_fails_paging_said(void **state) {
 }
 
 /* A fresh hold after a release is blocked and maps nothing: the cut cover of the earlier hold (and the
- * cover it asked for) is not true of it. (legacy; the iommufd take_member has the same stale fields) */
-static void test_legacy_requarantine_clears_scratch_cover(void **state) {
-        Fixture *x = *state;
+ * cover it asked for) is not true of it. Returns the device held again, blocked. */
+static HeldDevice *requarantine_after_cut_cover(Fixture *x) {
         HeldDevice *h;
 
         x->fake.no_huge = true;
@@ -3974,25 +3973,24 @@ static void test_legacy_requarantine_clears_scratch_cover(void **state) {
         assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("00:02.0"), NULL, &x->err));
         assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
         h = held(x, "00:02.0");
-        assert_held_legacy(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
         assert_int_equal(h->degraded, 0);
         assert_int_equal(h->cover_wanted, 0);
+        return h;
+}
+
+static void test_legacy_requarantine_clears_scratch_cover(void **state) {
+        Fixture *x = *state;
+
+        (void) requarantine_after_cut_cover(x);
+        assert_held_legacy(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
 }
 
 /* The same on iommufd. */
 static void test_requarantine_clears_scratch_cover(void **state) {
         Fixture *x = *state;
-        HeldDevice *h;
 
-        x->fake.no_huge = true;
-        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_SCRATCH_PAGE, UINT64_C(1) << 30));
-        assert_int_equal(held(x, "00:02.0")->degraded, DEGRADED_SCRATCH_COVER);
-        assert_ok(x, engine_release_guest(x->e, x->t, SLOTS("00:02.0"), NULL, &x->err));
-        assert_ok(x, quarantine(x, SLOTS("00:02.0"), QUARANTINE_MODE_BLOCKED, 0));
-        h = held(x, "00:02.0");
+        (void) requarantine_after_cut_cover(x);
         assert_quarantined(x, "00:02.0", QUARANTINE_MODE_BLOCKED);
-        assert_int_equal(h->degraded, 0);
-        assert_int_equal(h->cover_wanted, 0);
 }
 
 /* Taken again after a release, the group is on the blocking domain: what was said about the type1 domain

@@ -390,28 +390,17 @@ static void test_note_isolated_msi(void **state) {
         snapshot_remove(root);
 }
 
-/* The "iommu" link names the unit a device sits behind; the DMAR fault attribution takes the segment
- * from it (topology_iommu_segment()). The 6.12 snapshots predate its capture, so it is added to a copy
- * of default the way the kernel has it, and a capture of that copy must read back the same. */
-static void test_capture_iommu_link(void **state) {
-        char *root = snapshot_copy("default"), *dir = NULL, *cap = NULL;
+/* Loads a snapshot copy, then a capture of it, and runs the same checks on both: what the live system
+ * shows, its capture must show too. */
+static void check_root_and_capture(const char *root, void (*check)(const Topology *t)) {
+        char *dir = strdup("/tmp/isolate-test.XXXXXX"), *cap = NULL, *failed = NULL;
         CaptureReport report = {};
-        char *failed = NULL;
-        char path[4096];
-        uint32_t domain = UINT32_MAX;
         Topology *t;
 
-        snprintf(path, sizeof(path), "%s/sys/devices/pci0000:00/0000:00:03.0/iommu", root);
-        assert_int_equal(symlink("../../virtual/iommu/dmar0", path), 0);
         t = load(root);
-        assert_non_null(dev(t, "00:03.0")->iommu);
-        assert_string_equal(dev(t, "00:03.0")->iommu, "dmar0");
-        assert_null(dev(t, "00:02.0")->iommu);
-        assert_int_equal(topology_iommu_segment(t, "dmar0", &domain), 1);
-        assert_int_equal(domain, 0);
+        check(t);
         topology_free(t);
 
-        dir = strdup("/tmp/isolate-test.XXXXXX");
         assert_non_null(dir);
         assert_non_null(mkdtemp(dir));
         assert_int_equal(asprintf(&cap, "%s/capture", dir), (int) strlen(dir) + strlen("/capture"));
@@ -420,52 +409,52 @@ static void test_capture_iommu_link(void **state) {
         capture_report_done(&report);
 
         t = load(cap);
-        assert_non_null(dev(t, "00:03.0")->iommu);
-        assert_string_equal(dev(t, "00:03.0")->iommu, "dmar0");
-        assert_null(dev(t, "00:02.0")->iommu);
-        domain = UINT32_MAX;
-        assert_int_equal(topology_iommu_segment(t, "dmar0", &domain), 1);
-        assert_int_equal(domain, 0);
+        check(t);
         topology_free(t);
 
         free(cap);
         snapshot_remove(dir);
+}
+
+static void check_iommu_link(const Topology *t) {
+        uint32_t domain = UINT32_MAX;
+
+        assert_non_null(dev(t, "00:03.0")->iommu);
+        assert_string_equal(dev(t, "00:03.0")->iommu, "dmar0");
+        assert_null(dev(t, "00:02.0")->iommu);
+        assert_int_equal(topology_iommu_segment(t, "dmar0", &domain), 1);
+        assert_int_equal(domain, 0);
+}
+
+/* The "iommu" link names the unit a device sits behind; the DMAR fault attribution takes the segment
+ * from it (topology_iommu_segment()). The 6.12 snapshots predate its capture, so it is added to a copy
+ * of default the way the kernel has it, and a capture of that copy must read back the same. */
+static void test_capture_iommu_link(void **state) {
+        char *root = snapshot_copy("default");
+        char path[4096];
+
+        snprintf(path, sizeof(path), "%s/sys/devices/pci0000:00/0000:00:03.0/iommu", root);
+        assert_int_equal(symlink("../../virtual/iommu/dmar0", path), 0);
+        check_root_and_capture(root, check_iommu_link);
         snapshot_remove(root);
+}
+
+static void check_legacy_vfio(const Topology *t) {
+        assert_int_equal(t->host.iommufd, TRISTATE_NO);
+        assert_null(dev(t, "00:03.0")->vfio_dev);
+        assert_string_equal(dev(t, "00:03.0")->driver, "vfio-pci");
 }
 
 /* Debian's 6.1: vfio is loaded but has no parameters (no CONFIG_VFIO_NOIOMMU), iommufd does not exist,
  * and vfio-dev/vfioN exists without a device cdev ("dev"). The live topology and its capture agree: the
  * kernel has no iommufd (not "unknown"), and the function has no VFIO device file. */
 static void test_capture_legacy_vfio(void **state) {
-        char *root = snapshot_copy("default-vfio"), *dir = NULL, *cap = NULL;
-        CaptureReport report = {};
-        char *failed = NULL;
-        Topology *t;
+        char *root = snapshot_copy("default-vfio");
 
         snapshot_rmtree(root, "/sys/module/iommufd");
         snapshot_rmtree(root, "/sys/module/vfio/parameters");
         snapshot_unlink(root, "/sys/devices/pci0000:00/0000:00:03.0/vfio-dev/vfio0/dev");
-        t = load(root);
-        assert_int_equal(t->host.iommufd, TRISTATE_NO);
-        assert_null(dev(t, "00:03.0")->vfio_dev);
-        assert_string_equal(dev(t, "00:03.0")->driver, "vfio-pci");
-        topology_free(t);
-
-        dir = strdup("/tmp/isolate-test.XXXXXX");
-        assert_non_null(dir);
-        assert_non_null(mkdtemp(dir));
-        assert_int_equal(asprintf(&cap, "%s/capture", dir), (int) strlen(dir) + strlen("/capture"));
-        assert_int_equal(capture_snapshot(root, cap, "test", &report, &failed), 0);
-        assert_null(failed);
-        capture_report_done(&report);
-
-        t = load(cap);
-        assert_int_equal(t->host.iommufd, TRISTATE_NO);
-        assert_null(dev(t, "00:03.0")->vfio_dev);
-        topology_free(t);
-
-        free(cap);
-        snapshot_remove(dir);
+        check_root_and_capture(root, check_legacy_vfio);
         snapshot_remove(root);
 }
 
