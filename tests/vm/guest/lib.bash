@@ -88,3 +88,30 @@ vfio_files() {
     fi
     ls -l /proc/"$pid"/fd 2>/dev/null | grep -cE -- "-> .*$re" || true
 }
+
+# ATS as the device's own config space says (lspci's ATSCtl, read apart from isolated).
+ats_ctl() { lspci -vvv -s "$1" | sed -n 's/^[[:space:]]*ATSCtl:[[:space:]]*//p' | head -n1; }
+ats_enabled() { ats_ctl "$1" | grep -q 'Enable+'; }
+ats_disabled() { ats_ctl "$1" | grep -q 'Enable-'; }
+# The first PCI function with an ATS capability (the bridge topology's virtio-rng,ats=on); "" if none.
+ats_device() {
+    local d
+    for d in /sys/bus/pci/devices/*; do
+        if lspci -vvv -s "$(basename "$d")" 2>/dev/null | grep -q 'Address Translation Service'; then
+            basename "$d"
+            return
+        fi
+    done
+}
+
+# The legacy backend's tests: Debian's kernel has no iommufd, so isolated picks the legacy backend by
+# itself; the project's kernel has both, so a runtime drop-in forces it there. The caller removes
+# $LEGACY_DROPIN (and reloads systemd) when it exits.
+LEGACY_DROPIN=/run/systemd/system/isolated.service.d/50-test-legacy.conf
+force_legacy_backend() {
+    if [ "${ISOLATE_VM_KERNEL:-project}" = project ]; then
+        mkdir -p "$(dirname "$LEGACY_DROPIN")"
+        printf '[Service]\nExecStart=\nExecStart=/usr/sbin/isolated --backend=legacy\n' > "$LEGACY_DROPIN"
+    fi
+    systemctl daemon-reload
+}

@@ -15,14 +15,11 @@ kernel=${ISOLATE_VM_KERNEL:-project}
 dropins=/run/systemd/system/isolated.service.d
 mkdir -p $dropins
 cleanup() {
-    rm -f $dropins/50-test-legacy.conf $dropins/50-test-slow-restart.conf
+    rm -f $LEGACY_DROPIN $dropins/50-test-slow-restart.conf
     systemctl daemon-reload
 }
 trap cleanup EXIT
-if [ "$kernel" = project ]; then
-    printf '[Service]\nExecStart=\nExecStart=/usr/sbin/isolated --backend=legacy\n' > $dropins/50-test-legacy.conf
-fi
-systemctl daemon-reload
+force_legacy_backend
 
 write_policy <<'JSON'
 {

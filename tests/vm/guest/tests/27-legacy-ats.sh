@@ -9,25 +9,13 @@
 . /usr/lib/isolate-vm/lib.bash
 
 kernel=${ISOLATE_VM_KERNEL:-project}
-ats_ctl() { lspci -vvv -s "$1" | sed -n 's/^[[:space:]]*ATSCtl:[[:space:]]*//p' | head -n1; }
-ats_enabled() { ats_ctl "$1" | grep -q 'Enable+'; }
 degraded_has() { isolatectl --json=short status "$1" | jq -e --arg w "$2" '.[0].degraded | index($w) != null' >/dev/null; }
 degraded_lacks() { ! degraded_has "$@"; }
-ats_disabled() { ! ats_enabled "$1"; }
 
-dropins=/run/systemd/system/isolated.service.d
-mkdir -p $dropins
-trap 'rm -f $dropins/50-test-legacy.conf; systemctl daemon-reload' EXIT
-if [ "$kernel" = project ]; then
-    printf '[Service]\nExecStart=\nExecStart=/usr/sbin/isolated --backend=legacy\n' > $dropins/50-test-legacy.conf
-fi
-systemctl daemon-reload
+trap 'rm -f $LEGACY_DROPIN; systemctl daemon-reload' EXIT
+force_legacy_backend
 
-ATS=""
-for d in /sys/bus/pci/devices/*; do
-    s=$(basename "$d")
-    if lspci -vvv -s "$s" 2>/dev/null | grep -q 'Address Translation Service'; then ATS=$s; break; fi
-done
+ATS=$(ats_device)
 require "an ATS-capable device exists (virtio-rng,ats=on)" [ -n "$ATS" ]
 echo "  ATS device: $ATS, driver $(driver_of "$ATS"), ATSCtl under it: $(ats_ctl "$ATS")"
 check "under its host driver the kernel enabled ATS" ats_enabled "$ATS"

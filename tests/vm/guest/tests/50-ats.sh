@@ -8,16 +8,9 @@
 # "ats": "accept"; and back in blocked, ATS is off again.
 . /usr/lib/isolate-vm/lib.bash
 
-ats_ctl() { lspci -vvv -s "$1" | sed -n 's/^[[:space:]]*ATSCtl:[[:space:]]*//p' | head -n1; }
-ats_enabled() { ats_ctl "$1" | grep -q 'Enable+'; }
-ats_disabled() { ats_ctl "$1" | grep -q 'Enable-'; }
 
 # The ATS-capable virtio-rng: the one function with an ATS capability.
-ATS=""
-for d in /sys/bus/pci/devices/*; do
-    s=$(basename "$d")
-    if lspci -vvv -s "$s" 2>/dev/null | grep -q 'Address Translation Service'; then ATS=$s; break; fi
-done
+ATS=$(ats_device)
 require "an ATS-capable device exists (virtio-rng,ats=on)" [ -n "$ATS" ]
 echo "  ATS device: $ATS ($(lspci -s "$ATS" | cut -d' ' -f2-)), driver $(driver_of "$ATS")"
 echo "  under its host driver: ATSCtl: $(ats_ctl "$ATS")"
